@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The spool client: writes requests into one VM directory and collects
+ * their responses, many in flight. One client per VM directory at a time
+ * (enforced with a lock on DIR/seq); a client is not thread-safe.
+ *
+ * Ids come from a counter reserved in blocks in DIR/seq, so they keep
+ * increasing across client restarts and are never reused for the life of
+ * the directory (the mediator rejects an id that does not increase).
+ *
+ * Waiting: on a local spool inotify tells the client when a response is
+ * published; on NFS (opts.poll) inotify sees nothing the server does, so
+ * the client lists rsp/ with a backoff between 1 ms and opts.poll_max_ms.
+ */
+#ifndef VGPU_CLIENT_H
+#define VGPU_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vgpu/proto.h"
+
+struct vgpu_client;
+
+struct vgpu_client_opts {
+	bool poll;		/* list rsp/ instead of inotify (NFS) */
+	bool sync;		/* fsync each request before publishing it */
+	unsigned int poll_max_ms; /* longest sleep between listings (poll) */
+};
+
+struct vgpu_call {
+	uint32_t op;
+	uint64_t args[VGPU_NR_ARGS];
+	const void *in;		/* payload, in_len bytes */
+	uint64_t in_len;
+	void *out;		/* where the output goes, out_cap bytes */
+	uint64_t out_cap;
+	void *user;		/* handed back in the result */
+};
+
+struct vgpu_result {
+	uint64_t id;
+	void *user;
+	struct vgpu_rsp_hdr rsp;	/* status, msg, timestamps, payload_len */
+};
+
+/* Returns 0 or -errno; @why (VGPU_MSG_LEN) says what failed. */
+int vgpu_client_open(const char *dir, const struct vgpu_client_opts *opts,
+		     struct vgpu_client **out, char *why);
+void vgpu_client_close(struct vgpu_client *c);
+
+/* Publish a request. Returns 0 and its id, or -errno with @why filled. */
+int vgpu_client_submit(struct vgpu_client *c, const struct vgpu_call *call,
+		       uint64_t *id, char *why);
+/*
+ * Wait up to @timeout_ms (-1: forever) for any in-flight request's response,
+ * collect it (read, verify, remove) and return 1 with @res filled; 0 on
+ * timeout; -errno on error. A corrupt response yields status -EBADMSG.
+ */
+int vgpu_client_next(struct vgpu_client *c, struct vgpu_result *res, int timeout_ms);
+unsigned int vgpu_client_inflight(const struct vgpu_client *c);
+uint64_t vgpu_client_next_id(const struct vgpu_client *c);
+
+/* submit + wait for that one response. */
+int vgpu_client_call(struct vgpu_client *c, const struct vgpu_call *call,
+		     struct vgpu_result *res, int timeout_ms, char *why);
+
+#endif /* VGPU_CLIENT_H */

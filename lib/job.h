@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * struct vgpu_job: a job's streamed input and output, behind the
+ * vgpu_job_read/input_end/write calls of include/vgpu/backend.h.
+ *
+ * A file job reads the request payload from a request fd (explicit pread,
+ * never mmap: the files may live on NFS) while computing its CRC32C, and
+ * writes the output to a response fd while computing the response CRC.
+ * A memory job (tests, benches) reads from and writes to caller buffers
+ * and has no CRC to check.
+ */
+#ifndef VGPU_JOB_H
+#define VGPU_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vgpu/backend.h"
+#include "vgpu/proto.h"
+
+struct vgpu_job {
+	/* input */
+	int in_fd;			/* -1 for a memory job */
+	const uint8_t *in_mem;
+	uint64_t in_off;		/* file offset or buffer offset of next byte */
+	uint64_t in_left;		/* bytes not yet read */
+	uint32_t in_crc;		/* running CRC32C of the payload read */
+	bool check_crc;
+	struct vgpu_req_hdr req;	/* header the CRC is completed over */
+	bool input_ok;			/* vgpu_job_input_end() succeeded */
+	/* output */
+	int out_fd;
+	uint8_t *out_mem;
+	uint64_t out_off;
+	uint64_t out_left;
+	uint32_t out_crc;		/* running CRC32C of the output written */
+};
+
+/* Input from @in_fd at @in_off (payload of @req), output to @out_fd at
+ * @out_off; out_len from @req. */
+void vgpu_job_init_file(struct vgpu_job *job, const struct vgpu_req_hdr *req,
+			int in_fd, uint64_t in_off, int out_fd, uint64_t out_off);
+void vgpu_job_init_mem(struct vgpu_job *job, const void *in, uint64_t in_len,
+		       void *out, uint64_t out_len);
+
+/* True once all output was written. */
+static inline bool vgpu_job_output_complete(const struct vgpu_job *job)
+{
+	return job->out_left == 0;
+}
+
+#endif /* VGPU_JOB_H */

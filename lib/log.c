@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+static bool log_foreground = true;
+static int log_max = LOG_INFO;
+static const char *log_ident = "vgpu";
+
+static const char *const level_names[] = {
+	[LOG_ERR] = "err", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+void log_init(const char *ident, bool foreground, int level)
+{
+	log_ident = ident;
+	log_foreground = foreground;
+	log_max = level;
+	if (!foreground)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void log_setlevel(int level)
+{
+	log_max = level;
+}
+
+int log_level_from_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (level_names[i] && !strcmp(name, level_names[i]))
+			return (int)i;
+	return -1;
+}
+
+const char *log_level_name(int level)
+{
+	if (level >= 0 && level <= LOG_DEBUG && level_names[level])
+		return level_names[level];
+	return "?";
+}
+
+void log_msg(int prio, bool with_errno, const char *fmt, ...)
+{
+	int saved = errno;
+	char msg[1024];
+	va_list ap;
+
+	if (prio > log_max)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (log_foreground) {
+		struct timespec ts;
+		struct tm tm;
+		char when[32];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(when, sizeof(when), "%H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03ld %s[%s]: %s%s%s\n", when, ts.tv_nsec / 1000000,
+			log_ident, log_level_name(prio), msg, with_errno ? ": " : "",
+			with_errno ? strerror(saved) : "");
+	} else if (with_errno) {
+		syslog(prio, "%s: %s", msg, strerror(saved));
+	} else {
+		syslog(prio, "%s", msg);
+	}
+	errno = saved;
+}

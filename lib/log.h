@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Levelled logging after OpenBSD's log.c: stderr with a timestamp in the
+ * foreground, syslog(LOG_DAEMON) otherwise. log_warn() appends strerror
+ * (errno); log_warnx() does not. Thread-safe.
+ */
+#ifndef VGPU_LOG_H
+#define VGPU_LOG_H
+
+#include <stdbool.h>
+#include <syslog.h>
+
+void log_init(const char *ident, bool foreground, int level);
+void log_setlevel(int level);
+int log_level_from_name(const char *name);	/* "debug".. "err"; -1 if bad */
+const char *log_level_name(int level);
+
+void log_msg(int prio, bool with_errno, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define log_warn(...)	log_msg(LOG_WARNING, true, __VA_ARGS__)
+#define log_warnx(...)	log_msg(LOG_WARNING, false, __VA_ARGS__)
+#define log_err(...)	log_msg(LOG_ERR, true, __VA_ARGS__)
+#define log_errx(...)	log_msg(LOG_ERR, false, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_INFO, false, __VA_ARGS__)
+#define log_debug(...)	log_msg(LOG_DEBUG, false, __VA_ARGS__)
+
+#endif /* VGPU_LOG_H */
