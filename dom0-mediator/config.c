@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The mediator's config: INI parsed by Debian's libinih. See
+ * Documentation/mediator.rst for every key. Errors name the file, the line
+ * and the key. A VM's pool and priority come only from here.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "log.h"
+#include "mediator.h"
+
+#define DEF_MAX_PAYLOAD	(256ull << 20)	/* bytes */
+#define DEF_MAX_QUEUED	64
+#define MAX_QUEUED_MAX	4096		/* each queued job pins an fd */
+#define MAX_VMS		1024
+
+enum section { SEC_NONE, SEC_MEDIATOR, SEC_POOL, SEC_VM, SEC_BAD };
+
+/* Keys a VM must set, as bits of vm_seen. */
+#define SEEN_ID		1u
+#define SEEN_POOL	2u
+#define SEEN_PRIO	4u
+
+struct parse {
+	struct conf *c;
+	const char *file;
+	FILE *fp;
+	int line;		/* line the reader returned last */
+	enum section sec;
+	unsigned int pool;	/* SEC_POOL */
+	struct vm_conf *vm;	/* SEC_VM */
+	unsigned int *vm_seen;	/* per VM, indexed like c->vms */
+	char *err;
+	size_t errlen;
+	bool failed;
+};
+
+static void perr(struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void perr(struct parse *p, const char *fmt, ...)
+{
+	int n;
+	va_list ap;
+
+	if (p->failed)
+		return;		/* keep the first error */
+	p->failed = true;
+	n = snprintf(p->err, p->errlen, "%s:%d: ", p->file, p->line);
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < p->errlen)
+		vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+static int parse_u64(const char *v, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long x;
+	unsigned int shift = 0;
+
+	if (!isdigit((unsigned char)*v))
+		return -1;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if (*end || (shift && x > (UINT64_MAX >> shift)))
+		return -1;
+	x <<= shift;
+	if (x > max)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+static bool set_num(struct parse *p, const char *key, const char *v, uint64_t min,
+		    uint64_t max, uint64_t *out)
+{
+	if (parse_u64(v, max, out) || *out < min) {
+		perr(p, "key '%s': expected a number in %" PRIu64 "..%" PRIu64 ", got '%s'",
+		     key, min, max, v);
+		return false;
+	}
+	return true;
+}
+
+static bool set_str(struct parse *p, const char *key, const char *v, char *dst, size_t size)
+{
+	if (!*v || strlen(v) >= size) {
+		perr(p, "key '%s': expected a non-empty value of at most %zu bytes", key,
+		     size - 1);
+		return false;
+	}
+	memcpy(dst, v, strlen(v) + 1);
+	return true;
+}
+
+static void mediator_key(struct parse *p, const char *k, const char *v)
+{
+	struct conf *c = p->c;
+	uint64_t n;
+
+	if (!strcmp(k, "spool")) {
+		set_str(p, k, v, c->spool, sizeof(c->spool));
+	} else if (!strcmp(k, "state_dir")) {
+		set_str(p, k, v, c->state_dir, sizeof(c->state_dir));
+	} else if (!strcmp(k, "control_socket")) {
+		set_str(p, k, v, c->ctl_path, sizeof(c->ctl_path));
+	} else if (!strcmp(k, "include")) {
+		set_str(p, k, v, c->include_dir, sizeof(c->include_dir));
+	} else if (!strcmp(k, "backend")) {
+		if (!strcmp(v, "auto"))
+			c->backend = BACKEND_AUTO;
+		else if (!strcmp(v, "cpu"))
+			c->backend = BACKEND_CPU;
+		else if (!strcmp(v, "cuda"))
+			c->backend = BACKEND_CUDA;
+		else
+			perr(p, "key 'backend': expected auto, cpu or cuda, got '%s'", v);
+	} else if (!strcmp(k, "rescan_interval_s")) {
+		if (set_num(p, k, v, 1, 86400, &n))
+			c->rescan_s = (unsigned int)n;
+	} else if (!strcmp(k, "response_ttl_s")) {
+		if (set_num(p, k, v, 1, 365 * 86400, &n))
+			c->response_ttl_s = (unsigned int)n;
+	} else if (!strcmp(k, "fsync")) {
+		if (!strcmp(v, "yes"))
+			c->fsync = true;
+		else if (!strcmp(v, "no"))
+			c->fsync = false;
+		else
+			perr(p, "key 'fsync': expected yes or no, got '%s'", v);
+	} else if (!strcmp(k, "log_level")) {
+		int l = log_level_from_name(v);
+
+		if (l < 0)
+			perr(p, "key 'log_level': expected err, warning, notice, info or debug, got '%s'", v);
+		else
+			c->log_level = l;
+	} else if (!strcmp(k, "staging_bytes")) {
+		set_num(p, k, v, 1 << 20, 1ull << 34, &c->staging_bytes);
+	} else {
+		perr(p, "unknown key '%s' in [mediator]", k);
+	}
+}
+
+static void pool_key(struct parse *p, const char *k, const char *v)
+{
+	struct vgpu_pool_conf *pc = &p->c->pools[p->pool];
+	uint64_t n;
+
+	if (!strcmp(k, "sms")) {
+		if (set_num(p, k, v, 0, 1024, &n))
+			pc->sms = (unsigned int)n;
+	} else if (!strcmp(k, "mem_limit_bytes")) {
+		set_num(p, k, v, 0, UINT64_MAX, &pc->mem_limit);
+	} else {
+		perr(p, "unknown key '%s' in [pool %s]", k, vgpu_pool_name(p->pool));
+	}
+}
+
+static void vm_key(struct parse *p, const char *k, const char *v)
+{
+	struct vm_conf *vm = p->vm;
+	unsigned int *seen = &p->vm_seen[vm - p->c->vms];
+	uint64_t n;
+	int x;
+
+	if (!strcmp(k, "id")) {
+		if (set_num(p, k, v, 1, UINT32_MAX, &n)) {
+			vm->id = (uint32_t)n;
+			*seen |= SEEN_ID;
+		}
+	} else if (!strcmp(k, "pool")) {
+		x = vgpu_pool_from_name(v);
+		if (x < 0) {
+			perr(p, "key 'pool': expected A or B, got '%s'", v);
+			return;
+		}
+		vm->pool = (unsigned int)x;
+		*seen |= SEEN_POOL;
+	} else if (!strcmp(k, "priority")) {
+		x = vgpu_prio_from_name(v);
+		if (x < 0) {
+			perr(p, "key 'priority': expected low, medium or high, got '%s'", v);
+			return;
+		}
+		vm->prio = (unsigned int)x;
+		*seen |= SEEN_PRIO;
+	} else if (!strcmp(k, "dir")) {
+		set_str(p, k, v, vm->dir, sizeof(vm->dir));
+	} else if (!strcmp(k, "max_payload_bytes")) {
+		set_num(p, k, v, 0, VGPU_PAYLOAD_MAX, &vm->max_payload);
+	} else if (!strcmp(k, "max_queued")) {
+		if (set_num(p, k, v, 1, MAX_QUEUED_MAX, &n))
+			vm->max_queued = (unsigned int)n;
+	} else {
+		perr(p, "unknown key '%s' in [vm %s]", k, vm->name);
+	}
+}
+
+static bool valid_vm_name(const char *s)
+{
+	if (!*s || strlen(s) >= VM_NAME_MAX || *s == '.')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+			return false;
+	return true;
+}
+
+static void section_begin(struct parse *p, const char *sec)
+{
+	struct conf *c = p->c;
+
+	if (!strcmp(sec, "mediator")) {
+		p->sec = SEC_MEDIATOR;
+	} else if (!strncmp(sec, "pool ", 5)) {
+		int x = vgpu_pool_from_name(sec + 5);
+
+		if (x < 0) {
+			perr(p, "section [%s]: pool must be A or B", sec);
+			return;
+		}
+		p->sec = SEC_POOL;
+		p->pool = (unsigned int)x;
+	} else if (!strncmp(sec, "vm ", 3)) {
+		const char *name = sec + 3;
+		struct vm_conf *vms;
+		unsigned int *seen;
+
+		if (!valid_vm_name(name)) {
+			perr(p, "section [%s]: a VM name is 1-%d letters, digits, '-', '_' or '.', not starting with '.'",
+			     sec, VM_NAME_MAX - 1);
+			return;
+		}
+		for (unsigned int i = 0; i < c->nvms; i++) {
+			if (!strcmp(c->vms[i].name, name)) {
+				perr(p, "section [%s]: VM defined again (first at %s)", sec,
+				     c->vms[i].where);
+				return;
+			}
+		}
+		if (c->nvms == MAX_VMS) {
+			perr(p, "section [%s]: more than %d VMs", sec, MAX_VMS);
+			return;
+		}
+		vms = realloc(c->vms, (c->nvms + 1) * sizeof(*vms));
+		seen = vms ? realloc(p->vm_seen, (c->nvms + 1) * sizeof(*seen)) : NULL;
+		if (!vms || !seen) {
+			if (vms)
+				c->vms = vms;
+			perr(p, "out of memory");
+			return;
+		}
+		c->vms = vms;
+		p->vm_seen = seen;
+		p->vm = &c->vms[c->nvms];
+		p->vm_seen[c->nvms++] = 0;
+		memset(p->vm, 0, sizeof(*p->vm));
+		snprintf(p->vm->name, sizeof(p->vm->name), "%s", name);
+		snprintf(p->vm->where, sizeof(p->vm->where), "%s:%d", p->file, p->line);
+		p->vm->max_payload = DEF_MAX_PAYLOAD;
+		p->vm->max_queued = DEF_MAX_QUEUED;
+		p->sec = SEC_VM;
+	} else {
+		perr(p, "unknown section [%s] (expected [mediator], [pool A|B] or [vm NAME])", sec);
+		p->sec = SEC_BAD;
+	}
+}
+
+/* inih reads through this so that we know the line and see every section. */
+static char *reader(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	char *s = fgets(str, num, p->fp);
+	char *b, *e;
+
+	if (!s)
+		return NULL;
+	p->line++;
+	for (b = s; isspace((unsigned char)*b); b++)
+		;
+	if (*b == '[' && (e = strchr(b, ']'))) {
+		char sec[VM_NAME_MAX + 16];
+		size_t len = (size_t)(e - b - 1);
+
+		if (len >= sizeof(sec)) {
+			perr(p, "section name too long");
+			return s;
+		}
+		memcpy(sec, b + 1, len);
+		sec[len] = '\0';
+		section_begin(p, sec);
+	}
+	return s;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+
+	(void)section;	/* tracked by reader() */
+	if (p->failed)
+		return 0;
+	switch (p->sec) {
+	case SEC_MEDIATOR:
+		mediator_key(p, name, value);
+		break;
+	case SEC_POOL:
+		pool_key(p, name, value);
+		break;
+	case SEC_VM:
+		vm_key(p, name, value);
+		break;
+	case SEC_NONE:
+		perr(p, "key '%s' outside any section", name);
+		break;
+	case SEC_BAD:
+		break;
+	}
+	return !p->failed;
+}
+
+static int parse_file(struct parse *p, const char *file)
+{
+	int rc;
+
+	p->file = file;
+	p->line = 0;
+	p->sec = SEC_NONE;
+	p->fp = fopen(file, "re");
+	if (!p->fp) {
+		snprintf(p->err, p->errlen, "%s: %s", file, strerror(errno));
+		p->failed = true;
+		return -1;
+	}
+	rc = ini_parse_stream(reader, p, handler, p);
+	fclose(p->fp);
+	if (rc && !p->failed) {
+		/* inih's own syntax error; @rc is its line */
+		p->line = rc > 0 ? rc : p->line;
+		perr(p, "syntax error (expected 'key = value' or '[section]')");
+	}
+	return p->failed ? -1 : 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every DIR/NAME.conf in name order, so that drop-ins from vgpu-assign load. */
+static int parse_include(struct parse *p, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;	/* nothing dropped in yet */
+		snprintf(p->err, p->errlen, "%s: %s", dir, strerror(errno));
+		p->failed = true;
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char **nn;
+
+		if (de->d_name[0] == '.' || len < 6 || strcmp(de->d_name + len - 5, ".conf"))
+			continue;
+		nn = realloc(names, (n + 1) * sizeof(*names));
+		if (!nn || !(nn[n] = strdup(de->d_name))) {
+			names = nn ? nn : names;
+			rc = -1;
+			break;
+		}
+		names = nn;
+		n++;
+	}
+	closedir(d);
+	if (rc) {
+		snprintf(p->err, p->errlen, "%s: out of memory", dir);
+		p->failed = true;
+	}
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n && !rc; i++) {
+		char path[PATH_MAX * 2];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		rc = parse_file(p, path);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+static int finish(struct parse *p)
+{
+	struct conf *c = p->c;
+	static const struct { unsigned int bit; const char *key; } req[] = {
+		{ SEEN_ID, "id" }, { SEEN_POOL, "pool" }, { SEEN_PRIO, "priority" },
+	};
+
+	for (unsigned int i = 0; i < c->nvms; i++) {
+		struct vm_conf *vm = &c->vms[i];
+
+		for (size_t r = 0; r < sizeof(req) / sizeof(req[0]); r++) {
+			if (!(p->vm_seen[i] & req[r].bit)) {
+				snprintf(p->err, p->errlen, "%s: [vm %s] is missing key '%s'",
+					 vm->where, vm->name, req[r].key);
+				return -1;
+			}
+		}
+		for (unsigned int j = 0; j < i; j++) {
+			if (c->vms[j].id == vm->id) {
+				snprintf(p->err, p->errlen, "%s: [vm %s] key 'id': %" PRIu32
+					 " is already used by [vm %s] at %s", vm->where, vm->name,
+					 vm->id, c->vms[j].name, c->vms[j].where);
+				return -1;
+			}
+		}
+		if (!vm->dir[0] &&
+		    snprintf(vm->dir, sizeof(vm->dir), "%s/%s", c->spool, vm->name) >=
+		    (int)sizeof(vm->dir)) {
+			snprintf(p->err, p->errlen, "%s: [vm %s]: spool path too long", vm->where,
+				 vm->name);
+			return -1;
+		}
+		for (unsigned int j = 0; j < i; j++) {
+			if (!strcmp(c->vms[j].dir, vm->dir)) {
+				snprintf(p->err, p->errlen, "%s: [vm %s] key 'dir': %s is already used by [vm %s] at %s",
+					 vm->where, vm->name, vm->dir, c->vms[j].name, c->vms[j].where);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
+{
+	struct parse p = { .c = c, .err = err, .errlen = errlen };
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->spool, sizeof(c->spool), "/var/vgpu");
+	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/vgpu");
+	snprintf(c->ctl_path, sizeof(c->ctl_path), "/run/vgpu/mediator.sock");
+	c->backend = BACKEND_AUTO;
+	c->rescan_s = 30;
+	c->response_ttl_s = 86400;
+	c->log_level = LOG_INFO;
+	c->staging_bytes = 64ull << 20;
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++)
+		c->pools[i].index = i;
+
+	rc = parse_file(&p, path);
+	if (!rc && c->include_dir[0])
+		rc = parse_include(&p, c->include_dir);
+	if (!rc)
+		rc = finish(&p);
+	free(p.vm_seen);
+	if (rc)
+		conf_free(c);
+	return rc;
+}
+
+void conf_free(struct conf *c)
+{
+	free(c->vms);
+	c->vms = NULL;
+	c->nvms = 0;
+}

@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vgpu-mediator: the Dom0 daemon that runs the VMs' GPU jobs.
+ *
+ * Watches every configured VM directory with inotify (plus a slow rescan
+ * as a safety net), accepts requests into per-pool priority queues and lets
+ * one worker per pool run them. SIGTERM/SIGINT: finish the running jobs and
+ * exit. SIGHUP: reload the config without dropping queued requests.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+#include "mediator.h"
+
+#define DEFAULT_CONF	"/etc/vgpu/mediator.conf"
+#define INOTIFY_BUF	(64 * 1024)	/* bytes: ~2000 events per read */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vgpu-mediator [-dnv] [-c FILE]\n"
+		"Runs the GPU jobs that VMs write into their spool directories.\n\n"
+		"  -c FILE   config file (default " DEFAULT_CONF ")\n"
+		"  -d        stay in the foreground and log to stderr\n"
+		"  -n        check the config, print a summary and exit\n"
+		"  -v        log debug messages\n"
+		"  -h        this help\n\n"
+		"Signals: TERM/INT finish running jobs and exit; HUP reloads the config.\n"
+		"See vgpu-mediator(8) in Documentation/mediator.rst.\n");
+}
+
+static struct vm *find_vm_by_name(struct mediator *m, const char *name)
+{
+	struct vm *vm;
+
+	TAILQ_FOREACH(vm, &m->vms, entry)
+		if (!strcmp(vm->conf.name, name))
+			return vm;
+	return NULL;
+}
+
+static struct vm *find_vm_by_wd(struct mediator *m, int wd)
+{
+	struct vm *vm;
+
+	TAILQ_FOREACH(vm, &m->vms, entry)
+		if (vm->wd == wd)
+			return vm;
+	return NULL;
+}
+
+static int cmp_job_seq(const void *a, const void *b)
+{
+	const struct job *x = *(struct job *const *)a, *y = *(struct job *const *)b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Queue recovered jobs of all VMs in @l in their arrival order. */
+static void enqueue_recovered(struct mediator *m, struct job_list *l)
+{
+	struct job **v = NULL, *j;
+	size_t n = 0, cap = 0;
+
+	while ((j = TAILQ_FIRST(l))) {
+		TAILQ_REMOVE(l, j, entry);
+		if (n == cap) {
+			struct job **nv = realloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*v));
+
+			if (!nv) {	/* keep order approximately: queue as is */
+				j->seq = m->seq++;
+				sched_enqueue(m, j);
+				continue;
+			}
+			v = nv;
+		}
+		v[n++] = j;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_job_seq);
+	for (size_t i = 0; i < n; i++) {
+		v[i]->seq = m->seq++;
+		sched_enqueue(m, v[i]);
+	}
+	if (n)
+		log_info("re-queued %zu accepted request%s from before the restart", n,
+			 n == 1 ? "" : "s");
+	free(v);
+}
+
+static struct vm *vm_add(struct mediator *m, const struct vm_conf *c)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+
+	if (!vm) {
+		log_errx("vm %s: out of memory", c->name);
+		return NULL;
+	}
+	vm->conf = *c;
+	vm->state_fd = -1;
+	vm->wd = -1;
+	vm->refs = 1;
+	TAILQ_INSERT_TAIL(&m->vms, vm, entry);
+	if (vm_open(m, vm)) {
+		TAILQ_REMOVE(&m->vms, vm, entry);
+		free(vm);
+		return NULL;
+	}
+	log_info("vm %s: vm_id %" PRIu32 ", pool %s, priority %s, %s", c->name, c->id,
+		 vgpu_pool_name(c->pool), vgpu_prio_name(c->prio), c->dir);
+	return vm;
+}
+
+/* Stop watching @vm; its queued jobs still run, then it is freed. */
+static void vm_remove(struct mediator *m, struct vm *vm)
+{
+	if (vm->wd >= 0)
+		inotify_rm_watch(m->ino_fd, vm->wd);
+	TAILQ_REMOVE(&m->vms, vm, entry);
+	pthread_mutex_lock(&m->lock);
+	vm->removed = true;
+	vm->wd = -1;
+	if (vm->jobs)
+		log_info("vm %s: removed; its %u queued job%s will still run", vm->conf.name,
+			 vm->jobs, vm->jobs == 1 ? "" : "s");
+	else
+		log_info("vm %s: removed", vm->conf.name);
+	vm_put_locked(m, vm);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Add the VMs in @vms[@n], recover and queue their work in arrival order. */
+static void add_vms(struct mediator *m, const struct vm_conf *vms, unsigned int n)
+{
+	struct job_list recovered = TAILQ_HEAD_INITIALIZER(recovered);
+	struct vm **added = calloc(n ? n : 1, sizeof(*added));
+
+	if (!added) {
+		log_errx("out of memory adding VMs");
+		return;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		added[i] = vm_add(m, &vms[i]);
+		if (added[i])
+			vm_recover(m, added[i], &recovered);
+	}
+	enqueue_recovered(m, &recovered);
+	for (unsigned int i = 0; i < n; i++)
+		if (added[i])
+			vm_scan_requests(m, added[i]);
+	free(added);
+}
+
+static void reload(struct mediator *m)
+{
+	struct conf nc;
+	char err[1024];
+	struct vm *vm, *tmp;
+	struct vm_conf *fresh;
+	unsigned int nfresh = 0;
+
+	if (conf_load(m->conf_path, &nc, err, sizeof(err))) {
+		log_errx("reload: %s; keeping the running config", err);
+		return;
+	}
+	if (strcmp(nc.spool, m->conf.spool) || strcmp(nc.state_dir, m->conf.state_dir) ||
+	    strcmp(nc.ctl_path, m->conf.ctl_path) || nc.backend != m->conf.backend ||
+	    memcmp(nc.pools, m->conf.pools, sizeof(nc.pools)) ||
+	    nc.staging_bytes != m->conf.staging_bytes)
+		log_warnx("reload: spool, state_dir, control_socket, backend and pool settings "
+			  "take effect at the next restart");
+	if (nc.rescan_s != m->conf.rescan_s) {
+		loop_timer_del(m->loop, m->rescan_fd);
+		m->rescan_fd = -1;
+	}
+	m->conf.rescan_s = nc.rescan_s;
+	m->conf.response_ttl_s = nc.response_ttl_s;
+	m->conf.fsync = nc.fsync;
+	m->conf.log_level = nc.log_level;
+	if (!m->verbose)
+		log_setlevel(m->conf.log_level);
+
+	fresh = calloc(nc.nvms ? nc.nvms : 1, sizeof(*fresh));
+	if (!fresh) {
+		log_errx("reload: out of memory");
+		conf_free(&nc);
+		return;
+	}
+	TAILQ_FOREACH_SAFE(vm, &m->vms, entry, tmp) {
+		const struct vm_conf *c = NULL;
+
+		for (unsigned int i = 0; i < nc.nvms; i++)
+			if (!strcmp(nc.vms[i].name, vm->conf.name))
+				c = &nc.vms[i];
+		if (!c || strcmp(c->dir, vm->conf.dir)) {
+			vm_remove(m, vm);	/* gone, or moved: re-added below */
+			continue;
+		}
+		if (c->pool != vm->conf.pool || c->prio != vm->conf.prio) {
+			log_info("vm %s: now pool %s, priority %s", vm->conf.name,
+				 vgpu_pool_name(c->pool), vgpu_prio_name(c->prio));
+			sched_move_vm(m, vm, c->pool, c->prio);
+		}
+		pthread_mutex_lock(&m->lock);
+		vm->conf.id = c->id;
+		vm->conf.max_payload = c->max_payload;
+		vm->conf.max_queued = c->max_queued;
+		snprintf(vm->conf.where, sizeof(vm->conf.where), "%s", c->where);
+		pthread_mutex_unlock(&m->lock);
+	}
+	for (unsigned int i = 0; i < nc.nvms; i++)
+		if (!find_vm_by_name(m, nc.vms[i].name))
+			fresh[nfresh++] = nc.vms[i];
+	add_vms(m, fresh, nfresh);
+	free(fresh);
+	conf_free(&m->conf);	/* the VM list lives in m->vms from now on */
+	conf_free(&nc);
+	log_info("reloaded %s", m->conf_path);
+}
+
+static void rescan_all(struct mediator *m)
+{
+	struct vm *vm;
+
+	TAILQ_FOREACH(vm, &m->vms, entry)
+		vm_scan_requests(m, vm);
+}
+
+static void on_rescan(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct mediator *m = ctx;
+	struct vm *vm;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	TAILQ_FOREACH(vm, &m->vms, entry) {
+		vm_scan_requests(m, vm);
+		vm_expire(m, vm);
+	}
+}
+
+static void arm_rescan(struct mediator *m)
+{
+	uint64_t ms = (uint64_t)m->conf.rescan_s * 1000;
+
+	if (m->rescan_fd >= 0)
+		return;
+	m->rescan_fd = loop_timer_add(m->loop, ms, ms, on_rescan, m);
+	if (m->rescan_fd < 0)
+		log_warnx("cannot arm the rescan timer: %s", strerror(-m->rescan_fd));
+}
+
+static void on_inotify(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	static char buf[INOTIFY_BUF] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct mediator *m = ctx;
+
+	(void)l;
+	(void)events;
+	for (;;) {
+		ssize_t len = read(fd, buf, sizeof(buf));
+
+		if (len <= 0) {
+			if (len < 0 && errno != EAGAIN && errno != EINTR)
+				log_warn("inotify read");
+			break;
+		}
+		for (char *p = buf; p < buf + len;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			struct vm *vm;
+
+			p += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				log_warnx("inotify queue overflowed; rescanning every VM");
+				rescan_all(m);
+				continue;
+			}
+			if (ev->mask & IN_IGNORED || !ev->len)
+				continue;
+			vm = find_vm_by_wd(m, ev->wd);
+			if (!vm)
+				continue;
+			if (ev->mask & IN_CREATE)
+				vm_accept_created(m, vm, ev->name);
+			else
+				vm_accept(m, vm, ev->name);
+		}
+		/* A short read drained the queue: skip the read that says EAGAIN. */
+		if ((size_t)len < sizeof(buf) - sizeof(struct inotify_event) - NAME_MAX - 1)
+			break;
+	}
+	sched_flush(m);
+}
+
+static void on_signal(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct mediator *m = ctx;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			log_info("SIGHUP: reloading %s", m->conf_path);
+			reload(m);
+			arm_rescan(m);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("%s: finishing the running jobs, then exiting",
+				 strsignal((int)si.ssi_signo));
+			loop_stop(l);
+			break;
+		}
+	}
+}
+
+static int select_backend(struct mediator *m)
+{
+	struct vgpu_backend_conf bc = { .nr_pools = VGPU_NR_POOLS,
+					.staging_bytes = m->conf.staging_bytes };
+	char why[VGPU_MSG_LEN] = "";
+	int err;
+
+	memcpy(bc.pools, m->conf.pools, sizeof(bc.pools));
+	m->be_ops = &vgpu_backend_cpu;
+#ifdef VGPU_HAVE_CUDA
+	if (m->conf.backend != BACKEND_CPU) {
+		err = vgpu_backend_cuda.probe(why);
+		if (!err)
+			m->be_ops = &vgpu_backend_cuda;
+		else if (m->conf.backend == BACKEND_CUDA) {
+			log_errx("backend cuda: %s", why);
+			return err;
+		} else {
+			log_info("no usable GPU (%s); using the CPU backend", why);
+		}
+	}
+#else
+	if (m->conf.backend == BACKEND_CUDA) {
+		log_errx("backend cuda: this build has no CUDA support");
+		return -ENOTSUP;
+	}
+#endif
+	err = m->be_ops->open(&bc, &m->be, why);
+	if (err) {
+		log_errx("backend %s: %s", m->be_ops->name, why);
+		return err;
+	}
+	log_info("backend %s", m->be_ops->name);
+	return 0;
+}
+
+static int setup_signals(struct mediator *m)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	/* Blocked before the workers start, so they inherit the mask. */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -EINVAL;
+	m->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (m->sig_fd < 0)
+		return -errno;
+	return loop_add(m->loop, m->sig_fd, EPOLLIN, on_signal, m);
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	/* Each queued request pins one fd until it has run. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void print_summary(const struct conf *c)
+{
+	printf("configuration OK: %u VM%s, spool %s, state %s, backend %s\n", c->nvms,
+	       c->nvms == 1 ? "" : "s", c->spool, c->state_dir,
+	       c->backend == BACKEND_AUTO ? "auto" : c->backend == BACKEND_CPU ? "cpu" : "cuda");
+	for (unsigned int i = 0; i < c->nvms; i++)
+		printf("  vm %s: vm_id=%" PRIu32 " pool=%s priority=%s dir=%s max_payload_bytes=%"
+		       PRIu64 " max_queued=%u\n", c->vms[i].name, c->vms[i].id,
+		       vgpu_pool_name(c->vms[i].pool), vgpu_prio_name(c->vms[i].prio),
+		       c->vms[i].dir, c->vms[i].max_payload, c->vms[i].max_queued);
+}
+
+int main(int argc, char **argv)
+{
+	struct mediator m = {
+		.conf_path = DEFAULT_CONF, .ino_fd = -1, .sig_fd = -1, .ctl_fd = -1,
+		.rescan_fd = -1, .state_dir_fd = -1,
+		.vms = TAILQ_HEAD_INITIALIZER(m.vms),
+		.accepted = TAILQ_HEAD_INITIALIZER(m.accepted),
+	};
+	bool check_only = false, verbose = false;
+	char err[1024];
+	int c, rc = 1;
+
+	while ((c = getopt(argc, argv, "c:dnvh")) != -1) {
+		switch (c) {
+		case 'c': m.conf_path = optarg; break;
+		case 'd': m.foreground = true; break;
+		case 'n': check_only = true; break;
+		case 'v': verbose = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (conf_load(m.conf_path, &m.conf, err, sizeof(err))) {
+		fprintf(stderr, "vgpu-mediator: %s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		print_summary(&m.conf);
+		conf_free(&m.conf);
+		return 0;
+	}
+	m.verbose = verbose;
+	if (verbose)
+		m.conf.log_level = LOG_DEBUG;
+	log_init("vgpu-mediator", m.foreground, m.conf.log_level);
+	if (!m.foreground && daemon(0, 0) < 0) {
+		log_err("daemon");
+		return 1;
+	}
+	raise_fd_limit();
+	pthread_mutex_init(&m.lock, NULL);
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
+		jobq_init(&m.pools[i].q);
+		pthread_cond_init(&m.pools[i].wake, NULL);
+	}
+	m.loop = loop_new();
+	if (!m.loop) {
+		log_errx("out of memory");
+		return 1;
+	}
+	if (mkdir_p(m.conf.state_dir, 0700) || mkdir_p(m.conf.spool, 0755)) {
+		log_err("cannot create %s or %s", m.conf.state_dir, m.conf.spool);
+		goto out;
+	}
+	m.state_dir_fd = open(m.conf.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	m.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (m.state_dir_fd < 0 || m.ino_fd < 0) {
+		log_err("cannot open %s or inotify", m.conf.state_dir);
+		goto out;
+	}
+	if (setup_signals(&m) || select_backend(&m) ||
+	    loop_add(m.loop, m.ino_fd, EPOLLIN, on_inotify, &m) || ctl_open(&m))
+		goto out;
+	add_vms(&m, m.conf.vms, m.conf.nvms);
+	arm_rescan(&m);
+	if (sched_start(&m))
+		goto out_stop;
+	log_info("ready: %u VM%s, control socket %s", m.conf.nvms, m.conf.nvms == 1 ? "" : "s",
+		 m.conf.ctl_path);
+	if (loop_run(m.loop) == 0)
+		rc = 0;
+	else
+		log_err("event loop");
+out_stop:
+	sched_stop(&m);		/* queued requests stay in acc/ for next time */
+	ctl_close(&m);
+	if (m.be)
+		m.be_ops->close(m.be);
+	{
+		struct vm *vm;
+
+		while ((vm = TAILQ_FIRST(&m.vms))) {
+			TAILQ_REMOVE(&m.vms, vm, entry);
+			pthread_mutex_lock(&m.lock);
+			vm_put_locked(&m, vm);
+			pthread_mutex_unlock(&m.lock);
+		}
+	}
+	log_info("stopped");
+out:
+	loop_free(m.loop);
+	if (m.ino_fd >= 0)
+		close(m.ino_fd);
+	if (m.state_dir_fd >= 0)
+		close(m.state_dir_fd);
+	conf_free(&m.conf);
+	return rc;
+}

@@ -1,0 +1,622 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The mediator's side of a VM directory: accepting requests, answering
+ * them, recovering after a restart and expiring what nobody collects.
+ *
+ * Everything in a VM directory is written by an untrusted guest. Files are
+ * opened relative to directory fds opened without following links, with
+ * O_NOFOLLOW | O_NONBLOCK (a planted FIFO cannot block us), checked to be
+ * regular files, and every header field is validated before use.
+ *
+ * A request's life (Documentation/protocol.rst has the full story):
+ *   req/ID  --accept-->  acc/ID  --run-->  acc/ID.rsp  --done-->  rsp/ID
+ * On completion acc/ID is removed before acc/ID.rsp is renamed to rsp/ID,
+ * so after a crash "acc/ID.rsp without acc/ID" means a finished response
+ * to publish, and "acc/ID" means a request to run again: no request is
+ * lost and none is answered twice.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mediator.h"
+
+#define RSP_SUFFIX	".rsp"	/* worker's response being written, in acc/ */
+#define ERR_SUFFIX	".err"	/* rejection being written, in acc/ */
+#define WARN_EVERY_NS	1000000000ull	/* guest-caused warnings: 1/s ... */
+#define WARN_BURST	10		/* ... after a burst of 10 */
+
+void vm_warnx(struct vm *vm, const char *fmt, ...)
+{
+	uint64_t now = vgpu_now_ns(), tat = vm->warn_tokens_ns;
+	char msg[512];
+	va_list ap;
+
+	/* GCRA: a guest flooding bad requests cannot flood the log. */
+	if (tat < now)
+		tat = now;
+	if (tat - now > WARN_BURST * WARN_EVERY_NS) {
+		vm->warn_suppressed++;
+		return;
+	}
+	vm->warn_tokens_ns = tat + WARN_EVERY_NS;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (vm->warn_suppressed)
+		log_warnx("vm %s: %s (%" PRIu64 " similar messages suppressed)", vm->conf.name,
+			  msg, vm->warn_suppressed);
+	else
+		log_warnx("vm %s: %s", vm->conf.name, msg);
+	vm->warn_suppressed = 0;
+}
+
+/* ---- state: the highest id seen, kept outside the guest's reach -------- */
+
+void vm_store_last_id(struct vm *vm)
+{
+	char buf[VGPU_ID_NAME_LEN + 2];
+
+	if (vm->state_fd < 0)
+		return;
+	vgpu_id_name(vm->last_id, buf);
+	buf[VGPU_ID_NAME_LEN] = '\n';
+	if (vgpu_pwrite_full(vm->state_fd, buf, VGPU_ID_NAME_LEN + 1, 0))
+		log_warn("vm %s: cannot store its last id", vm->conf.name);
+}
+
+static void load_last_id(struct mediator *m, struct vm *vm)
+{
+	char name[VM_NAME_MAX + 16], buf[VGPU_ID_NAME_LEN + 2] = "";
+
+	snprintf(name, sizeof(name), "%s.last-id", vm->conf.name);
+	vm->state_fd = openat(m->state_dir_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+			      0600);
+	if (vm->state_fd < 0) {
+		log_warn("vm %s: cannot open state file %s/%s", vm->conf.name,
+			 m->conf.state_dir, name);
+		return;
+	}
+	if (pread(vm->state_fd, buf, VGPU_ID_NAME_LEN + 1, 0) == VGPU_ID_NAME_LEN + 1) {
+		buf[VGPU_ID_NAME_LEN] = '\0';
+		if (vgpu_id_parse(buf, &vm->last_id))
+			log_warnx("vm %s: state file %s is corrupt; ignoring it", vm->conf.name,
+				  name);
+	}
+}
+
+int vm_open(struct mediator *m, struct vm *vm)
+{
+	const char *failed;
+	char path[64];
+	int err;
+
+	err = vgpu_spool_open(vm->conf.dir, true, &vm->sp, &failed);
+	if (err) {
+		log_errx("vm %s: cannot open %s%s%s: %s", vm->conf.name, vm->conf.dir,
+			 failed == vm->conf.dir ? "" : "/",
+			 failed == vm->conf.dir ? "" : failed, strerror(-err));
+		return err;
+	}
+	/* Watch the directory we opened, not whatever the path names now. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", vm->sp.req);
+	/*
+	 * IN_MOVED_TO is the protocol's publish; IN_CLOSE_WRITE catches files
+	 * written in place; IN_CREATE catches what is never written (symlinks,
+	 * FIFOs, directories), answered at once by vm_accept_created().
+	 */
+	vm->wd = inotify_add_watch(m->ino_fd, path, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE);
+	if (vm->wd < 0) {
+		err = -errno;
+		log_err("vm %s: inotify on %s/req", vm->conf.name, vm->conf.dir);
+		vgpu_spool_close(&vm->sp);
+		return err;
+	}
+	struct vm *o;
+
+	TAILQ_FOREACH(o, &m->vms, entry) {
+		if (o != vm && !o->removed && o->wd == vm->wd) {
+			log_errx("vm %s: %s is the same directory as vm %s's", vm->conf.name,
+				 vm->conf.dir, o->conf.name);
+			vgpu_spool_close(&vm->sp);
+			vm->wd = -1;
+			return -EEXIST;
+		}
+	}
+	load_last_id(m, vm);
+	return 0;
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+static void fill_rsp(const struct vm *vm, struct vgpu_rsp_hdr *h, uint64_t id, uint32_t op,
+		     int status, const char *msg)
+{
+	memset(h, 0, sizeof(*h));
+	h->magic = VGPU_RSP_MAGIC;
+	h->version = VGPU_PROTO_VERSION;
+	h->hdr_size = VGPU_RSP_HDR_SIZE;
+	h->op = op;
+	h->id = id;
+	h->status = status;
+	h->vm_id = vm->conf.id;
+	h->pool = (uint8_t)vm->conf.pool;
+	h->priority = (uint8_t)vm->conf.prio;
+	snprintf(h->msg, sizeof(h->msg), "%s", msg ? msg : "");
+	/* Printable ASCII only: the guest may print it. */
+	for (char *c = h->msg; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
+}
+
+int vm_respond_error(struct mediator *m, struct vm *vm, uint64_t id, uint32_t op,
+		     int status, const char *msg)
+{
+	char name[VGPU_ID_NAME_LEN + 1], tmp[VGPU_ID_NAME_LEN + sizeof(ERR_SUFFIX)];
+	uint8_t buf[VGPU_RSP_HDR_SIZE];
+	struct vgpu_rsp_hdr h;
+	struct iovec iov = { buf, sizeof(buf) };
+	int err;
+
+	fill_rsp(vm, &h, id, op, status, msg);
+	h.queued_ns = h.finished_ns = vgpu_now_ns();
+	h.crc32c = vgpu_rsp_crc(&h, 0);
+	vgpu_rsp_encode(&h, buf);
+	vgpu_id_name(id, name);
+	snprintf(tmp, sizeof(tmp), "%s%s", name, ERR_SUFFIX);
+	err = vgpu_publish(vm->sp.acc, tmp, vm->sp.rsp, name, &iov, 1, m->conf.fsync);
+	if (err)
+		log_warnx("vm %s: cannot write error response %s: %s", vm->conf.name, name,
+			  strerror(-err));
+	return err;
+}
+
+int vm_finish_job(struct mediator *m, struct job *j, int status, const char *msg,
+		  uint64_t started_ns, int rsp_fd, uint32_t out_crc, uint64_t out_len)
+{
+	struct vm *vm = j->vm;
+	char name[VGPU_ID_NAME_LEN + 1], tmp[VGPU_ID_NAME_LEN + sizeof(RSP_SUFFIX)];
+	uint8_t buf[VGPU_RSP_HDR_SIZE];
+	struct vgpu_rsp_hdr h;
+	int err = 0;
+
+	pthread_mutex_lock(&m->lock);
+	fill_rsp(vm, &h, j->hdr.id, j->hdr.op, status, msg);
+	pthread_mutex_unlock(&m->lock);
+	if (status) {		/* a failed job returns no output */
+		out_len = 0;
+		out_crc = 0;
+		if (ftruncate(rsp_fd, VGPU_RSP_HDR_SIZE) < 0)
+			err = -errno;
+	}
+	h.payload_len = out_len;
+	h.queued_ns = j->queued_ns;
+	h.started_ns = started_ns;
+	h.finished_ns = vgpu_now_ns();
+	h.crc32c = vgpu_rsp_crc(&h, out_crc);
+	vgpu_rsp_encode(&h, buf);
+	if (!err)
+		err = vgpu_pwrite_full(rsp_fd, buf, sizeof(buf), 0);
+	if (!err && m->conf.fsync && fsync(rsp_fd) < 0)
+		err = -errno;
+
+	vgpu_id_name(j->hdr.id, name);
+	snprintf(tmp, sizeof(tmp), "%s%s", name, RSP_SUFFIX);
+	if (err) {
+		/* Leave acc/ID: the request runs again after a restart. */
+		log_warnx("vm %s: cannot write response %s: %s", vm->conf.name, name,
+			  strerror(-err));
+		unlinkat(vm->sp.acc, tmp, 0);
+		return err;
+	}
+	/* Order matters for recovery: see the comment at the top. */
+	if (unlinkat(vm->sp.acc, name, 0) < 0 && errno != ENOENT)
+		log_warn("vm %s: cannot remove acc/%s", vm->conf.name, name);
+	if (renameat(vm->sp.acc, tmp, vm->sp.rsp, name) < 0) {
+		err = -errno;
+		log_warn("vm %s: cannot publish rsp/%s", vm->conf.name, name);
+		return err;
+	}
+	if (m->conf.fsync) {
+		fsync(vm->sp.rsp);
+		fsync(vm->sp.acc);
+	}
+	return 0;
+}
+
+/* ---- accepting ----------------------------------------------------------- */
+
+static void count_rejected(struct mediator *m, struct vm *vm)
+{
+	pthread_mutex_lock(&m->lock);
+	vm->st.rejected++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Answer req/NAME with an error and remove it. */
+static void reject(struct mediator *m, struct vm *vm, const char *name, uint64_t id,
+		   uint32_t op, int status, const char *why)
+{
+	vm_warnx(vm, "request %s rejected: %s (%s)", name, why, strerror(-status));
+	if (id > vm->last_id) {
+		vm->last_id = id;
+		vm_store_last_id(vm);	/* before the answer: see handle_duplicate */
+	}
+	if (!vm_respond_error(m, vm, id, op, status, why) &&
+	    unlinkat(vm->sp.req, name, 0) < 0 && errno == EISDIR)
+		unlinkat(vm->sp.req, name, AT_REMOVEDIR);	/* if empty */
+	count_rejected(m, vm);
+}
+
+static bool exists_in(int dirfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/*
+ * An id that does not increase. If the original is still pending or its
+ * answer uncollected, that answer stands for the id and the copy is dropped
+ * (a client retrying a publish sends exactly such a copy); otherwise the
+ * copy gets -EEXIST.
+ */
+static void handle_duplicate(struct mediator *m, struct vm *vm, const char *name, uint64_t id)
+{
+	if (exists_in(vm->sp.acc, name) || exists_in(vm->sp.rsp, name)) {
+		vm_warnx(vm, "request %s: id already pending or answered; copy dropped", name);
+		unlinkat(vm->sp.req, name, 0);
+		count_rejected(m, vm);
+		return;
+	}
+	char why[VGPU_MSG_LEN];
+
+	snprintf(why, sizeof(why), "id %" PRIx64 " reused; ids must increase (last %" PRIx64 ")",
+		 id, vm->last_id);
+	reject(m, vm, name, id, 0, -EEXIST, why);
+}
+
+/* Reads and checks the header of an opened request; 0 or -errno + @why. */
+static int check_request(struct vm *vm, int fd, uint64_t id, struct vgpu_req_hdr *h,
+			 struct stat *st, char *why)
+{
+	uint8_t buf[VGPU_REQ_HDR_SIZE];
+	ssize_t n;
+	int err;
+
+	if (fstat(fd, st) < 0) {
+		snprintf(why, VGPU_MSG_LEN, "cannot stat: %s", strerror(errno));
+		return -EIO;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(why, VGPU_MSG_LEN, "not a regular file");
+		return -EBADMSG;
+	}
+	n = pread(fd, buf, sizeof(buf), 0);
+	if (n != (ssize_t)sizeof(buf)) {
+		snprintf(why, VGPU_MSG_LEN, "truncated: %zd-byte file, header is %d",
+			 n < 0 ? (ssize_t)0 : n, VGPU_REQ_HDR_SIZE);
+		return -EBADMSG;
+	}
+	vgpu_req_decode(buf, h);
+	err = vgpu_req_check(h, vm->conf.max_payload, why);
+	if (err)
+		return err;
+	if (h->id != id) {
+		snprintf(why, VGPU_MSG_LEN, "header id %" PRIx64 " differs from the name", h->id);
+		return -EINVAL;
+	}
+	if ((uint64_t)st->st_size != h->hdr_size + h->payload_len) {
+		snprintf(why, VGPU_MSG_LEN, "%s: %jd-byte file, header says %" PRIu64,
+			 (uint64_t)st->st_size < h->hdr_size + h->payload_len ? "truncated" :
+			 "trailing bytes", (intmax_t)st->st_size, h->hdr_size + h->payload_len);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static struct job *new_job(struct mediator *m, struct vm *vm, int fd,
+			   const struct vgpu_req_hdr *h)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->vm = vm;
+	j->fd = fd;
+	j->hdr = *h;
+	j->queued_ns = vgpu_now_ns();
+	pthread_mutex_lock(&m->lock);
+	vm->jobs++;
+	vm->refs++;
+	vm->st.accepted++;
+	vm->st.bytes_in += h->payload_len;
+	j->prio = vm->conf.prio;
+	pthread_mutex_unlock(&m->lock);
+	return j;
+}
+
+void vm_accept(struct mediator *m, struct vm *vm, const char *name)
+{
+	char why[VGPU_MSG_LEN] = "";
+	struct vgpu_req_hdr h;
+	struct stat st;
+	struct job *j;
+	uint64_t id;
+	int fd, err;
+	bool full;
+
+	if (name[0] == '.')	/* NFS silly-renames, editors' files */
+		return;
+	if (vgpu_id_parse(name, &id)) {
+		vm_warnx(vm, "req/%.64s is not named by a request id; removed", name);
+		unlinkat(vm->sp.req, name, 0);
+		count_rejected(m, vm);
+		return;
+	}
+	fd = openat(vm->sp.req, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)	/* handled already (an event and a scan) */
+			return;
+		snprintf(why, sizeof(why), "cannot open: %s", strerror(errno));
+		reject(m, vm, name, id, 0, errno == ELOOP ? -EBADMSG : -EIO, why);
+		return;
+	}
+	if (id <= vm->last_id) {
+		close(fd);
+		handle_duplicate(m, vm, name, id);
+		return;
+	}
+	err = check_request(vm, fd, id, &h, &st, why);
+	pthread_mutex_lock(&m->lock);
+	full = vm->jobs >= vm->conf.max_queued;
+	pthread_mutex_unlock(&m->lock);
+	if (!err && full) {
+		snprintf(why, sizeof(why), "queue full (%u requests)", vm->conf.max_queued);
+		err = -EBUSY;
+	}
+	if (err) {
+		close(fd);
+		reject(m, vm, name, id, h.magic == VGPU_REQ_MAGIC ? h.op : 0, err, why);
+		return;
+	}
+	if (renameat(vm->sp.req, name, vm->sp.acc, name) < 0) {
+		log_warn("vm %s: cannot accept req/%s (retried at the next scan)",
+			 vm->conf.name, name);
+		close(fd);
+		return;
+	}
+	vm->last_id = id;
+	vm->last_id_dirty = true;
+	j = new_job(m, vm, fd, &h);
+	if (!j) {
+		log_warnx("vm %s: out of memory; %s waits in acc/ for a restart",
+			  vm->conf.name, name);
+		close(fd);
+		return;
+	}
+	j->seq = m->seq++;
+	TAILQ_INSERT_TAIL(&m->accepted, j, entry);	/* queued by sched_flush() */
+}
+
+/* An entry created in req/: only non-files are handled now; a regular file
+ * is accepted when its writer closes it or it is renamed. */
+void vm_accept_created(struct mediator *m, struct vm *vm, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(vm->sp.req, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+		vm_accept(m, vm, name);
+}
+
+/* ---- scanning and recovery ---------------------------------------------- */
+
+struct entry {
+	char name[VGPU_ID_NAME_LEN + 8];
+	uint64_t id;
+	struct timespec ctime;	/* rename into place = arrival */
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+
+	if (x->ctime.tv_sec != y->ctime.tv_sec)
+		return x->ctime.tv_sec < y->ctime.tv_sec ? -1 : 1;
+	if (x->ctime.tv_nsec != y->ctime.tv_nsec)
+		return x->ctime.tv_nsec < y->ctime.tv_nsec ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The entries of @dirfd in arrival order (ctime, then id). */
+static int list_dir(int dirfd, struct entry **out, size_t *n)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct entry *e = NULL;
+	struct dirent *de;
+	size_t cap = 0;
+
+	*n = 0;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		char head[VGPU_ID_NAME_LEN + 1];
+
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(e->name))
+			continue;
+		if (*n == cap) {
+			struct entry *ne = realloc(e, (cap = cap ? 2 * cap : 64) * sizeof(*e));
+
+			if (!ne) {
+				free(e);
+				closedir(d);
+				return -ENOMEM;
+			}
+			e = ne;
+		}
+		memcpy(e[*n].name, de->d_name, strlen(de->d_name) + 1);
+		/* "ID" or "ID.suffix": the id is the first 16 characters */
+		memcpy(head, de->d_name, VGPU_ID_NAME_LEN);
+		head[VGPU_ID_NAME_LEN] = '\0';
+		if (strlen(de->d_name) < VGPU_ID_NAME_LEN ||
+		    (de->d_name[VGPU_ID_NAME_LEN] && de->d_name[VGPU_ID_NAME_LEN] != '.') ||
+		    vgpu_id_parse(head, &e[*n].id))
+			e[*n].id = UINT64_MAX;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		e[*n].ctime = st.st_ctim;
+		(*n)++;
+	}
+	closedir(d);
+	if (*n)
+		qsort(e, *n, sizeof(*e), cmp_entry);
+	*out = e;
+	return 0;
+}
+
+void vm_scan_requests(struct mediator *m, struct vm *vm)
+{
+	struct entry *e;
+	size_t n;
+
+	if (list_dir(vm->sp.req, &e, &n)) {
+		log_warn("vm %s: cannot list %s/req", vm->conf.name, vm->conf.dir);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		vm_accept(m, vm, e[i].name);
+	free(e);
+	sched_flush(m);
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a > b && !strcmp(s + a - b, suffix);
+}
+
+/*
+ * After a restart: finish what a crash interrupted in acc/ and return the
+ * accepted requests that still need running on @out, in arrival order.
+ */
+int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out)
+{
+	struct entry *e;
+	size_t n;
+	uint64_t id;
+
+	if (list_dir(vm->sp.acc, &e, &n)) {
+		log_warn("vm %s: cannot list %s/acc", vm->conf.name, vm->conf.dir);
+		return -EIO;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char idname[VGPU_ID_NAME_LEN + 1];
+		const char *name = e[i].name;
+
+		vgpu_id_name(e[i].id, idname);
+		if (e[i].id == UINT64_MAX) {
+			vm_warnx(vm, "acc/%s is not ours; removed", name);
+			unlinkat(vm->sp.acc, name, 0);
+		} else if (has_suffix(name, ERR_SUFFIX)) {
+			unlinkat(vm->sp.acc, name, 0);	/* its req/ is still there */
+		} else if (has_suffix(name, RSP_SUFFIX)) {
+			if (exists_in(vm->sp.acc, idname)) {
+				unlinkat(vm->sp.acc, name, 0);	/* unfinished: rerun */
+			} else if (renameat(vm->sp.acc, name, vm->sp.rsp, idname) == 0) {
+				log_info("vm %s: published response %s finished before a restart",
+					 vm->conf.name, idname);
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		char why[VGPU_MSG_LEN];
+		struct vgpu_req_hdr h;
+		struct stat st;
+		struct job *j;
+		int fd, err;
+
+		id = e[i].id;
+		if (id == UINT64_MAX || strlen(e[i].name) != VGPU_ID_NAME_LEN)
+			continue;
+		if (id > vm->last_id)
+			vm->last_id = id;
+		if (exists_in(vm->sp.rsp, e[i].name)) {	/* answered already */
+			unlinkat(vm->sp.acc, e[i].name, 0);
+			continue;
+		}
+		fd = openat(vm->sp.acc, e[i].name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		err = check_request(vm, fd, id, &h, &st, why);
+		if (err) {	/* it was fine when accepted: tampered with since */
+			close(fd);
+			vm_warnx(vm, "accepted request %s is no longer valid: %s", e[i].name, why);
+			if (!vm_respond_error(m, vm, id, 0, err, why))
+				unlinkat(vm->sp.acc, e[i].name, 0);
+			continue;
+		}
+		j = new_job(m, vm, fd, &h);
+		if (!j) {
+			close(fd);
+			break;
+		}
+		j->seq = (uint64_t)e[i].ctime.tv_sec * 1000000000ull + (uint64_t)e[i].ctime.tv_nsec;
+		TAILQ_INSERT_TAIL(out, j, entry);
+	}
+	free(e);
+	/* Ids answered and collected before a lost state file still count. */
+	if (!list_dir(vm->sp.rsp, &e, &n)) {
+		for (size_t i = 0; i < n; i++)
+			if (e[i].id != UINT64_MAX && e[i].id > vm->last_id)
+				vm->last_id = e[i].id;
+		free(e);
+	}
+	vm_store_last_id(vm);
+	return 0;
+}
+
+/* Remove responses nobody collected, and abandoned temporaries, after the TTL. */
+void vm_expire(struct mediator *m, struct vm *vm)
+{
+	time_t cutoff = time(NULL) - (time_t)m->conf.response_ttl_s;
+	int dirs[] = { vm->sp.rsp, vm->sp.tmp };
+
+	for (size_t d = 0; d < 2; d++) {
+		struct entry *e;
+		size_t n;
+
+		if (list_dir(dirs[d], &e, &n))
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			struct stat st;
+
+			if (fstatat(dirs[d], e[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    st.st_mtime >= cutoff)
+				continue;
+			if (unlinkat(dirs[d], e[i].name, 0) == 0 && d == 0) {
+				log_info("vm %s: response %s expired uncollected", vm->conf.name,
+					 e[i].name);
+				pthread_mutex_lock(&m->lock);
+				vm->st.expired++;
+				pthread_mutex_unlock(&m->lock);
+			}
+		}
+		free(e);
+	}
+}

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Pools and their workers. Each pool has one worker thread that takes the
+ * most urgent job (high > medium > low, FIFO by arrival within a level) and
+ * runs it to completion: non-preemptive, one job at a time per pool. The
+ * two pools' workers run concurrently.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "job.h"
+#include "log.h"
+#include "mediator.h"
+
+struct worker_arg {
+	struct mediator *m;
+	unsigned int pool;
+};
+
+static struct worker_arg worker_args[VGPU_NR_POOLS];
+
+void job_free(struct job *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j);
+}
+
+void vm_put_locked(struct mediator *m, struct vm *vm)
+{
+	(void)m;
+	if (--vm->refs)
+		return;
+	vgpu_spool_close(&vm->sp);
+	if (vm->state_fd >= 0)
+		close(vm->state_fd);
+	free(vm);
+}
+
+void sched_enqueue(struct mediator *m, struct job *j)
+{
+	struct pool *p;
+
+	pthread_mutex_lock(&m->lock);
+	p = &m->pools[j->vm->conf.pool];
+	j->prio = j->vm->conf.prio;
+	jobq_push(&p->q, j);
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void sched_flush(struct mediator *m)
+{
+	bool wake[VGPU_NR_POOLS] = { false };
+	struct job *j;
+
+	if (TAILQ_EMPTY(&m->accepted))
+		return;
+	/*
+	 * A VM's last id reaches its state file before any job of this batch
+	 * can run, so an id answered and collected is never forgotten.
+	 */
+	TAILQ_FOREACH(j, &m->accepted, entry) {
+		if (j->vm->last_id_dirty) {
+			vm_store_last_id(j->vm);
+			j->vm->last_id_dirty = false;
+		}
+	}
+	pthread_mutex_lock(&m->lock);
+	while ((j = TAILQ_FIRST(&m->accepted))) {
+		unsigned int pool = j->vm->conf.pool;
+
+		TAILQ_REMOVE(&m->accepted, j, entry);
+		j->prio = j->vm->conf.prio;
+		jobq_push(&m->pools[pool].q, j);
+		wake[pool] = true;
+	}
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++)
+		if (wake[i])
+			pthread_cond_signal(&m->pools[i].wake);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void sched_move_vm(struct mediator *m, struct vm *vm, unsigned int pool, unsigned int prio)
+{
+	struct job_list moved = TAILQ_HEAD_INITIALIZER(moved);
+	struct job *j, *tmp;
+
+	pthread_mutex_lock(&m->lock);
+	for (unsigned int p = 0; p < VGPU_NR_POOLS; p++) {
+		for (unsigned int l = 0; l < VGPU_NR_PRIOS; l++) {
+			TAILQ_FOREACH_SAFE(j, &m->pools[p].q.q[l], entry, tmp) {
+				if (j->vm != vm)
+					continue;
+				jobq_remove(&m->pools[p].q, j);
+				TAILQ_INSERT_TAIL(&moved, j, entry);
+			}
+		}
+	}
+	vm->conf.pool = pool;
+	vm->conf.prio = prio;
+	while ((j = TAILQ_FIRST(&moved))) {
+		TAILQ_REMOVE(&moved, j, entry);
+		j->prio = prio;
+		jobq_push(&m->pools[pool].q, j);	/* keeps arrival order */
+	}
+	pthread_cond_signal(&m->pools[pool].wake);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Run @j on @pool's backend and answer it. Called without the lock. */
+static int run_job(struct mediator *m, unsigned int pool, struct job *j)
+{
+	struct vm *vm = j->vm;
+	char name[VGPU_ID_NAME_LEN + 8], msg[VGPU_MSG_LEN] = "";
+	struct vgpu_job_desc desc = {
+		.op = j->hdr.op, .in_len = j->hdr.payload_len, .out_len = j->hdr.out_len,
+		.vm_id = vm->conf.id,
+	};
+	struct vgpu_job io;
+	uint64_t started;
+	int fd, err;
+
+	memcpy(desc.args, j->hdr.args, sizeof(desc.args));
+	vgpu_id_name(j->hdr.id, name);
+	strcat(name, ".rsp");
+	fd = openat(vm->sp.acc, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST) {	/* left over, or planted */
+		unlinkat(vm->sp.acc, name, 0);
+		fd = openat(vm->sp.acc, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0644);
+	}
+	if (fd < 0) {
+		log_warn("vm %s: cannot create acc/%s; the request stays queued on disk",
+			 vm->conf.name, name);
+		return -errno;
+	}
+	vgpu_job_init_file(&io, &j->hdr, j->fd, j->hdr.hdr_size, fd, VGPU_RSP_HDR_SIZE);
+	started = vgpu_now_ns();
+	err = m->be_ops->run(m->be, pool, &desc, &io, msg);
+	if (!err && !vgpu_job_output_complete(&io)) {
+		snprintf(msg, sizeof(msg), "backend wrote %" PRIu64 " of %" PRIu64 " bytes",
+			 j->hdr.out_len - io.out_left, j->hdr.out_len);
+		err = -EIO;
+	}
+	if (err && !msg[0])
+		snprintf(msg, sizeof(msg), "%s failed: %s", vgpu_op_name(j->hdr.op),
+			 strerror(-err));
+	if (err)
+		vm_warnx(vm, "job %.16s (%s) failed: %s", name, vgpu_op_name(j->hdr.op), msg);
+	else
+		snprintf(msg, sizeof(msg), "ok");
+	err = vm_finish_job(m, j, err, msg, started, fd, io.out_crc, j->hdr.out_len) ? -EIO : err;
+	close(fd);
+	return err;
+}
+
+static void *worker(void *arg)
+{
+	struct worker_arg *wa = arg;
+	struct mediator *m = wa->m;
+	struct pool *p = &m->pools[wa->pool];
+
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		struct job *j;
+		struct vm *vm;
+		int err;
+
+		while (!m->stopping && !jobq_len(&p->q))
+			pthread_cond_wait(&p->wake, &m->lock);
+		if (m->stopping)	/* queued jobs stay on disk for next time */
+			break;
+		j = jobq_pop(&p->q);
+		vm = j->vm;
+		p->running = j;
+		p->running_since_ns = vgpu_now_ns();
+		pthread_mutex_unlock(&m->lock);
+
+		err = run_job(m, wa->pool, j);
+
+		pthread_mutex_lock(&m->lock);
+		p->running = NULL;
+		p->done++;
+		if (err) {
+			vm->st.failed++;
+		} else {
+			vm->st.completed++;
+			vm->st.bytes_out += j->hdr.out_len;
+		}
+		vm->jobs--;
+		job_free(j);
+		vm_put_locked(m, vm);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+int sched_start(struct mediator *m)
+{
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
+		struct pool *p = &m->pools[i];
+		int err;
+
+		worker_args[i] = (struct worker_arg){ m, i };
+		err = pthread_create(&p->thread, NULL, worker, &worker_args[i]);
+		if (err) {
+			log_errx("cannot start the worker of pool %s: %s", vgpu_pool_name(i),
+				 strerror(err));
+			return -err;
+		}
+		p->started = true;
+	}
+	return 0;
+}
+
+void sched_stop(struct mediator *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->stopping = true;
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++)
+		pthread_cond_signal(&m->pools[i].wake);
+	pthread_mutex_unlock(&m->lock);
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
+		if (m->pools[i].started)
+			pthread_join(m->pools[i].thread, NULL);
+		m->pools[i].started = false;
+	}
+	/* Forget what never ran: it is still in acc/ and re-queued at start. */
+	pthread_mutex_lock(&m->lock);
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
+		struct job *j;
+
+		while ((j = jobq_pop(&m->pools[i].q))) {
+			struct vm *vm = j->vm;
+
+			vm->jobs--;
+			job_free(j);
+			vm_put_locked(m, vm);
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+}
