@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vgpu-submit: send jobs into a VM's spool directory and wait for them, as
+ * a guest would. Inputs are random (seeded, so a failure can be replayed)
+ * and every result can be checked against the CPU reference.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "spool.h"
+#include "vgpu/backend.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vgpu-submit -d DIR [-cpv] [-n COUNT] [-q DEPTH] [-s SEED] [-t SEC]\n"
+		"                   [-l LABEL] OP [ARG...]\n"
+		"Writes COUNT requests into the VM directory DIR (DEPTH in flight at a time),\n"
+		"waits for their responses and prints a summary.\n\n"
+		"  -d DIR     the VM directory (the guest's /mnt/vgpu, or /var/vgpu/NAME)\n"
+		"  -n COUNT   requests to send (default 1)\n"
+		"  -q DEPTH   requests in flight (default 1)\n"
+		"  -c         check every result against the CPU reference\n"
+		"  -s SEED    random seed for the inputs (default: from the clock)\n"
+		"  -t SEC     give up on a response after SEC seconds (default 60)\n"
+		"  -p         poll rsp/ instead of inotify (a spool on NFS)\n"
+		"  -v         print one line per response (timeline)\n"
+		"  -l LABEL   name printed in those lines (default: DIR)\n\n"
+		"OP and ARGs:\n"
+		"  noop | spin NS | vector_add N | saxpy N ALPHA | reduce_sum N\n"
+		"  checksum BYTES | sgemm M N K | gemm_bf16 M N K\n"
+		"Exit status: 0 if every request succeeded (and matched, with -c).\n");
+}
+
+static uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+	/* xorshift64*: plenty for test inputs */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static float rng_float(void)
+{
+	return (float)((double)(rng_next() >> 11) / (double)(1ull << 53) * 2.0 - 1.0);
+}
+
+static void fill_input(uint32_t op, uint8_t *in, uint64_t len)
+{
+	if (op == VGPU_OP_CHECKSUM) {
+		for (uint64_t i = 0; i < len; i++)
+			in[i] = (uint8_t)rng_next();
+	} else if (op == VGPU_OP_GEMM_BF16) {
+		for (uint64_t i = 0; i + 2 <= len; i += 2) {
+			uint16_t b = vgpu_f32_to_bf16(rng_float());
+
+			memcpy(in + i, &b, 2);
+		}
+	} else {
+		for (uint64_t i = 0; i + 4 <= len; i += 4) {
+			float f = rng_float();
+
+			memcpy(in + i, &f, 4);
+		}
+	}
+}
+
+static int parse_args(int argc, char **argv, uint32_t *op, uint64_t args[VGPU_NR_ARGS])
+{
+	static const int nargs[VGPU_NR_OPS] = {
+		[VGPU_OP_NOOP] = 0, [VGPU_OP_SPIN] = 1, [VGPU_OP_VECTOR_ADD] = 1,
+		[VGPU_OP_SAXPY] = 2, [VGPU_OP_REDUCE_SUM] = 1, [VGPU_OP_CHECKSUM] = 1,
+		[VGPU_OP_SGEMM] = 3, [VGPU_OP_GEMM_BF16] = 3,
+	};
+	int o = vgpu_op_from_name(argv[0]);
+
+	if (o < 0) {
+		fprintf(stderr, "vgpu-submit: unknown op '%s'\n", argv[0]);
+		return -1;
+	}
+	if (argc - 1 != nargs[o]) {
+		fprintf(stderr, "vgpu-submit: %s takes %d argument%s\n", argv[0], nargs[o],
+			nargs[o] == 1 ? "" : "s");
+		return -1;
+	}
+	*op = (uint32_t)o;
+	memset(args, 0, VGPU_NR_ARGS * sizeof(*args));
+	for (int i = 1; i < argc; i++) {
+		char *end;
+
+		if (o == VGPU_OP_SAXPY && i == 2) {
+			float alpha = strtof(argv[i], &end);
+			uint32_t bits;
+
+			memcpy(&bits, &alpha, 4);
+			args[1] = bits;
+		} else {
+			args[i - 1] = strtoull(argv[i], &end, 0);
+		}
+		if (*end || !*argv[i]) {
+			fprintf(stderr, "vgpu-submit: bad number '%s'\n", argv[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct slot {
+	uint8_t *in, *out;
+	uint64_t submitted_ns;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	struct vgpu_client_opts opts = { 0 };
+	const char *dir = NULL, *label = NULL;
+	unsigned long count = 1, depth = 1, timeout_s = 60;
+	bool check = false, verbose = false;
+	uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	struct vgpu_job_desc desc = { 0 };
+	struct vgpu_client *c;
+	struct slot *slots;
+	uint64_t *lat, t0;
+	unsigned long sent = 0, done = 0, ok = 0, failed = 0, mismatched = 0;
+	char why[VGPU_MSG_LEN];
+	int opt, err;
+
+	while ((opt = getopt(argc, argv, "d:n:q:cs:t:pvl:h")) != -1) {
+		switch (opt) {
+		case 'd': dir = optarg; break;
+		case 'n': count = strtoul(optarg, NULL, 0); break;
+		case 'q': depth = strtoul(optarg, NULL, 0); break;
+		case 'c': check = true; break;
+		case 's': seed = strtoull(optarg, NULL, 0); break;
+		case 't': timeout_s = strtoul(optarg, NULL, 0); break;
+		case 'p': opts.poll = true; break;
+		case 'v': verbose = true; break;
+		case 'l': label = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!dir || optind >= argc || !count || !depth || !timeout_s) {
+		usage(stderr);
+		return 2;
+	}
+	if (parse_args(argc - optind, argv + optind, &desc.op, desc.args))
+		return 2;
+	if (vgpu_op_sizes(desc.op, desc.args, &desc.in_len, &desc.out_len, why)) {
+		fprintf(stderr, "vgpu-submit: %s\n", why);
+		return 2;
+	}
+	if (!label)
+		label = dir;
+	rng_state = seed | 1;
+	err = vgpu_client_open(dir, &opts, &c, why);
+	if (err) {
+		fprintf(stderr, "vgpu-submit: %s: %s\n", dir, why);
+		return 1;
+	}
+	if (depth > count)
+		depth = count;
+	slots = calloc(depth, sizeof(*slots));
+	lat = calloc(count, sizeof(*lat));
+	if (!slots || !lat) {
+		fprintf(stderr, "vgpu-submit: out of memory\n");
+		return 1;
+	}
+	for (unsigned long i = 0; i < depth; i++) {
+		slots[i].in = malloc(desc.in_len ? desc.in_len : 1);
+		slots[i].out = malloc(desc.out_len ? desc.out_len : 1);
+		if (!slots[i].in || !slots[i].out) {
+			fprintf(stderr, "vgpu-submit: out of memory for %lu buffers\n", depth);
+			return 1;
+		}
+	}
+	t0 = vgpu_now_ns();
+	for (unsigned long free_slot = 0; done < count;) {
+		struct vgpu_result res;
+		struct slot *s;
+
+		while (sent < count && free_slot < depth) {
+			struct vgpu_call call = { .op = desc.op, .in_len = desc.in_len,
+						  .out_cap = desc.out_len };
+			uint64_t id;
+
+			/* Slots are handed out by index; results free them back. */
+			s = NULL;
+			for (unsigned long k = 0; k < depth; k++)
+				if (!slots[k].submitted_ns) {
+					s = &slots[k];
+					break;
+				}
+			memcpy(call.args, desc.args, sizeof(call.args));
+			fill_input(desc.op, s->in, desc.in_len);
+			memset(s->out, 0xa5, desc.out_len ? desc.out_len : 1); /* poison */
+			call.in = s->in;
+			call.out = s->out;
+			call.user = s;
+			err = vgpu_client_submit(c, &call, &id, why);
+			if (err) {
+				fprintf(stderr, "vgpu-submit: %s\n", why);
+				return 1;
+			}
+			s->submitted_ns = vgpu_now_ns();
+			sent++;
+			free_slot++;
+		}
+		err = vgpu_client_next(c, &res, (int)(timeout_s * 1000));
+		if (err <= 0) {
+			fprintf(stderr, "vgpu-submit: %s: %lu of %lu responses missing after %lus%s%s\n",
+				label, count - done, count, timeout_s, err ? ": " : "",
+				err ? strerror(-err) : "");
+			return 1;
+		}
+		s = res.user;
+		lat[done++] = vgpu_now_ns() - s->submitted_ns;
+		const char *verdict = "ok";
+		double rel = 0;
+
+		if (res.rsp.status) {
+			failed++;
+			verdict = "ERROR";
+		} else if (check && vgpu_cpu_verify(&desc, s->in, s->out, &rel, why)) {
+			mismatched++;
+			verdict = "MISMATCH";
+		} else {
+			ok++;
+		}
+		if (verbose || strcmp(verdict, "ok"))
+			printf("vm=%s id=%016" PRIx64 " op=%s status=%d queued_ns=%" PRIu64
+			       " started_ns=%" PRIu64 " finished_ns=%" PRIu64 " %s%s%s\n", label,
+			       res.id, vgpu_op_name(desc.op), res.rsp.status, res.rsp.queued_ns,
+			       res.rsp.started_ns, res.rsp.finished_ns, verdict,
+			       res.rsp.status ? " " : "", res.rsp.status ? res.rsp.msg : "");
+		fflush(stdout);
+		s->submitted_ns = 0;
+		free_slot--;
+	}
+	double secs = (double)(vgpu_now_ns() - t0) / 1e9;
+
+	qsort(lat, count, sizeof(*lat), cmp_u64);
+	printf("%s: %lu %s requests, %lu ok, %lu failed, %lu mismatched%s; latency p50 %.0f us"
+	       " p99 %.0f us; %.0f requests/s; seed %" PRIu64 "\n", label, count,
+	       vgpu_op_name(desc.op), ok, failed, mismatched, check ? "" : " (unchecked)",
+	       (double)lat[count / 2] / 1e3, (double)lat[(count * 99) / 100] / 1e3,
+	       (double)count / secs, seed);
+	for (unsigned long i = 0; i < depth; i++) {
+		free(slots[i].in);
+		free(slots[i].out);
+	}
+	free(slots);
+	free(lat);
+	vgpu_client_close(c);
+	return failed || mismatched;
+}
