@@ -53,7 +53,7 @@ static void report(struct mediator *m, FILE *f)
 			" completed=%" PRIu64 " failed=%" PRIu64 " rejected=%" PRIu64
 			" expired=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64 "\n",
 			vm->conf.name, vm->conf.id, vgpu_pool_name(vm->conf.pool),
-			vgpu_prio_name(vm->conf.prio), vm->jobs, s->accepted, s->completed,
+			vgpu_prio_name(vm->conf.prio), atomic_load(&vm->jobs), s->accepted, s->completed,
 			s->failed, s->rejected, s->expired, s->bytes_in, s->bytes_out);
 	}
 	pthread_mutex_unlock(&m->lock);

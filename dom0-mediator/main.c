@@ -113,7 +113,8 @@ static struct vm *vm_add(struct mediator *m, const struct vm_conf *c)
 	vm->conf = *c;
 	vm->state_fd = -1;
 	vm->wd = -1;
-	vm->refs = 1;
+	atomic_init(&vm->refs, 1);
+	atomic_init(&vm->jobs, 0);
 	TAILQ_INSERT_TAIL(&m->vms, vm, entry);
 	if (vm_open(m, vm)) {
 		TAILQ_REMOVE(&m->vms, vm, entry);
@@ -131,16 +132,16 @@ static void vm_remove(struct mediator *m, struct vm *vm)
 	if (vm->wd >= 0)
 		inotify_rm_watch(m->ino_fd, vm->wd);
 	TAILQ_REMOVE(&m->vms, vm, entry);
-	pthread_mutex_lock(&m->lock);
+	unsigned int jobs = atomic_load(&vm->jobs);
+
 	vm->removed = true;
 	vm->wd = -1;
-	if (vm->jobs)
+	if (jobs)
 		log_info("vm %s: removed; its %u queued job%s will still run", vm->conf.name,
-			 vm->jobs, vm->jobs == 1 ? "" : "s");
+			 jobs, jobs == 1 ? "" : "s");
 	else
 		log_info("vm %s: removed", vm->conf.name);
-	vm_put_locked(m, vm);
-	pthread_mutex_unlock(&m->lock);
+	vm_put(vm);
 }
 
 /* Add the VMs in @vms[@n], recover and queue their work in arrival order. */
@@ -512,9 +513,7 @@ out_stop:
 
 		while ((vm = TAILQ_FIRST(&m.vms))) {
 			TAILQ_REMOVE(&m.vms, vm, entry);
-			pthread_mutex_lock(&m.lock);
-			vm_put_locked(&m, vm);
-			pthread_mutex_unlock(&m.lock);
+			vm_put(vm);
 		}
 	}
 	log_info("stopped");

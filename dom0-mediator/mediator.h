@@ -6,13 +6,17 @@
  * the control socket) and accepts requests; one worker per pool runs that
  * pool's jobs one at a time. m->lock guards what the comment marks [L]:
  * the pools' queues and running jobs, every VM's queue placement (pool,
- * prio), its job count and counters. Everything else is main-thread only.
+ * prio) and the counters workers update; [A] marks atomics shared without
+ * it. Everything else is main-thread only. The lock is taken once per
+ * batch of accepted requests by the main thread and once per job by a
+ * worker: on a paravirtualised Dom0 every contended futex is expensive.
  */
 #ifndef VGPU_MEDIATOR_H
 #define VGPU_MEDIATOR_H
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -70,6 +74,8 @@ struct vm;
 struct job {
 	TAILQ_ENTRY(job) entry;
 	unsigned int prio;		/* queue it sits in [L] */
+	unsigned int pool;		/* snapshot taken at dispatch [L] */
+	uint32_t vm_id;			/* snapshot taken at dispatch [L] */
 	uint64_t seq;			/* global arrival order */
 	struct vm *vm;
 	int fd;				/* acc/<id>, pinned from accept to done */
@@ -92,8 +98,8 @@ void jobq_remove(struct jobq *q, struct job *j);
 unsigned int jobq_len(const struct jobq *q);
 
 struct vm_stats {
-	uint64_t accepted, completed, failed, rejected, expired;
-	uint64_t bytes_in, bytes_out;
+	uint64_t accepted, rejected, expired, bytes_in;	/* main thread */
+	uint64_t completed, failed, bytes_out;		/* [L] */
 };
 
 struct vm {
@@ -104,10 +110,10 @@ struct vm {
 	int state_fd;			/* state_dir/<name>.last-id */
 	uint64_t last_id;		/* highest id accepted or answered */
 	bool last_id_dirty;		/* not yet in state_fd */
-	unsigned int jobs;		/* queued + running [L] */
-	unsigned int refs;		/* config + jobs [L] */
-	bool removed;			/* gone from config [L] */
-	struct vm_stats st;		/* [L] */
+	atomic_uint jobs;		/* queued + running [A] */
+	atomic_uint refs;		/* config + jobs [A]; 0 frees */
+	bool removed;			/* gone from config */
+	struct vm_stats st;
 	uint64_t warn_tokens_ns;	/* rate limit for guest-caused logs */
 	uint64_t warn_suppressed;
 };
@@ -149,7 +155,7 @@ void sched_enqueue(struct mediator *m, struct job *j);
 void sched_flush(struct mediator *m);
 void sched_move_vm(struct mediator *m, struct vm *vm, unsigned int pool,
 		   unsigned int prio);		/* requeue its waiting jobs */
-void vm_put_locked(struct mediator *m, struct vm *vm);
+void vm_put(struct vm *vm);			/* drop a reference */
 void job_free(struct job *j);
 
 /* spool.c: accepting requests, writing responses, recovery, expiry */
@@ -164,6 +170,8 @@ int vm_respond_error(struct mediator *m, struct vm *vm, uint64_t id, uint32_t op
 int vm_finish_job(struct mediator *m, struct job *j, int status, const char *msg,
 		  uint64_t started_ns, int rsp_fd, uint32_t out_crc, uint64_t out_len);
 void vm_store_last_id(struct vm *vm);
+/* rsp/.ID: where a worker writes the response to ID (buf: 18 bytes). */
+void vgpu_rsp_tmp_name(uint64_t id, char *buf);
 void vm_warnx(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ctl.c: the control socket behind vgpuctl */

@@ -9,11 +9,13 @@
  * regular files, and every header field is validated before use.
  *
  * A request's life (Documentation/protocol.rst has the full story):
- *   req/ID  --accept-->  acc/ID  --run-->  acc/ID.rsp  --done-->  rsp/ID
- * On completion acc/ID is removed before acc/ID.rsp is renamed to rsp/ID,
- * so after a crash "acc/ID.rsp without acc/ID" means a finished response
- * to publish, and "acc/ID" means a request to run again: no request is
- * lost and none is answered twice.
+ *   req/ID  --accept-->  acc/ID  --run-->  rsp/.ID  --done-->  rsp/ID
+ * On completion acc/ID is removed before rsp/.ID is renamed to rsp/ID, so
+ * after a crash "rsp/.ID without acc/ID" means a finished response to
+ * publish, and "acc/ID" means a request to run again: no request is lost
+ * and none is answered twice. The response is written under a dot-name in
+ * rsp/ itself (clients ignore dot-names) because a rename within one
+ * directory is markedly cheaper than across directories.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -31,7 +33,6 @@
 #include "log.h"
 #include "mediator.h"
 
-#define RSP_SUFFIX	".rsp"	/* worker's response being written, in acc/ */
 #define ERR_SUFFIX	".err"	/* rejection being written, in acc/ */
 #define WARN_EVERY_NS	1000000000ull	/* guest-caused warnings: 1/s ... */
 #define WARN_BURST	10		/* ... after a burst of 10 */
@@ -139,8 +140,8 @@ int vm_open(struct mediator *m, struct vm *vm)
 
 /* ---- responses ----------------------------------------------------------- */
 
-static void fill_rsp(const struct vm *vm, struct vgpu_rsp_hdr *h, uint64_t id, uint32_t op,
-		     int status, const char *msg)
+static void fill_rsp(struct vgpu_rsp_hdr *h, uint32_t vm_id, unsigned int pool,
+		     unsigned int prio, uint64_t id, uint32_t op, int status, const char *msg)
 {
 	memset(h, 0, sizeof(*h));
 	h->magic = VGPU_RSP_MAGIC;
@@ -149,9 +150,9 @@ static void fill_rsp(const struct vm *vm, struct vgpu_rsp_hdr *h, uint64_t id, u
 	h->op = op;
 	h->id = id;
 	h->status = status;
-	h->vm_id = vm->conf.id;
-	h->pool = (uint8_t)vm->conf.pool;
-	h->priority = (uint8_t)vm->conf.prio;
+	h->vm_id = vm_id;
+	h->pool = (uint8_t)pool;
+	h->priority = (uint8_t)prio;
 	snprintf(h->msg, sizeof(h->msg), "%s", msg ? msg : "");
 	/* Printable ASCII only: the guest may print it. */
 	for (char *c = h->msg; *c; c++)
@@ -168,7 +169,7 @@ int vm_respond_error(struct mediator *m, struct vm *vm, uint64_t id, uint32_t op
 	struct iovec iov = { buf, sizeof(buf) };
 	int err;
 
-	fill_rsp(vm, &h, id, op, status, msg);
+	fill_rsp(&h, vm->conf.id, vm->conf.pool, vm->conf.prio, id, op, status, msg);
 	h.queued_ns = h.finished_ns = vgpu_now_ns();
 	h.crc32c = vgpu_rsp_crc(&h, 0);
 	vgpu_rsp_encode(&h, buf);
@@ -181,18 +182,22 @@ int vm_respond_error(struct mediator *m, struct vm *vm, uint64_t id, uint32_t op
 	return err;
 }
 
+void vgpu_rsp_tmp_name(uint64_t id, char *buf)
+{
+	buf[0] = '.';
+	vgpu_id_name(id, buf + 1);
+}
+
 int vm_finish_job(struct mediator *m, struct job *j, int status, const char *msg,
 		  uint64_t started_ns, int rsp_fd, uint32_t out_crc, uint64_t out_len)
 {
 	struct vm *vm = j->vm;
-	char name[VGPU_ID_NAME_LEN + 1], tmp[VGPU_ID_NAME_LEN + sizeof(RSP_SUFFIX)];
+	char name[VGPU_ID_NAME_LEN + 1], tmp[VGPU_ID_NAME_LEN + 2];
 	uint8_t buf[VGPU_RSP_HDR_SIZE];
 	struct vgpu_rsp_hdr h;
 	int err = 0;
 
-	pthread_mutex_lock(&m->lock);
-	fill_rsp(vm, &h, j->hdr.id, j->hdr.op, status, msg);
-	pthread_mutex_unlock(&m->lock);
+	fill_rsp(&h, j->vm_id, j->pool, j->prio, j->hdr.id, j->hdr.op, status, msg);
 	if (status) {		/* a failed job returns no output */
 		out_len = 0;
 		out_crc = 0;
@@ -211,18 +216,18 @@ int vm_finish_job(struct mediator *m, struct job *j, int status, const char *msg
 		err = -errno;
 
 	vgpu_id_name(j->hdr.id, name);
-	snprintf(tmp, sizeof(tmp), "%s%s", name, RSP_SUFFIX);
+	vgpu_rsp_tmp_name(j->hdr.id, tmp);
 	if (err) {
 		/* Leave acc/ID: the request runs again after a restart. */
 		log_warnx("vm %s: cannot write response %s: %s", vm->conf.name, name,
 			  strerror(-err));
-		unlinkat(vm->sp.acc, tmp, 0);
+		unlinkat(vm->sp.rsp, tmp, 0);
 		return err;
 	}
 	/* Order matters for recovery: see the comment at the top. */
 	if (unlinkat(vm->sp.acc, name, 0) < 0 && errno != ENOENT)
 		log_warn("vm %s: cannot remove acc/%s", vm->conf.name, name);
-	if (renameat(vm->sp.acc, tmp, vm->sp.rsp, name) < 0) {
+	if (renameat(vm->sp.rsp, tmp, vm->sp.rsp, name) < 0) {
 		err = -errno;
 		log_warn("vm %s: cannot publish rsp/%s", vm->conf.name, name);
 		return err;
@@ -238,9 +243,8 @@ int vm_finish_job(struct mediator *m, struct job *j, int status, const char *msg
 
 static void count_rejected(struct mediator *m, struct vm *vm)
 {
-	pthread_mutex_lock(&m->lock);
+	(void)m;
 	vm->st.rejected++;
-	pthread_mutex_unlock(&m->lock);
 }
 
 /* Answer req/NAME with an error and remove it. */
@@ -336,13 +340,11 @@ static struct job *new_job(struct mediator *m, struct vm *vm, int fd,
 	j->fd = fd;
 	j->hdr = *h;
 	j->queued_ns = vgpu_now_ns();
-	pthread_mutex_lock(&m->lock);
-	vm->jobs++;
-	vm->refs++;
+	(void)m;
+	atomic_fetch_add(&vm->jobs, 1);
+	atomic_fetch_add(&vm->refs, 1);
 	vm->st.accepted++;
 	vm->st.bytes_in += h->payload_len;
-	j->prio = vm->conf.prio;
-	pthread_mutex_unlock(&m->lock);
 	return j;
 }
 
@@ -378,9 +380,7 @@ void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 		return;
 	}
 	err = check_request(vm, fd, id, &h, &st, why);
-	pthread_mutex_lock(&m->lock);
-	full = vm->jobs >= vm->conf.max_queued;
-	pthread_mutex_unlock(&m->lock);
+	full = atomic_load(&vm->jobs) >= vm->conf.max_queued;
 	if (!err && full) {
 		snprintf(why, sizeof(why), "queue full (%u requests)", vm->conf.max_queued);
 		err = -EBUSY;
@@ -438,8 +438,9 @@ static int cmp_entry(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* The entries of @dirfd in arrival order (ctime, then id). */
-static int list_dir(int dirfd, struct entry **out, size_t *n)
+/* The entries of @dirfd in arrival order (ctime, then id); dot-names only
+ * with @dots, and then with the dot stripped for the id. */
+static int list_dir(int dirfd, bool dots, struct entry **out, size_t *n)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -456,8 +457,10 @@ static int list_dir(int dirfd, struct entry **out, size_t *n)
 	while ((de = readdir(d))) {
 		struct stat st;
 		char head[VGPU_ID_NAME_LEN + 1];
+		const char *idpart = de->d_name + (dots ? 1 : 0);
 
-		if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(e->name))
+		if ((de->d_name[0] == '.') != dots || strlen(de->d_name) >= sizeof(e->name) ||
+		    !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (*n == cap) {
 			struct entry *ne = realloc(e, (cap = cap ? 2 * cap : 64) * sizeof(*e));
@@ -471,10 +474,10 @@ static int list_dir(int dirfd, struct entry **out, size_t *n)
 		}
 		memcpy(e[*n].name, de->d_name, strlen(de->d_name) + 1);
 		/* "ID" or "ID.suffix": the id is the first 16 characters */
-		memcpy(head, de->d_name, VGPU_ID_NAME_LEN);
+		memcpy(head, idpart, VGPU_ID_NAME_LEN);
 		head[VGPU_ID_NAME_LEN] = '\0';
-		if (strlen(de->d_name) < VGPU_ID_NAME_LEN ||
-		    (de->d_name[VGPU_ID_NAME_LEN] && de->d_name[VGPU_ID_NAME_LEN] != '.') ||
+		if (strlen(idpart) < VGPU_ID_NAME_LEN ||
+		    (idpart[VGPU_ID_NAME_LEN] && idpart[VGPU_ID_NAME_LEN] != '.') ||
 		    vgpu_id_parse(head, &e[*n].id))
 			e[*n].id = UINT64_MAX;
 		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -494,7 +497,7 @@ void vm_scan_requests(struct mediator *m, struct vm *vm)
 	struct entry *e;
 	size_t n;
 
-	if (list_dir(vm->sp.req, &e, &n)) {
+	if (list_dir(vm->sp.req, false, &e, &n)) {
 		log_warn("vm %s: cannot list %s/req", vm->conf.name, vm->conf.dir);
 		return;
 	}
@@ -521,27 +524,38 @@ int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out)
 	size_t n;
 	uint64_t id;
 
-	if (list_dir(vm->sp.acc, &e, &n)) {
+	/* Responses a crash left under their temporary names. */
+	if (!list_dir(vm->sp.rsp, true, &e, &n)) {
+		for (size_t i = 0; i < n; i++) {
+			char idname[VGPU_ID_NAME_LEN + 1];
+
+			if (e[i].id == UINT64_MAX || strlen(e[i].name) != VGPU_ID_NAME_LEN + 1)
+				continue;	/* not ours */
+			vgpu_id_name(e[i].id, idname);
+			if (exists_in(vm->sp.acc, idname)) {
+				unlinkat(vm->sp.rsp, e[i].name, 0);	/* unfinished: rerun */
+			} else if (renameat(vm->sp.rsp, e[i].name, vm->sp.rsp, idname) == 0) {
+				log_info("vm %s: published response %s finished before a restart",
+					 vm->conf.name, idname);
+			}
+		}
+		free(e);
+	}
+	if (list_dir(vm->sp.acc, false, &e, &n)) {
 		log_warn("vm %s: cannot list %s/acc", vm->conf.name, vm->conf.dir);
 		return -EIO;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char idname[VGPU_ID_NAME_LEN + 1];
 		const char *name = e[i].name;
 
-		vgpu_id_name(e[i].id, idname);
 		if (e[i].id == UINT64_MAX) {
 			vm_warnx(vm, "acc/%s is not ours; removed", name);
 			unlinkat(vm->sp.acc, name, 0);
 		} else if (has_suffix(name, ERR_SUFFIX)) {
 			unlinkat(vm->sp.acc, name, 0);	/* its req/ is still there */
-		} else if (has_suffix(name, RSP_SUFFIX)) {
-			if (exists_in(vm->sp.acc, idname)) {
-				unlinkat(vm->sp.acc, name, 0);	/* unfinished: rerun */
-			} else if (renameat(vm->sp.acc, name, vm->sp.rsp, idname) == 0) {
-				log_info("vm %s: published response %s finished before a restart",
-					 vm->conf.name, idname);
-			}
+		} else if (strlen(name) != VGPU_ID_NAME_LEN) {
+			vm_warnx(vm, "acc/%s is not ours; removed", name);
+			unlinkat(vm->sp.acc, name, 0);
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -581,7 +595,7 @@ int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out)
 	}
 	free(e);
 	/* Ids answered and collected before a lost state file still count. */
-	if (!list_dir(vm->sp.rsp, &e, &n)) {
+	if (!list_dir(vm->sp.rsp, false, &e, &n)) {
 		for (size_t i = 0; i < n; i++)
 			if (e[i].id != UINT64_MAX && e[i].id > vm->last_id)
 				vm->last_id = e[i].id;
@@ -601,7 +615,7 @@ void vm_expire(struct mediator *m, struct vm *vm)
 		struct entry *e;
 		size_t n;
 
-		if (list_dir(dirs[d], &e, &n))
+		if (list_dir(dirs[d], false, &e, &n))
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			struct stat st;
@@ -612,9 +626,7 @@ void vm_expire(struct mediator *m, struct vm *vm)
 			if (unlinkat(dirs[d], e[i].name, 0) == 0 && d == 0) {
 				log_info("vm %s: response %s expired uncollected", vm->conf.name,
 					 e[i].name);
-				pthread_mutex_lock(&m->lock);
 				vm->st.expired++;
-				pthread_mutex_unlock(&m->lock);
 			}
 		}
 		free(e);

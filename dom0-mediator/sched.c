@@ -31,10 +31,9 @@ void job_free(struct job *j)
 	free(j);
 }
 
-void vm_put_locked(struct mediator *m, struct vm *vm)
+void vm_put(struct vm *vm)
 {
-	(void)m;
-	if (--vm->refs)
+	if (atomic_fetch_sub(&vm->refs, 1) != 1)
 		return;
 	vgpu_spool_close(&vm->sp);
 	if (vm->state_fd >= 0)
@@ -127,16 +126,15 @@ static int run_job(struct mediator *m, unsigned int pool, struct job *j)
 	int fd, err;
 
 	memcpy(desc.args, j->hdr.args, sizeof(desc.args));
-	vgpu_id_name(j->hdr.id, name);
-	strcat(name, ".rsp");
-	fd = openat(vm->sp.acc, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	vgpu_rsp_tmp_name(j->hdr.id, name);
+	fd = openat(vm->sp.rsp, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0 && errno == EEXIST) {	/* left over, or planted */
-		unlinkat(vm->sp.acc, name, 0);
-		fd = openat(vm->sp.acc, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		unlinkat(vm->sp.rsp, name, 0);
+		fd = openat(vm->sp.rsp, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			    0644);
 	}
 	if (fd < 0) {
-		log_warn("vm %s: cannot create acc/%s; the request stays queued on disk",
+		log_warn("vm %s: cannot create rsp/%s; the request stays queued on disk",
 			 vm->conf.name, name);
 		return -errno;
 	}
@@ -152,7 +150,7 @@ static int run_job(struct mediator *m, unsigned int pool, struct job *j)
 		snprintf(msg, sizeof(msg), "%s failed: %s", vgpu_op_name(j->hdr.op),
 			 strerror(-err));
 	if (err)
-		vm_warnx(vm, "job %.16s (%s) failed: %s", name, vgpu_op_name(j->hdr.op), msg);
+		vm_warnx(vm, "job %s (%s) failed: %s", name + 1, vgpu_op_name(j->hdr.op), msg);
 	else
 		snprintf(msg, sizeof(msg), "ok");
 	err = vm_finish_job(m, j, err, msg, started, fd, io.out_crc, j->hdr.out_len) ? -EIO : err;
@@ -178,6 +176,8 @@ static void *worker(void *arg)
 			break;
 		j = jobq_pop(&p->q);
 		vm = j->vm;
+		j->pool = wa->pool;
+		j->vm_id = vm->conf.id;
 		p->running = j;
 		p->running_since_ns = vgpu_now_ns();
 		pthread_mutex_unlock(&m->lock);
@@ -193,9 +193,9 @@ static void *worker(void *arg)
 			vm->st.completed++;
 			vm->st.bytes_out += j->hdr.out_len;
 		}
-		vm->jobs--;
+		atomic_fetch_sub(&vm->jobs, 1);
 		job_free(j);
-		vm_put_locked(m, vm);
+		vm_put(vm);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return NULL;
@@ -239,9 +239,9 @@ void sched_stop(struct mediator *m)
 		while ((j = jobq_pop(&m->pools[i].q))) {
 			struct vm *vm = j->vm;
 
-			vm->jobs--;
+			atomic_fetch_sub(&vm->jobs, 1);
 			job_free(j);
-			vm_put_locked(m, vm);
+			vm_put(vm);
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
