@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: MIT
+#
+# vgpu: top-level build. Non-recursive for userspace: each part adds its
+# programs in its own build.mk. Objects go to $(O) (build/ by default;
+# build/asan/ for the sanitizer build that `make check` also runs).
+#
+#   make              build everything that can be built here
+#   make check        every test suite; ends with "N passed, N failed, N skipped"
+#   make check-host   host-only tests (< 3 minutes)
+#   make bench        host benchmarks
+#   make demo         the main job
+#   make install      DESTDIR/PREFIX honoured
+
+O	?= build
+SAN	?= 0
+PREFIX	?= /usr/local
+DESTDIR	?=
+
+CC	?= cc
+CFLAGS	?= -O2 -g
+WFLAGS	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wformat=2 -Wno-format-nonliteral -Wvla
+CPPFLAGS_ALL := -Iinclude -Ilib -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(CPPFLAGS)
+CFLAGS_ALL := -std=gnu11 $(WFLAGS) $(CFLAGS) -pthread -MMD -MP
+LDFLAGS_ALL := -pthread $(LDFLAGS)
+LDLIBS_ALL :=
+
+ifeq ($(SAN),1)
+CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS_ALL += -fsanitize=address,undefined
+endif
+
+# Parts append to these.
+BINS		:=	# programs built by `make` (installed: see INSTALL_BINS)
+INSTALL_BINS	:=
+HOST_TESTS	:=	# KTAP test programs run by check-host
+BENCHES		:=
+
+all: binaries
+
+# Missing Debian packages are installed once (tools/install-deps).
+DEPS_STAMP := build/.deps-ok
+$(DEPS_STAMP): tools/install-deps
+	@tools/install-deps
+	@mkdir -p $(dir $@) && touch $@
+
+include lib/build.mk
+include cuda/build.mk
+include dom0-mediator/build.mk
+include tools/build.mk
+include tests/build.mk
+include bench/build.mk
+-include qemu-patches/build.mk
+
+binaries: $(BINS)
+
+$(O)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c -o $@ $<
+
+# ---- tests ---------------------------------------------------------------
+# Each check-* suite prints KTAP and records its counts in $(RESULTS); `make
+# check` runs them all (carrying on past failures) and sums them up.
+RESULTS	?= $(abspath build/results)
+KTAP_RUN := tests/ktap-run
+
+check-host: $(HOST_TESTS) binaries
+	@$(KTAP_RUN) -s host$(if $(filter 1,$(SAN)),-asan) -r $(RESULTS) $(HOST_TESTS)
+
+check-asan:
+	@$(MAKE) --no-print-directory O=build/asan SAN=1 RESULTS=$(RESULTS) check-host
+
+CHECK_SUITES := check-host check-asan $(EXTRA_CHECK_SUITES)
+
+check:
+	@rm -f $(RESULTS); mkdir -p $(dir $(RESULTS))
+	@touch $(RESULTS); for s in $(CHECK_SUITES); do \
+		n=$$(wc -l <$(RESULTS)); \
+		$(MAKE) --no-print-directory RESULTS=$(RESULTS) $$s || \
+		[ $$(wc -l <$(RESULTS)) -gt $$n ] || echo "suite-error $$s" >>$(RESULTS); \
+	done
+	@tests/ktap-summary $(RESULTS)
+
+bench: $(BENCHES) binaries
+	@for b in $(BENCHES); do $$b || exit 1; done
+
+demo: binaries
+	@tools/vgpu-demo-sim $(O)
+
+install: binaries
+
+# Missing Debian packages are installed once (tools/install-deps).
+DEPS_STAMP := build/.deps-ok
+$(DEPS_STAMP): tools/install-deps
+	@tools/install-deps
+	@mkdir -p $(dir $@) && touch $@
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(PREFIX)/sbin/
+
+clean:
+	rm -rf build
+
+.PHONY: all binaries check check-host check-asan bench demo install clean
+.DELETE_ON_ERROR:
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,37 @@
+# Host tests (KTAP, kselftest_harness.h). The harness header is extracted
+# at build time from Debian's linux-source-6.1 tarball, never committed.
+KSFT_TARBALL ?= /usr/src/linux-source-6.1.tar.xz
+KSFT_DIR     := build/ksft
+KSFT_HDR     := $(KSFT_DIR)/kselftest_harness.h
+KSFT_MEMBERS := linux-source-6.1/tools/testing/selftests/kselftest_harness.h \
+		linux-source-6.1/tools/testing/selftests/kselftest.h
+
+$(KSFT_HDR): | $(DEPS_STAMP)
+	@test -r $(KSFT_TARBALL) || { echo "$(KSFT_TARBALL) missing: apt-get install linux-source-6.1" >&2; exit 1; }
+	@mkdir -p $(KSFT_DIR)
+	tar -xJf $(KSFT_TARBALL) -C $(KSFT_DIR) --strip-components=4 $(KSFT_MEMBERS)
+
+# The harness's FIXTURE macros define functions without prototypes.
+TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
+
+UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_queue test_config)
+INTEGRATION_TESTS := $(O)/tests/integration/test_mediator
+
+$(O)/tests/%.o: tests/%.c $(KSFT_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(TEST_CFLAGS) -c -o $@ $<
+
+TESTLIB := $(O)/tests/lib/testlib.o
+
+$(O)/tests/unit/test_proto: $(O)/tests/unit/test_proto.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+$(O)/tests/unit/test_queue: $(O)/tests/unit/test_queue.o $(O)/dom0-mediator/queue.o $(TESTLIB)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+$(O)/tests/unit/test_config: $(O)/tests/unit/test_config.o $(O)/dom0-mediator/config.o \
+		$(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -linih
+$(O)/tests/integration/test_mediator: $(O)/tests/integration/test_mediator.o \
+		$(TESTLIB) $(O)/cuda/cpu_ops.o $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -lm
+
+HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)

@@ -1,0 +1,835 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The mediator end to end, with simulated VMs writing into their spool
+ * directories on tmpfs: results against the reference, priority order and
+ * pool independence seen in the response timestamps, every malformed
+ * request's documented error while good requests keep flowing, SIGKILL and
+ * restart losing and duplicating nothing, SIGHUP, SIGTERM, idle CPU and
+ * expiry of uncollected responses.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+
+#include "client.h"
+#include "spool.h"
+#include "testlib.h"
+#include "vgpu/backend.h"
+
+#define VMS \
+	"[vm hi]\nid = 11\npool = A\npriority = high\n" \
+	"[vm med]\nid = 12\npool = A\npriority = medium\n" \
+	"[vm lo]\nid = 13\npool = A\npriority = low\n" \
+	"[vm b]\nid = 21\npool = B\npriority = medium\n" \
+	"[vm evil]\nid = 66\npool = B\npriority = low\nmax_payload_bytes = 1M\n" \
+	"[vm tiny]\nid = 67\npool = B\npriority = low\nmax_queued = 4\n"
+
+#define MS 1000000ull	/* ns */
+
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static struct vgpu_client *client(struct test_mediator *t, const char *vm)
+{
+	char dir[512], why[VGPU_MSG_LEN];
+	struct vgpu_client *c = NULL;
+
+	if (vgpu_client_open(tm_vmdir(t, vm, dir, sizeof(dir)), NULL, &c, why))
+		printf("# client %s: %s\n", vm, why);
+	return c;
+}
+
+static uint64_t submit_spin(struct vgpu_client *c, uint64_t ns)
+{
+	struct vgpu_call call = { .op = VGPU_OP_SPIN, .args = { ns } };
+	char why[VGPU_MSG_LEN];
+	uint64_t id = 0;
+
+	if (vgpu_client_submit(c, &call, &id, why))
+		printf("# submit: %s\n", why);
+	return id;
+}
+
+/* Collect @n results from any of @cs into @res within @timeout_ms. */
+static int collect(struct vgpu_client **cs, int ncs, struct vgpu_result *res, int n,
+		   int timeout_ms)
+{
+	uint64_t deadline = vgpu_now_ns() + (uint64_t)timeout_ms * MS;
+	int got = 0;
+
+	while (got < n && vgpu_now_ns() < deadline) {
+		for (int i = 0; i < ncs && got < n; i++) {
+			int r = vgpu_client_next(cs[i], &res[got], ncs == 1 ? 50 : 2);
+
+			if (r < 0)
+				return r;
+			got += r;
+		}
+	}
+	return got;
+}
+
+/* Poll vgpuctl until pool @pool reports a running job. */
+static int wait_running(struct test_mediator *t, char pool)
+{
+	char buf[8192], want[32];
+
+	snprintf(want, sizeof(want), "pool %c: running", pool);
+	for (int i = 0; i < 500; i++) {
+		if (!tm_status(t, buf, sizeof(buf)) && strstr(buf, want))
+			return 0;
+		sleep_ms(5);
+	}
+	return -1;
+}
+
+FIXTURE(med) {
+	struct test_mediator t;
+};
+
+FIXTURE_SETUP(med)
+{
+	test_seed();
+	ASSERT_EQ(0, tm_init(&self->t, NULL, VMS));
+	ASSERT_EQ(0, tm_start(&self->t)) TH_LOG("see %s", self->t.log);
+}
+
+FIXTURE_TEARDOWN(med)
+{
+	if (self->t.pid > 0)
+		EXPECT_EQ(0, tm_stop(&self->t, SIGTERM)) TH_LOG("mediator exit status; see %s",
+								 self->t.log);
+	tm_cleanup(&self->t);
+}
+
+/* One random job of every kind, shapes that are not round numbers. */
+struct rjob {
+	struct vgpu_job_desc d;
+	void *in, *out;
+};
+
+static void random_job(struct rjob *j, uint32_t op)
+{
+	char why[VGPU_MSG_LEN];
+
+	memset(j, 0, sizeof(*j));
+	j->d.op = op;
+	switch (op) {
+	case VGPU_OP_SGEMM:
+	case VGPU_OP_GEMM_BF16:
+		j->d.args[0] = test_rand_range(1, 70);
+		j->d.args[1] = test_rand_range(1, 70);
+		j->d.args[2] = test_rand_range(1, 70);
+		break;
+	case VGPU_OP_SAXPY: {
+		float alpha;
+		uint32_t bits;
+
+		test_rand_floats(&alpha, 1);
+		memcpy(&bits, &alpha, 4);
+		j->d.args[0] = test_rand_range(1, 100000);
+		j->d.args[1] = bits;
+		break;
+	}
+	case VGPU_OP_SPIN:
+		j->d.args[0] = test_rand_range(0, 200000);
+		break;
+	case VGPU_OP_NOOP:
+		break;
+	default:
+		j->d.args[0] = test_rand_range(1, 100000);
+	}
+	vgpu_op_sizes(op, j->d.args, &j->d.in_len, &j->d.out_len, why);
+	j->in = malloc(j->d.in_len + 4);
+	j->out = malloc(j->d.out_len + 4);
+	if (op == VGPU_OP_GEMM_BF16) {
+		uint16_t *b = j->in;
+
+		for (uint64_t i = 0; i < j->d.in_len / 2; i++) {
+			float f;
+
+			test_rand_floats(&f, 1);
+			b[i] = vgpu_f32_to_bf16(f);
+		}
+	} else if (op == VGPU_OP_CHECKSUM) {
+		test_rand_bytes(j->in, j->d.in_len);
+	} else {
+		test_rand_floats(j->in, j->d.in_len / 4);
+	}
+	memset(j->out, 0xa5, j->d.out_len + 4);	/* poison */
+}
+
+static int submit_job(struct vgpu_client *c, struct rjob *j)
+{
+	struct vgpu_call call = { .op = j->d.op, .in = j->in, .in_len = j->d.in_len,
+				  .out = j->out, .out_cap = j->d.out_len, .user = j };
+	char why[VGPU_MSG_LEN];
+	uint64_t id;
+
+	memcpy(call.args, j->d.args, sizeof(call.args));
+	return vgpu_client_submit(c, &call, &id, why);
+}
+
+TEST_F(med, every_op_matches_the_reference_and_carries_dom0_identity)
+{
+	struct vgpu_client *cs[2] = { client(&self->t, "hi"), client(&self->t, "b") };
+	struct rjob jobs[2][3 * VGPU_NR_OPS];
+	struct vgpu_result res[2 * 3 * VGPU_NR_OPS];
+	int n = 3 * VGPU_NR_OPS;
+
+	ASSERT_NE(NULL, cs[0]);
+	ASSERT_NE(NULL, cs[1]);
+	for (int v = 0; v < 2; v++) {
+		for (int i = 0; i < n; i++) {
+			random_job(&jobs[v][i], (uint32_t)(i % VGPU_NR_OPS));
+			ASSERT_EQ(0, submit_job(cs[v], &jobs[v][i]));
+		}
+	}
+	ASSERT_EQ(2 * n, collect(cs, 2, res, 2 * n, 30000));
+	for (int i = 0; i < 2 * n; i++) {
+		struct rjob *j = res[i].user;
+		bool on_a = j >= jobs[0] && j < jobs[0] + n;
+		char why[VGPU_MSG_LEN] = "";
+		double rel;
+
+		EXPECT_EQ(0, res[i].rsp.status) TH_LOG("%s: %s", vgpu_op_name(j->d.op), res[i].rsp.msg);
+		EXPECT_EQ(j->d.out_len, res[i].rsp.payload_len);
+		EXPECT_EQ(0, vgpu_cpu_verify(&j->d, j->in, j->out, &rel, why))
+			TH_LOG("%s %" PRIu64 "x%" PRIu64 "x%" PRIu64 ": %s", vgpu_op_name(j->d.op),
+			       j->d.args[0], j->d.args[1], j->d.args[2], why);
+		EXPECT_EQ(on_a ? 11u : 21u, res[i].rsp.vm_id);
+		EXPECT_EQ(on_a ? VGPU_POOL_A : VGPU_POOL_B, res[i].rsp.pool);
+		EXPECT_EQ(on_a ? VGPU_PRIO_HIGH : VGPU_PRIO_MEDIUM, res[i].rsp.priority);
+		EXPECT_LE(res[i].rsp.queued_ns, res[i].rsp.started_ns);
+		EXPECT_LE(res[i].rsp.started_ns, res[i].rsp.finished_ns);
+	}
+	for (int v = 0; v < 2; v++) {
+		for (int i = 0; i < n; i++) {
+			free(jobs[v][i].in);
+			free(jobs[v][i].out);
+		}
+		vgpu_client_close(cs[v]);
+	}
+}
+
+static int cmp_started(const void *a, const void *b)
+{
+	const struct vgpu_result *x = a, *y = b;
+
+	return x->rsp.started_ns < y->rsp.started_ns ? -1 : x->rsp.started_ns > y->rsp.started_ns;
+}
+
+TEST_F(med, shared_pool_runs_high_then_medium_then_low_fifo_within)
+{
+	struct vgpu_client *cs[3] = { client(&self->t, "lo"), client(&self->t, "med"),
+				      client(&self->t, "hi") };
+	struct vgpu_result res[1 + 3 * 5];
+	int order[15];
+
+	for (int v = 0; v < 3; v++)
+		ASSERT_NE(NULL, cs[v]);
+	submit_spin(cs[0], 300 * MS);	/* occupies pool A */
+	ASSERT_EQ(0, wait_running(&self->t, 'A'));
+	/* Arrivals interleaved in a random order across the three levels. */
+	for (int i = 0; i < 15; i++)
+		order[i] = i % 3;
+	for (int i = 14; i > 0; i--) {
+		int k = (int)test_rand_range(0, (uint64_t)i), tmp = order[i];
+
+		order[i] = order[k];
+		order[k] = tmp;
+	}
+	for (int i = 0; i < 15; i++)
+		submit_spin(cs[order[i]], 2 * MS);
+	ASSERT_EQ(16, collect(cs, 3, res, 16, 20000));
+	qsort(res, 16, sizeof(res[0]), cmp_started);
+	/* res[0] is the blocker; then 5 high, 5 medium, 5 low, ids rising. */
+	for (int i = 1; i < 16; i++) {
+		unsigned int want = i <= 5 ? VGPU_PRIO_HIGH : i <= 10 ? VGPU_PRIO_MEDIUM : VGPU_PRIO_LOW;
+
+		EXPECT_EQ(want, res[i].rsp.priority) TH_LOG("job %d of the backlog", i);
+		if (i > 1 && res[i].rsp.priority == res[i - 1].rsp.priority)
+			EXPECT_LT(res[i - 1].id, res[i].id) TH_LOG("FIFO within a level");
+		/* non-preemptive, one at a time: no overlap in the pool */
+		EXPECT_LE(res[i - 1].rsp.finished_ns, res[i].rsp.started_ns);
+	}
+	for (int v = 0; v < 3; v++)
+		vgpu_client_close(cs[v]);
+}
+
+TEST_F(med, pools_run_concurrently_and_b_ignores_a_backlog)
+{
+	struct vgpu_client *a = client(&self->t, "lo"), *b = client(&self->t, "b");
+	struct vgpu_client *both[2] = { a, b };
+	struct vgpu_result ra[21], rb;
+	uint64_t a_done_last = 0;
+
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	for (int i = 0; i < 20; i++)	/* ~1 s of backlog in pool A */
+		submit_spin(a, 50 * MS);
+	ASSERT_EQ(0, wait_running(&self->t, 'A'));
+	for (int i = 0; i < 5; i++) {
+		submit_spin(b, 1 * MS);
+		ASSERT_EQ(1, collect(&b, 1, &rb, 1, 5000));
+		EXPECT_EQ(0, rb.rsp.status);
+		/* B waits for nothing A does: generous bound for sanitizer builds */
+		EXPECT_LT(rb.rsp.started_ns - rb.rsp.queued_ns, 100 * MS)
+			TH_LOG("pool B job waited %" PRIu64 " us", (rb.rsp.started_ns - rb.rsp.queued_ns) / 1000);
+	}
+	ASSERT_EQ(20, collect(&a, 1, ra, 20, 10000));
+	for (int i = 0; i < 20; i++)
+		if (ra[i].rsp.finished_ns > a_done_last)
+			a_done_last = ra[i].rsp.finished_ns;
+	EXPECT_LT(rb.rsp.finished_ns, a_done_last) TH_LOG("B finished while A was still busy");
+
+	/* Two long jobs, one per pool, overlap in time. */
+	submit_spin(a, 300 * MS);
+	submit_spin(b, 300 * MS);
+	ASSERT_EQ(2, collect(both, 2, ra, 2, 5000));
+	EXPECT_LT(ra[0].rsp.started_ns, ra[1].rsp.finished_ns);
+	EXPECT_LT(ra[1].rsp.started_ns, ra[0].rsp.finished_ns);
+	vgpu_client_close(a);
+	vgpu_client_close(b);
+}
+
+/* ---- malformed requests ---------------------------------------------- */
+
+struct good_traffic {
+	struct test_mediator *t;
+	volatile bool stop;
+	int done, bad;
+};
+
+static void *good_traffic(void *arg)
+{
+	struct good_traffic *g = arg;
+	struct vgpu_client *c = client(g->t, "hi");	/* the other pool */
+	struct rjob j;
+	struct vgpu_result r;
+
+	if (!c) {
+		g->bad++;
+		return NULL;
+	}
+	while (!g->stop) {
+		char why[VGPU_MSG_LEN];
+		double rel;
+
+		random_job(&j, VGPU_OP_SAXPY);
+		if (submit_job(c, &j) || collect(&c, 1, &r, 1, 5000) != 1 || r.rsp.status ||
+		    vgpu_cpu_verify(&j.d, j.in, j.out, &rel, why))
+			g->bad++;
+		else
+			g->done++;
+		free(j.in);
+		free(j.out);
+	}
+	vgpu_client_close(c);
+	return NULL;
+}
+
+static int put_file(const char *vmdir, const char *name, const void *buf, size_t len)
+{
+	char tmp[600], dst[600];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", vmdir, name);
+	snprintf(dst, sizeof(dst), "%s/req/%s", vmdir, name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || close(fd))
+		return -1;
+	return rename(tmp, dst);
+}
+
+/* Wait for and read rsp/ID of @vmdir, then remove it; status or 1 if none. */
+static int wait_rsp(const char *vmdir, uint64_t id, struct vgpu_rsp_hdr *h)
+{
+	char rspdir[600], name[VGPU_ID_NAME_LEN + 1];
+	uint8_t out[64];
+	int dfd, err = 1;
+
+	snprintf(rspdir, sizeof(rspdir), "%s/rsp", vmdir);
+	dfd = open(rspdir, O_RDONLY | O_DIRECTORY);
+	for (int i = 0; i < 1000 && dfd >= 0; i++) {
+		err = vgpu_rsp_read(dfd, id, h, out, sizeof(out));
+		if (err != -ENOENT)
+			break;
+		err = 1;
+		sleep_ms(5);
+	}
+	if (err <= 0) {
+		vgpu_id_name(id, name);
+		unlinkat(dfd, name, 0);
+		err = err ? err : h->status;
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return err;
+}
+
+/* A well-formed VECTOR_ADD request with @n elements, as file bytes. */
+static size_t good_request(uint8_t *buf, uint64_t id, uint64_t n)
+{
+	uint64_t args[VGPU_NR_ARGS] = { n };
+	struct vgpu_req_hdr h;
+	char why[VGPU_MSG_LEN];
+
+	test_rand_floats((float *)(buf + VGPU_REQ_HDR_SIZE), 2 * n);
+	vgpu_req_build(&h, id, VGPU_OP_VECTOR_ADD, args, buf + VGPU_REQ_HDR_SIZE, 8 * n, why);
+	vgpu_req_encode(&h, buf);
+	return VGPU_REQ_HDR_SIZE + 8 * n;
+}
+
+enum mutation {
+	M_MAGIC, M_VERSION, M_CRC, M_TRUNC_HDR, M_TRUNC_PAYLOAD, M_TRAILING, M_OVERSIZED,
+	M_UNKNOWN_OP, M_SHAPE, M_ID_MISMATCH, M_RESERVED, M_NR
+};
+
+static const struct {
+	const char *name;
+	int status;
+} mutations[M_NR] = {
+	[M_MAGIC] = { "bad magic", -EBADMSG },
+	[M_VERSION] = { "bad version", -EPROTONOSUPPORT },
+	[M_CRC] = { "bad crc", -EBADMSG },
+	[M_TRUNC_HDR] = { "truncated header", -EBADMSG },
+	[M_TRUNC_PAYLOAD] = { "truncated payload", -EBADMSG },
+	[M_TRAILING] = { "trailing bytes", -EBADMSG },
+	[M_OVERSIZED] = { "oversized", -E2BIG },
+	[M_UNKNOWN_OP] = { "unknown op", -EOPNOTSUPP },
+	[M_SHAPE] = { "wrong shape", -EINVAL },
+	[M_ID_MISMATCH] = { "id differs from name", -EINVAL },
+	[M_RESERVED] = { "reserved field", -EINVAL },
+};
+
+/* Patch one header field of an encoded request and fix the CRC up. */
+static void patch(uint8_t *buf, size_t len, size_t off, uint64_t v, int width, bool fix_crc)
+{
+	struct vgpu_req_hdr h;
+
+	for (int i = 0; i < width; i++)
+		buf[off + (size_t)i] = (uint8_t)(v >> (8 * i));
+	if (!fix_crc)
+		return;
+	vgpu_req_decode(buf, &h);
+	h.crc32c = vgpu_req_crc(&h, vgpu_crc32c(0, buf + VGPU_REQ_HDR_SIZE,
+						len - VGPU_REQ_HDR_SIZE));
+	vgpu_req_encode(&h, buf);
+}
+
+TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
+{
+	static uint8_t buf[VGPU_REQ_HDR_SIZE + 8 * 4096 + 64];
+	struct good_traffic g = { .t = &self->t };
+	char vmdir[512], path[600], status[8192];
+	struct vgpu_rsp_hdr h;
+	pthread_t thr;
+	uint64_t id = 1;
+	int rejected = 0;
+
+	tm_vmdir(&self->t, "evil", vmdir, sizeof(vmdir));
+	ASSERT_EQ(0, pthread_create(&thr, NULL, good_traffic, &g));
+	for (int m = 0; m < M_NR; m++, id++) {
+		uint64_t n = test_rand_range(1, 4096);
+		size_t len = good_request(buf, id, n);
+		char name[VGPU_ID_NAME_LEN + 1];
+
+		switch ((enum mutation)m) {
+		case M_MAGIC: patch(buf, len, 0, test_rand() | 1, 4, true); break;
+		case M_VERSION: patch(buf, len, 4, test_rand_range(2, 65535), 2, true); break;
+		case M_CRC: buf[VGPU_REQ_HDR_SIZE + test_rand_range(0, 8 * n - 1)] ^= 0x40; break;
+		case M_TRUNC_HDR: len = test_rand_range(0, VGPU_REQ_HDR_SIZE - 1); break;
+		case M_TRUNC_PAYLOAD: len -= test_rand_range(1, 8 * n); break;
+		case M_TRAILING: len += test_rand_range(1, 60); break;
+		case M_OVERSIZED: patch(buf, len, 40, 1u << 30, 8, true);	/* n */
+				  patch(buf, len, 24, 8ull << 30, 8, true); break;
+		case M_UNKNOWN_OP: patch(buf, len, 8, test_rand_range(VGPU_NR_OPS, 1000), 4, true); break;
+		case M_SHAPE: patch(buf, len, 40, n + test_rand_range(1, 10), 8, true); break;
+		case M_ID_MISMATCH: patch(buf, len, 16, id + 1000, 8, true); break;
+		case M_RESERVED: patch(buf, len, 80 + 8 * (test_rand() & 1), test_rand() | 1, 8, true); break;
+		case M_NR: break;
+		}
+		vgpu_id_name(id, name);
+		ASSERT_EQ(0, put_file(vmdir, name, buf, len));
+		EXPECT_EQ(mutations[m].status, wait_rsp(vmdir, id, &h)) TH_LOG("%s", mutations[m].name);
+		EXPECT_NE('\0', h.msg[0]) TH_LOG("%s: no message", mutations[m].name);
+		EXPECT_EQ(66u, h.vm_id);
+		TH_LOG("%s -> %d %s", mutations[m].name, h.status, h.msg);
+		rejected += m != M_CRC;	/* a bad CRC is found when the job runs */
+	}
+
+	/* An id that was used and collected already: -EEXIST. */
+	{
+		size_t len = good_request(buf, 3, 10);
+
+		ASSERT_EQ(0, put_file(vmdir, "0000000000000003", buf, len));
+		EXPECT_EQ(-EEXIST, wait_rsp(vmdir, 3, &h));
+		rejected++;
+	}
+	/* A symlink planted in req/: refused, its target untouched. */
+	{
+		char victim[600], link[600];
+		FILE *f;
+
+		snprintf(victim, sizeof(victim), "%s/victim", self->t.root);
+		f = fopen(victim, "w");
+		ASSERT_NE(NULL, f);
+		fputs("precious", f);
+		fclose(f);
+		snprintf(link, sizeof(link), "%s/req/%016" PRIx64, vmdir, id);
+		ASSERT_EQ(0, symlink(victim, link));
+		EXPECT_EQ(-EBADMSG, wait_rsp(vmdir, id, &h));
+		EXPECT_EQ(0, access(victim, F_OK));
+		f = fopen(victim, "r");
+		ASSERT_NE(NULL, f);
+		ASSERT_NE(NULL, fgets(path, sizeof(path), f));
+		fclose(f);
+		EXPECT_STREQ("precious", path);
+		id++;
+		rejected++;
+	}
+	/* A FIFO cannot block the mediator; a directory is no request either. */
+	{
+		char tmpdir[600];
+
+		snprintf(path, sizeof(path), "%s/tmp/fifo", vmdir);
+		ASSERT_EQ(0, mkfifo(path, 0644));
+		snprintf(tmpdir, sizeof(tmpdir), "%s/req/%016" PRIx64, vmdir, id);
+		ASSERT_EQ(0, rename(path, tmpdir));
+		EXPECT_EQ(-EBADMSG, wait_rsp(vmdir, id++, &h));
+		snprintf(path, sizeof(path), "%s/tmp/adir", vmdir);
+		ASSERT_EQ(0, mkdir(path, 0755));
+		snprintf(tmpdir, sizeof(tmpdir), "%s/req/%016" PRIx64, vmdir, id);
+		ASSERT_EQ(0, rename(path, tmpdir));
+		EXPECT_EQ(-EBADMSG, wait_rsp(vmdir, id++, &h));
+		rejected += 2;
+	}
+	/* A name that is no id: removed, counted, no answer. */
+	ASSERT_EQ(0, put_file(vmdir, "hello.txt", "hi", 2));
+	snprintf(path, sizeof(path), "%s/req/hello.txt", vmdir);
+	for (int i = 0; i < 200 && access(path, F_OK) == 0; i++)
+		sleep_ms(5);
+	EXPECT_NE(0, access(path, F_OK));
+	rejected++;
+
+	/* Past max_queued (4): -EBUSY, never silence. */
+	{
+		struct vgpu_client *c = client(&self->t, "tiny");
+		struct vgpu_result r[6];
+		int busy = 0;
+
+		ASSERT_NE(NULL, c);
+		for (int i = 0; i < 6; i++)
+			submit_spin(c, 150 * MS);
+		ASSERT_EQ(6, collect(&c, 1, r, 6, 10000));
+		for (int i = 0; i < 6; i++)
+			busy += r[i].rsp.status == -EBUSY;
+		EXPECT_EQ(2, busy) TH_LOG("a full queue must answer -EBUSY");
+		vgpu_client_close(c);
+		ASSERT_EQ(0, tm_status(&self->t, status, sizeof(status)));
+		snprintf(path, sizeof(path), "rejected=%d ", busy);
+		EXPECT_NE(NULL, strstr(strstr(status, "vm tiny:"), path)) TH_LOG("%s", status);
+	}
+
+	g.stop = true;
+	pthread_join(thr, NULL);
+	EXPECT_EQ(0, g.bad);
+	EXPECT_LT(5, g.done) TH_LOG("good requests kept flowing: %d", g.done);
+	ASSERT_EQ(0, tm_status(&self->t, status, sizeof(status)));
+	snprintf(path, sizeof(path), "rejected=%d ", rejected);
+	EXPECT_NE(NULL, strstr(strstr(status, "vm evil:"), path)) TH_LOG("%s", status);
+	EXPECT_EQ(0, test_count_entries(strcat(vmdir, "/req")));
+}
+
+/* ---- crash, restart, reload, stop ------------------------------------ */
+
+TEST_F(med, sigkill_mid_load_loses_and_duplicates_nothing)
+{
+	static const char *const names[3] = { "hi", "lo", "b" };
+	enum { PER_VM = 120, DEPTH = 16 };
+	struct vgpu_client *cs[3];
+	static struct rjob jobs[3][PER_VM + 1];
+	int total = 3 * PER_VM;
+	int sent[3] = { 0 }, got = 0, killed_at = -1, in_acc = 0;
+	bool seen[3][PER_VM + 1] = { { false } };
+
+	for (int v = 0; v < 3; v++) {
+		cs[v] = client(&self->t, names[v]);
+		ASSERT_NE(NULL, cs[v]);
+	}
+	uint64_t deadline = vgpu_now_ns() + 60000 * MS;
+
+	while (got < total && vgpu_now_ns() < deadline) {
+		for (int v = 0; v < 3; v++) {
+			while (sent[v] < PER_VM && vgpu_client_inflight(cs[v]) < DEPTH) {
+				struct rjob *j = &jobs[v][sent[v]];
+
+				random_job(j, (uint32_t[]){ VGPU_OP_SAXPY, VGPU_OP_SPIN,
+							    VGPU_OP_SGEMM }[test_rand() % 3]);
+				if (j->d.op == VGPU_OP_SPIN)	/* let queues build up */
+					j->d.args[0] = test_rand_range(2 * MS, 5 * MS);
+				ASSERT_EQ(0, submit_job(cs[v], j));
+				sent[v]++;
+			}
+			struct vgpu_result r;
+
+			if (vgpu_client_next(cs[v], &r, 1) == 1) {
+				struct rjob *j = r.user;
+				int idx = (int)(j - jobs[v]);
+				char why[VGPU_MSG_LEN];
+				double rel;
+
+				ASSERT_FALSE(seen[v][idx]) TH_LOG("answered twice");
+				seen[v][idx] = true;
+				EXPECT_EQ(0, r.rsp.status) TH_LOG("%s", r.rsp.msg);
+				EXPECT_EQ(0, vgpu_cpu_verify(&j->d, j->in, j->out, &rel, why))
+					TH_LOG("%s: %s", vgpu_op_name(j->d.op), why);
+				got++;
+			}
+		}
+		if (killed_at < 0 && got >= PER_VM) {
+			struct rjob *blocker = &jobs[0][PER_VM];
+			char d[600];
+
+			/* A long job, so that the kill finds work accepted, unanswered. */
+			random_job(blocker, VGPU_OP_SPIN);
+			blocker->d.args[0] = 150 * MS;
+			ASSERT_EQ(0, submit_job(cs[0], blocker));
+			total++;
+			sleep_ms(30);
+			ASSERT_EQ(137, tm_stop(&self->t, SIGKILL));
+			killed_at = got;
+			for (int v = 0; v < 3; v++) {
+				char sub[640];
+
+				tm_vmdir(&self->t, names[v], d, sizeof(d));
+				snprintf(sub, sizeof(sub), "%s/acc", d);
+				in_acc += test_count_entries(sub);
+				snprintf(sub, sizeof(sub), "%s/req", d);
+				in_acc += test_count_entries(sub);
+			}
+			TH_LOG("killed after %d answers, %d requests unanswered", got, in_acc);
+			sleep_ms(50);
+			ASSERT_EQ(0, tm_start(&self->t));
+		}
+	}
+	ASSERT_EQ(total, got);
+	EXPECT_LT(0, in_acc) TH_LOG("the kill must hit unanswered requests");
+	sleep_ms(200);	/* a second answer would show up in rsp/ by now */
+	for (int v = 0; v < 3; v++) {
+		char d[600], sub[640];
+		static const char *const subs[] = { "req", "acc", "rsp" };
+
+		tm_vmdir(&self->t, names[v], d, sizeof(d));
+		for (int s = 0; s < 3; s++) {
+			snprintf(sub, sizeof(sub), "%s/%s", d, subs[s]);
+			EXPECT_EQ(0, test_count_entries(sub)) TH_LOG("%s not empty", sub);
+		}
+		for (int i = 0; i < PER_VM + (v == 0); i++) {
+			free(jobs[v][i].in);
+			free(jobs[v][i].out);
+		}
+		vgpu_client_close(cs[v]);
+	}
+}
+
+static void write_conf(struct test_mediator *t, const char *vms)
+{
+	struct test_mediator copy;
+
+	/* Rewrite the config in place, keeping the paths. */
+	tm_init(&copy, NULL, vms);
+	tm_cleanup(&copy);
+	FILE *f = fopen(t->conf, "w");
+
+	if (!f)
+		return;
+	fprintf(f, "[mediator]\nspool = %s/spool\nstate_dir = %s/state\ncontrol_socket = %s\n"
+		"backend = cpu\nlog_level = debug\n\n%s", t->root, t->root, t->sock, vms);
+	fclose(f);
+}
+
+TEST_F(med, sighup_reprioritises_queued_jobs_adds_and_removes_vms)
+{
+	struct vgpu_client *cs[3] = { client(&self->t, "med"), client(&self->t, "lo"),
+				      client(&self->t, "hi") };
+	struct vgpu_client *fresh;
+	struct vgpu_result res[7];
+	char status[8192];
+
+	for (int v = 0; v < 3; v++)
+		ASSERT_NE(NULL, cs[v]);
+	submit_spin(cs[0], 300 * MS);	/* blocker */
+	ASSERT_EQ(0, wait_running(&self->t, 'A'));
+	for (int i = 0; i < 3; i++)
+		submit_spin(cs[1], 1 * MS);	/* lo: arrives first */
+	for (int i = 0; i < 3; i++)
+		submit_spin(cs[2], 1 * MS);	/* hi */
+	/* lo becomes high: its earlier arrivals now go first; evil goes; new comes. */
+	write_conf(&self->t,
+		   "[vm hi]\nid = 11\npool = A\npriority = high\n"
+		   "[vm med]\nid = 12\npool = A\npriority = medium\n"
+		   "[vm lo]\nid = 13\npool = A\npriority = high\n"
+		   "[vm b]\nid = 21\npool = B\npriority = medium\n"
+		   "[vm new]\nid = 31\npool = B\npriority = high\n");
+	ASSERT_EQ(0, kill(self->t.pid, SIGHUP));
+	ASSERT_EQ(7, collect(cs, 3, res, 7, 10000));
+	qsort(res, 7, sizeof(res[0]), cmp_started);
+	for (int i = 1; i < 7; i++) {
+		EXPECT_EQ(i <= 3 ? 13u : 11u, res[i].rsp.vm_id) TH_LOG("position %d", i);
+		EXPECT_EQ(VGPU_PRIO_HIGH, res[i].rsp.priority);
+	}
+	fresh = client(&self->t, "new");
+	ASSERT_NE(NULL, fresh);
+	submit_spin(fresh, 0);
+	ASSERT_EQ(1, collect(&fresh, 1, res, 1, 5000));
+	EXPECT_EQ(31u, res[0].rsp.vm_id);
+	EXPECT_EQ(VGPU_POOL_B, res[0].rsp.pool);
+	ASSERT_EQ(0, tm_status(&self->t, status, sizeof(status)));
+	EXPECT_EQ(NULL, strstr(status, "vm evil:")) TH_LOG("%s", status);
+	EXPECT_NE(NULL, strstr(status, "vm lo: vm_id=13 pool=A priority=high")) TH_LOG("%s", status);
+
+	/* A bad config is refused and the running one kept. */
+	write_conf(&self->t, "[vm hi]\nid = 11\npool = Z\n");
+	ASSERT_EQ(0, kill(self->t.pid, SIGHUP));
+	submit_spin(cs[2], 0);
+	ASSERT_EQ(1, collect(&cs[2], 1, res, 1, 5000));
+	EXPECT_EQ(0, res[0].rsp.status);
+	vgpu_client_close(fresh);
+	for (int v = 0; v < 3; v++)
+		vgpu_client_close(cs[v]);
+}
+
+TEST_F(med, sigterm_finishes_the_running_job_and_keeps_the_queue)
+{
+	struct vgpu_client *c = client(&self->t, "hi");
+	struct vgpu_result res[3];
+	char acc[600];
+
+	ASSERT_NE(NULL, c);
+	submit_spin(c, 400 * MS);
+	submit_spin(c, 1 * MS);
+	submit_spin(c, 1 * MS);
+	ASSERT_EQ(0, wait_running(&self->t, 'A'));
+	EXPECT_EQ(0, tm_stop(&self->t, SIGTERM));
+	/* The running job was answered; the two queued wait in acc/. */
+	ASSERT_EQ(1, collect(&c, 1, res, 1, 100));
+	EXPECT_EQ(0, res[0].rsp.status);
+	EXPECT_LE(400 * MS, res[0].rsp.finished_ns - res[0].rsp.started_ns);
+	tm_vmdir(&self->t, "hi", acc, sizeof(acc));
+	strcat(acc, "/acc");
+	EXPECT_EQ(2, test_count_entries(acc));
+	ASSERT_EQ(0, tm_start(&self->t));
+	ASSERT_EQ(2, collect(&c, 1, res + 1, 2, 5000));
+	EXPECT_EQ(0, res[1].rsp.status);
+	EXPECT_EQ(0, res[2].rsp.status);
+	vgpu_client_close(c);
+}
+
+TEST_F(med, idle_mediator_uses_no_cpu)
+{
+	struct vgpu_client *c = client(&self->t, "b");
+	struct vgpu_result r;
+	long before;
+
+	ASSERT_NE(NULL, c);
+	submit_spin(c, 0);
+	ASSERT_EQ(1, collect(&c, 1, &r, 1, 5000));
+	sleep_ms(100);
+	before = tm_cpu_ticks(&self->t);
+	sleep_ms(1500);
+	EXPECT_GE(1, tm_cpu_ticks(&self->t) - before) TH_LOG("ticks used while idle");
+	vgpu_client_close(c);
+}
+
+TEST_F(med, status_shows_the_running_job_and_queue_depths)
+{
+	struct vgpu_client *cs[3] = { client(&self->t, "lo"), client(&self->t, "med"),
+				      client(&self->t, "hi") };
+	struct vgpu_result res[6];
+	char status[8192];
+
+	submit_spin(cs[0], 300 * MS);
+	ASSERT_EQ(0, wait_running(&self->t, 'A'));
+	submit_spin(cs[1], 0);
+	submit_spin(cs[1], 0);
+	for (int i = 0; i < 3; i++)
+		submit_spin(cs[2], 0);
+	sleep_ms(50);
+	ASSERT_EQ(0, tm_status(&self->t, status, sizeof(status)));
+	EXPECT_NE(NULL, strstr(status, "pool A: running lo/")) TH_LOG("%s", status);
+	EXPECT_NE(NULL, strstr(status, "(spin, low)")) TH_LOG("%s", status);
+	EXPECT_NE(NULL, strstr(status, "queued high=3 medium=2 low=0")) TH_LOG("%s", status);
+	EXPECT_NE(NULL, strstr(status, "pool B: idle; queued high=0 medium=0 low=0")) TH_LOG("%s", status);
+	EXPECT_NE(NULL, strstr(status, "vm hi: vm_id=11 pool=A priority=high jobs=3 accepted=3"))
+		TH_LOG("%s", status);
+	ASSERT_EQ(6, collect(cs, 3, res, 6, 5000));
+	for (int v = 0; v < 3; v++)
+		vgpu_client_close(cs[v]);
+}
+
+TEST(uncollected_responses_expire)
+{
+	struct test_mediator t;
+	struct vgpu_client *c;
+	struct vgpu_call call = { .op = VGPU_OP_NOOP };
+	char dir[600], why[VGPU_MSG_LEN], status[8192];
+	uint64_t id;
+
+	ASSERT_EQ(0, tm_init(&t, "rescan_interval_s = 1\nresponse_ttl_s = 1\n",
+			     "[vm x]\nid = 1\npool = A\npriority = low\n"));
+	ASSERT_EQ(0, tm_start(&t));
+	c = client(&t, "x");
+	ASSERT_NE(NULL, c);
+	ASSERT_EQ(0, vgpu_client_submit(c, &call, &id, why));	/* never collected */
+	tm_vmdir(&t, "x", dir, sizeof(dir));
+	strcat(dir, "/rsp");
+	for (int i = 0; i < 200 && test_count_entries(dir) < 1; i++)
+		sleep_ms(5);
+	EXPECT_EQ(1, test_count_entries(dir));
+	for (int i = 0; i < 80 && test_count_entries(dir) > 0; i++)
+		sleep_ms(50);
+	EXPECT_EQ(0, test_count_entries(dir));
+	ASSERT_EQ(0, tm_status(&t, status, sizeof(status)));
+	EXPECT_NE(NULL, strstr(status, "expired=1")) TH_LOG("%s", status);
+	vgpu_client_close(c);
+	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
+	tm_cleanup(&t);
+}
+
+TEST(check_mode_reports_config_errors)
+{
+	struct test_mediator t;
+	char cmd[1024], out[1024];
+	FILE *p;
+	size_t n;
+	int rc;
+
+	ASSERT_EQ(0, tm_init(&t, NULL, "[vm x]\nid = 1\npool = A\npriority = soon\n"));
+	snprintf(cmd, sizeof(cmd), "%s -n -c %s 2>&1", test_bin("vgpu-mediator"), t.conf);
+	p = popen(cmd, "r");
+	ASSERT_NE(NULL, p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	rc = pclose(p);
+	EXPECT_EQ(1, WEXITSTATUS(rc));
+	EXPECT_NE(NULL, strstr(out, "mediator.conf:11: key 'priority'")) TH_LOG("%s", out);
+	tm_cleanup(&t);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: MIT
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+static uint64_t rng = 0;
+
+uint64_t test_seed(void)
+{
+	const char *env = getenv("VGPU_TEST_SEED");
+	struct timespec ts;
+	uint64_t seed;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	seed = env ? strtoull(env, NULL, 0) :
+	       (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid();
+	rng = seed ? seed : 1;
+	printf("# random seed %" PRIu64 " (replay with VGPU_TEST_SEED=%" PRIu64 ")\n", seed, seed);
+	return seed;
+}
+
+uint64_t test_rand(void)
+{
+	if (!rng)
+		test_seed();
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 0x2545f4914f6cdd1dull;
+}
+
+uint64_t test_rand_range(uint64_t lo, uint64_t hi)
+{
+	return lo + test_rand() % (hi - lo + 1);
+}
+
+void test_rand_bytes(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)test_rand();
+}
+
+void test_rand_floats(float *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		f[i] = (float)((double)(test_rand() >> 11) / (double)(1ull << 53) * 2.0 - 1.0);
+}
+
+const char *test_bin(const char *name)
+{
+	static char path[PATH_MAX + 64];
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n < 0)
+		return name;
+	self[n] = '\0';
+	/* $(O)/tests/<kind>/test_x or $(O)/bench/x -> $(O)/<name> */
+	while ((slash = strrchr(self, '/'))) {
+		*slash = '\0';
+		snprintf(path, sizeof(path), "%s/%s", self, name);
+		if (access(path, X_OK) == 0)
+			return path;
+	}
+	return name;
+}
+
+int tm_init(struct test_mediator *t, const char *extra_mediator_keys, const char *vm_sections)
+{
+	FILE *f;
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->root, sizeof(t->root), "/dev/shm/vgpu-test-XXXXXX");
+	if (!mkdtemp(t->root))
+		return -1;
+	snprintf(t->conf, sizeof(t->conf), "%s/mediator.conf", t->root);
+	snprintf(t->sock, sizeof(t->sock), "%s/ctl.sock", t->root);
+	snprintf(t->log, sizeof(t->log), "%s/mediator.log", t->root);
+	f = fopen(t->conf, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "[mediator]\nspool = %s/spool\nstate_dir = %s/state\ncontrol_socket = %s\n"
+		"backend = cpu\nlog_level = debug\n%s\n%s", t->root, t->root, t->sock,
+		extra_mediator_keys ? extra_mediator_keys : "", vm_sections);
+	return fclose(f);
+}
+
+int tm_status(const struct test_mediator *t, char *buf, size_t len)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "%s -s %s status 2>&1", test_bin("vgpuctl"), t->sock);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	n = fread(buf, 1, len - 1, p);
+	buf[n] = '\0';
+	return pclose(p) == 0 ? 0 : -1;
+}
+
+int tm_start(struct test_mediator *t)
+{
+	char buf[4096];
+
+	t->pid = fork();
+	if (t->pid < 0)
+		return -1;
+	if (t->pid == 0) {
+		int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		if (fd >= 0) {
+			dup2(fd, 2);
+			dup2(fd, 1);
+		}
+		execl(test_bin("vgpu-mediator"), "vgpu-mediator", "-d", "-c", t->conf, NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {	/* 10 s, for slow sanitizer builds */
+		struct timespec ts = { 0, 20 * 1000000 };
+		int status;
+
+		if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
+			t->pid = 0;
+			return -1;
+		}
+		if (access(t->sock, F_OK) == 0 && tm_status(t, buf, sizeof(buf)) == 0)
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+int tm_stop(struct test_mediator *t, int sig)
+{
+	int status;
+
+	if (t->pid <= 0)
+		return -1;
+	kill(t->pid, sig);
+	if (waitpid(t->pid, &status, 0) != t->pid)
+		return -1;
+	t->pid = 0;
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+void tm_cleanup(struct test_mediator *t)
+{
+	char cmd[512];
+
+	if (t->pid > 0)
+		tm_stop(t, SIGKILL);
+	if (getenv("VGPU_TEST_KEEP")) {
+		printf("# kept %s\n", t->root);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->root);
+	if (t->root[0] && system(cmd) != 0)
+		printf("# could not remove %s\n", t->root);
+}
+
+const char *tm_vmdir(const struct test_mediator *t, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/spool/%s", t->root, name);
+	return buf;
+}
+
+long tm_cpu_ticks(const struct test_mediator *t)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)t->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	p = strrchr(buf, ')');	/* comm may hold spaces */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			 &ut, &st) != 2)
+		return -1;
+	return (long)(ut + st);
+}
+
+int test_count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the host tests: seeded random inputs (the seed is
+ * printed so that a failure can be replayed with VGPU_TEST_SEED=N) and a
+ * mediator under test in a scratch spool on tmpfs.
+ */
+#ifndef VGPU_TESTLIB_H
+#define VGPU_TESTLIB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Seed from VGPU_TEST_SEED or the clock; printed as a KTAP comment. */
+uint64_t test_seed(void);
+uint64_t test_rand(void);
+uint64_t test_rand_range(uint64_t lo, uint64_t hi);	/* inclusive */
+void test_rand_bytes(void *buf, size_t len);
+void test_rand_floats(float *f, size_t n);		/* in [-1, 1] */
+
+/* A mediator running in its own scratch directory. */
+struct test_mediator {
+	char root[256];		/* scratch dir: spool/, state/, conf, log */
+	char conf[300];
+	char sock[300];
+	char log[300];
+	pid_t pid;
+};
+
+/* Create the scratch dir with @vm_sections appended to a [mediator] section
+ * (@extra_mediator_keys may add keys to it). */
+int tm_init(struct test_mediator *t, const char *extra_mediator_keys,
+	    const char *vm_sections);
+/* Start the mediator and wait until its control socket answers. */
+int tm_start(struct test_mediator *t);
+/* SIGTERM (or @sig), then wait; returns the exit status or -1. */
+int tm_stop(struct test_mediator *t, int sig);
+void tm_cleanup(struct test_mediator *t);	/* rm -rf the scratch dir */
+/* Path of VM @name's directory into @buf. */
+const char *tm_vmdir(const struct test_mediator *t, const char *name, char *buf, size_t len);
+/* Output of `vgpuctl status` into @buf; 0 or -1. */
+int tm_status(const struct test_mediator *t, char *buf, size_t len);
+/* CPU time (user+sys, clock ticks) used by the mediator so far. */
+long tm_cpu_ticks(const struct test_mediator *t);
+/* Path of a program built next to the tests (vgpu-mediator, vgpuctl). */
+const char *test_bin(const char *name);
+/* Count the entries of @dir (not . or ..); -1 on error. */
+int test_count_entries(const char *dir);
+
+#endif /* VGPU_TESTLIB_H */

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Config loading: good files give the values (and defaults) they say; every
+ * bad file gives one error naming the file, the line and the key.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+
+#include "mediator.h"
+
+/* A scratch directory with a config path in it. */
+struct scratch {
+	char dir[64];
+	char path[128];
+	char err[1024];
+	struct conf c;
+};
+
+static int scratch_init(struct scratch *s)
+{
+	snprintf(s->dir, sizeof(s->dir), "/dev/shm/vgpu-conf-XXXXXX");
+	if (!mkdtemp(s->dir))
+		return -1;
+	snprintf(s->path, sizeof(s->path), "%s/mediator.conf", s->dir);
+	return 0;
+}
+
+static void scratch_fini(struct scratch *s)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", s->dir);
+	if (system(cmd))
+		printf("# could not remove %s\n", s->dir);
+}
+
+FIXTURE(conf) {
+	struct scratch s;
+};
+
+FIXTURE_SETUP(conf)
+{
+	ASSERT_EQ(0, scratch_init(&self->s));
+}
+
+FIXTURE_TEARDOWN(conf)
+{
+	scratch_fini(&self->s);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+TEST_F(conf, good_file_gives_values_and_defaults)
+{
+	write_file(self->s.path,
+		   "# Dom0 mediator\n"
+		   "[mediator]\n"
+		   "spool = /srv/vgpu\n"
+		   "fsync = yes\n"
+		   "[pool B]\n"
+		   "sms = 64\n"
+		   "[vm web-1]\n"
+		   "id = 4294967295\n"
+		   "pool = B\n"
+		   "priority = medium\n"
+		   "max_payload_bytes = 64M\n"
+		   "[vm db]\n"
+		   "id = 7\n"
+		   "pool = A\n"
+		   "priority = high\n"
+		   "dir = /elsewhere/db\n"
+		   "max_queued = 8\n");
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)))
+		TH_LOG("%s", self->s.err);
+	ASSERT_EQ(2u, self->s.c.nvms);
+	EXPECT_STREQ("/srv/vgpu", self->s.c.spool);
+	EXPECT_STREQ("/var/lib/vgpu", self->s.c.state_dir);
+	EXPECT_TRUE(self->s.c.fsync);
+	EXPECT_EQ(64u, self->s.c.pools[VGPU_POOL_B].sms);
+	EXPECT_EQ(0u, self->s.c.pools[VGPU_POOL_A].sms);
+	EXPECT_STREQ("web-1", self->s.c.vms[0].name);
+	EXPECT_EQ(4294967295u, self->s.c.vms[0].id);
+	EXPECT_EQ(VGPU_POOL_B, (int)self->s.c.vms[0].pool);
+	EXPECT_EQ(VGPU_PRIO_MEDIUM, (int)self->s.c.vms[0].prio);
+	EXPECT_EQ(64ull << 20, self->s.c.vms[0].max_payload);
+	EXPECT_STREQ("/srv/vgpu/web-1", self->s.c.vms[0].dir);
+	EXPECT_EQ(64u, self->s.c.vms[0].max_queued);
+	EXPECT_STREQ("/elsewhere/db", self->s.c.vms[1].dir);
+	EXPECT_EQ(VGPU_PRIO_HIGH, (int)self->s.c.vms[1].prio);
+	EXPECT_EQ(8u, self->s.c.vms[1].max_queued);
+	conf_free(&self->s.c);
+}
+
+TEST_F(conf, drop_in_files_add_vms)
+{
+	char dropdir[160], drop[200];
+
+	snprintf(dropdir, sizeof(dropdir), "%s/mediator.d", self->s.dir);
+	ASSERT_EQ(0, mkdir(dropdir, 0755));
+	snprintf(drop, sizeof(drop), "%s/20-vm2.conf", dropdir);
+	write_file(drop, "[vm vm2]\nid = 2\npool = B\npriority = low\n");
+	snprintf(drop, sizeof(drop), "%s/10-vm1.conf", dropdir);
+	write_file(drop, "[vm vm1]\nid = 1\npool = A\npriority = high\n");
+	snprintf(drop, sizeof(drop), "%s/ignored.conf.bak", dropdir);
+	write_file(drop, "garbage\n");
+	snprintf(drop, sizeof(drop), "[mediator]\ninclude = %s\n", dropdir);
+	write_file(self->s.path, drop);
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)))
+		TH_LOG("%s", self->s.err);
+	ASSERT_EQ(2u, self->s.c.nvms);
+	EXPECT_STREQ("vm1", self->s.c.vms[0].name);	/* in file-name order */
+	EXPECT_STREQ("vm2", self->s.c.vms[1].name);
+	conf_free(&self->s.c);
+
+	/* An error in a drop-in names the drop-in. */
+	snprintf(drop, sizeof(drop), "%s/30-bad.conf", dropdir);
+	write_file(drop, "[vm vm3]\nid = 3\npool = C\n");
+	ASSERT_EQ(-1, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)));
+	EXPECT_NE(NULL, strstr(self->s.err, "30-bad.conf:3:")) TH_LOG("%s", self->s.err);
+}
+
+struct bad_case {
+	const char *text;
+	const char *want;	/* the error must contain this */
+};
+
+FIXTURE(badconf) {
+	struct scratch s;
+};
+
+FIXTURE_SETUP(badconf)
+{
+	ASSERT_EQ(0, scratch_init(&self->s));
+}
+
+FIXTURE_TEARDOWN(badconf)
+{
+	scratch_fini(&self->s);
+}
+
+FIXTURE_VARIANT(badconf) {
+	struct bad_case bad;
+};
+
+#define BAD(name_, text_, want_) \
+	FIXTURE_VARIANT_ADD(badconf, name_) { .bad = { text_, want_ } }
+
+#define VMHEAD "[mediator]\nspool = /tmp/x\n\n[vm a]\n"
+
+BAD(bad_pool, VMHEAD "id = 1\npool = C\npriority = low\n",
+    ":6: key 'pool': expected A or B, got 'C'");
+BAD(bad_priority, VMHEAD "id = 1\npool = A\npriority = urgent\n",
+    ":7: key 'priority': expected low, medium or high, got 'urgent'");
+BAD(zero_id, VMHEAD "id = 0\n", ":5: key 'id': expected a number in 1..4294967295, got '0'");
+BAD(id_too_big, VMHEAD "id = 4294967296\n", ":5: key 'id'");
+BAD(id_not_a_number, VMHEAD "id = 12abc\n", ":5: key 'id'");
+BAD(unknown_key, VMHEAD "id = 1\ncolour = blue\n", ":6: unknown key 'colour' in [vm a]");
+BAD(unknown_mediator_key, "[mediator]\nspoll = /x\n", ":2: unknown key 'spoll' in [mediator]");
+BAD(missing_priority, VMHEAD "id = 1\npool = A\n", ":4: [vm a] is missing key 'priority'");
+BAD(missing_id, "\n[vm b]\npool = A\npriority = low\n", ":2: [vm b] is missing key 'id'");
+BAD(empty_vm_section, "[vm lonely]\n", ":1: [vm lonely] is missing key 'id'");
+BAD(duplicate_id, "[vm a]\nid = 5\npool = A\npriority = low\n[vm b]\nid = 5\npool = B\npriority = low\n",
+    ":5: [vm b] key 'id': 5 is already used by [vm a] at ");
+BAD(duplicate_vm, "[vm a]\nid = 1\npool = A\npriority = low\n[vm a]\nid = 2\n",
+    ":5: section [vm a]: VM defined again");
+BAD(duplicate_dir, "[vm a]\nid = 1\npool = A\npriority = low\ndir = /d\n"
+    "[vm b]\nid = 2\npool = A\npriority = low\ndir = /d\n", ":6: [vm b] key 'dir'");
+BAD(bad_vm_name, "[vm ../etc]\nid = 1\n", ":1: section [vm ../etc]: a VM name");
+BAD(unknown_section, "[gpu]\nx = 1\n", ":1: unknown section [gpu]");
+BAD(bad_pool_section, "[pool C]\nsms = 8\n", ":1: section [pool C]: pool must be A or B");
+BAD(key_outside_section, "spool = /x\n", ":1: key 'spool' outside any section");
+BAD(syntax_error, "[mediator]\nthis line has no equals sign\n", ":2: syntax error");
+BAD(bad_backend, "[mediator]\nbackend = gpu\n", ":2: key 'backend': expected auto, cpu or cuda");
+BAD(bad_fsync, "[mediator]\nfsync = maybe\n", ":2: key 'fsync': expected yes or no");
+BAD(bad_size_suffix, VMHEAD "id = 1\nmax_payload_bytes = 12Q\n", ":6: key 'max_payload_bytes'");
+BAD(queue_too_deep, VMHEAD "id = 1\nmax_queued = 100000\n", ":6: key 'max_queued'");
+BAD(missing_file, NULL, "No such file or directory");
+
+TEST_F(badconf, names_file_line_and_key)
+{
+	const struct bad_case *b = &variant->bad;
+	struct scratch *s = &self->s;
+
+	if (!b->text)	/* the "no such file" variant */
+		snprintf(s->path, sizeof(s->path), "%s/absent.conf", s->dir);
+	else
+		write_file(s->path, b->text);
+	ASSERT_EQ(-1, conf_load(s->path, &s->c, s->err, sizeof(s->err)));
+	EXPECT_EQ(0, strncmp(s->err, s->path, strlen(s->path))) TH_LOG("%s", s->err);
+	EXPECT_NE(NULL, strstr(s->err, b->want)) TH_LOG("got: %s", s->err);
+}
+
+TEST_HARNESS_MAIN
