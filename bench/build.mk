@@ -1,0 +1,9 @@
+# Host benchmarks: programs that print numbers and end with a RESULT line.
+$(O)/bench/spool_bench: $(O)/bench/spool_bench.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+
+$(O)/bench/%.o: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -Itests/lib -c -o $@ $<
+
+BENCHES += $(O)/bench/spool_bench

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+/*
+ * spool_bench: NOOP round trips through the spool protocol on tmpfs.
+ *
+ *   1 client, 1 in flight      -> latency p50/p99
+ *   4 clients x 16 in flight   -> requests/s, mediator CPU per request
+ *   a pipe ping-pong           -> the floor for any two-process round trip
+ *
+ * The mediator's CPU time is the sum over its threads of
+ * /proc/PID/task/TID/schedstat (ns on CPU), read before and after. Ends
+ * with one line:
+ * RESULT noop_p50_us=.. noop_p99_us=.. rps=.. cpu_us_per_req=.. pipe_p50_us=..
+ */
+#include <dirent.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "spool.h"
+#include "testlib.h"
+
+#define CLIENTS		4
+#define DEPTH		16
+#define LAT_N		20000	/* round trips for the latency run */
+#define TPUT_N		25000	/* per client in the throughput run */
+#define PIPE_N		50000
+
+static uint64_t cpu_ns_of(pid_t pid)
+{
+	char path[64];
+	uint64_t total = 0;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char p[300];
+		unsigned long long ns;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%d/task/%s/schedstat", (int)pid, de->d_name);
+		f = fopen(p, "r");
+		if (f && fscanf(f, "%llu", &ns) == 1)
+			total += ns;
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	return total;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* @n NOOPs with @depth in flight; latencies (ns) into @lat if non-NULL. */
+static int run_client(struct test_mediator *t, const char *vm, int n, int depth, uint64_t *lat)
+{
+	struct vgpu_call call = { .op = VGPU_OP_NOOP };
+	uint64_t *sent = calloc((size_t)n, sizeof(*sent));
+	char dir[512], why[VGPU_MSG_LEN];
+	struct vgpu_client *c;
+	int submitted = 0, done = 0;
+
+	if (!sent || vgpu_client_open(tm_vmdir(t, vm, dir, sizeof(dir)), NULL, &c, why)) {
+		fprintf(stderr, "spool_bench: %s: %s\n", vm, why);
+		return -1;
+	}
+	while (done < n) {
+		struct vgpu_result r;
+		uint64_t id;
+
+		while (submitted < n && submitted - done < depth) {
+			call.user = (void *)(uintptr_t)submitted;
+			sent[submitted++] = vgpu_now_ns();
+			if (vgpu_client_submit(c, &call, &id, why)) {
+				fprintf(stderr, "spool_bench: %s\n", why);
+				return -1;
+			}
+		}
+		if (vgpu_client_next(c, &r, 10000) != 1 || r.rsp.status) {
+			fprintf(stderr, "spool_bench: %s: lost a response\n", vm);
+			return -1;
+		}
+		if (lat)
+			lat[done] = vgpu_now_ns() - sent[(uintptr_t)r.user];
+		done++;
+	}
+	vgpu_client_close(c);
+	free(sent);
+	return 0;
+}
+
+static uint64_t pipe_p50_ns(void)
+{
+	int ab[2], ba[2];
+	uint64_t *lat = calloc(PIPE_N, sizeof(*lat));
+	char b = 0;
+	pid_t pid;
+
+	if (!lat || pipe(ab) || pipe(ba))
+		return 0;
+	pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < PIPE_N; i++)
+			if (read(ab[0], &b, 1) != 1 || write(ba[1], &b, 1) != 1)
+				_exit(1);
+		_exit(0);
+	}
+	for (int i = 0; i < PIPE_N; i++) {
+		uint64_t t0 = vgpu_now_ns();
+
+		if (write(ab[1], &b, 1) != 1 || read(ba[0], &b, 1) != 1)
+			return 0;
+		lat[i] = vgpu_now_ns() - t0;
+	}
+	waitpid(pid, NULL, 0);
+	qsort(lat, PIPE_N, sizeof(*lat), cmp_u64);
+	uint64_t p50 = lat[PIPE_N / 2];
+
+	free(lat);
+	return p50;
+}
+
+int main(void)
+{
+	struct test_mediator t;
+	uint64_t *lat = calloc(LAT_N, sizeof(*lat));
+	uint64_t cpu0, cpu1, t0, t1, p50, p99, pipe50;
+	double rps, cpu_per_req;
+	pid_t kids[CLIENTS];
+
+	if (!lat || tm_init(&t, "log_level = info\n",
+			    "[vm c0]\nid = 1\npool = A\npriority = high\n"
+			    "[vm c1]\nid = 2\npool = A\npriority = low\n"
+			    "[vm c2]\nid = 3\npool = B\npriority = medium\n"
+			    "[vm c3]\nid = 4\npool = B\npriority = low\n") ||
+	    tm_start(&t)) {
+		fprintf(stderr, "spool_bench: cannot start the mediator\n");
+		return 1;
+	}
+	printf("spool_bench: mediator %s, spool on tmpfs %s\n", test_bin("vgpu-mediator"), t.root);
+
+	/* warm up, then the latency run */
+	if (run_client(&t, "c0", 2000, 1, NULL) || run_client(&t, "c0", LAT_N, 1, lat))
+		goto fail;
+	qsort(lat, LAT_N, sizeof(*lat), cmp_u64);
+	p50 = lat[LAT_N / 2];
+	p99 = lat[LAT_N * 99 / 100];
+	printf("1 client x 1 in flight: %d NOOPs, p50 %.1f us, p99 %.1f us\n", LAT_N,
+	       p50 / 1e3, p99 / 1e3);
+
+	cpu0 = cpu_ns_of(t.pid);
+	t0 = vgpu_now_ns();
+	for (int i = 0; i < CLIENTS; i++) {
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			char vm[8];
+
+			snprintf(vm, sizeof(vm), "c%d", i);
+			_exit(run_client(&t, vm, TPUT_N, DEPTH, NULL) ? 1 : 0);
+		}
+	}
+	for (int i = 0; i < CLIENTS; i++) {
+		int st;
+
+		if (waitpid(kids[i], &st, 0) != kids[i] || !WIFEXITED(st) || WEXITSTATUS(st))
+			goto fail;
+	}
+	t1 = vgpu_now_ns();
+	cpu1 = cpu_ns_of(t.pid);
+	rps = (double)CLIENTS * TPUT_N / ((double)(t1 - t0) / 1e9);
+	cpu_per_req = (double)(cpu1 - cpu0) / 1e3 / (CLIENTS * TPUT_N);
+	printf("%d clients x %d in flight: %d NOOPs in %.2f s, %.0f requests/s, "
+	       "mediator CPU %.1f us/request\n", CLIENTS, DEPTH, CLIENTS * TPUT_N,
+	       (double)(t1 - t0) / 1e9, rps, cpu_per_req);
+
+	pipe50 = pipe_p50_ns();
+	printf("pipe ping-pong: p50 %.1f us\n", pipe50 / 1e3);
+	tm_stop(&t, SIGTERM);
+	tm_cleanup(&t);
+	printf("RESULT noop_p50_us=%.0f noop_p99_us=%.0f rps=%.0f cpu_us_per_req=%.1f "
+	       "pipe_p50_us=%.0f\n", p50 / 1e3, p99 / 1e3, rps, cpu_per_req, pipe50 / 1e3);
+	free(lat);
+	return 0;
+fail:
+	fprintf(stderr, "spool_bench: failed; mediator log in %s\n", t.log);
+	tm_stop(&t, SIGKILL);
+	return 1;
+}
