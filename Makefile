@@ -88,12 +88,6 @@ demo: binaries
 	@tools/vgpu-demo-sim $(O)
 
 install: binaries
-
-# Missing Debian packages are installed once (tools/install-deps).
-DEPS_STAMP := build/.deps-ok
-$(DEPS_STAMP): tools/install-deps
-	@tools/install-deps
-	@mkdir -p $(dir $@) && touch $@
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(PREFIX)/sbin/
 
