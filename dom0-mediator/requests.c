@@ -361,7 +361,14 @@ void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 	if (name[0] == '.')	/* NFS silly-renames, editors' files */
 		return;
 	if (vgpu_id_parse(name, &id)) {
-		vm_warnx(vm, "req/%.64s is not named by a request id; removed", name);
+		char shown[65];
+
+		/* The name is the guest's: keep control characters out of the log. */
+		snprintf(shown, sizeof(shown), "%s", name);
+		for (char *c = shown; *c; c++)
+			if (*c < 0x20 || *c > 0x7e)
+				*c = '?';
+		vm_warnx(vm, "req/%s is not named by a request id; removed", shown);
 		unlinkat(vm->sp.req, name, 0);
 		count_rejected(m, vm);
 		return;

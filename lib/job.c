@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "job.h"
+#include "spool.h"
 
 void vgpu_job_init_file(struct vgpu_job *job, const struct vgpu_req_hdr *req,
 			int in_fd, uint64_t in_off, int out_fd, uint64_t out_off)
@@ -66,12 +67,31 @@ int vgpu_job_read(struct vgpu_job *job, void *buf, size_t len)
 	return 0;
 }
 
+/* A later minor revision may append header fields: the CRC covers them. */
+static int crc_header_extension(int fd, uint32_t hdr_size, uint32_t known, uint32_t *crc)
+{
+	uint8_t ext[VGPU_HDR_SIZE_MAX];
+
+	if (hdr_size <= known)
+		return 0;
+	if (vgpu_pread_full(fd, ext, hdr_size - known, known))
+		return -EBADMSG;
+	*crc = vgpu_crc32c(*crc, ext, hdr_size - known);
+	return 0;
+}
+
 int vgpu_job_input_end(struct vgpu_job *job)
 {
+	uint32_t crc;
+
 	if (job->in_left)
 		return -EINVAL;
-	if (job->check_crc && vgpu_req_crc(&job->req, job->in_crc) != job->req.crc32c)
-		return -EBADMSG;
+	if (job->check_crc) {
+		crc = vgpu_req_crc(&job->req, job->in_crc);
+		if (crc_header_extension(job->in_fd, job->req.hdr_size, VGPU_REQ_HDR_SIZE, &crc) ||
+		    crc != job->req.crc32c)
+			return -EBADMSG;
+	}
 	job->input_ok = true;
 	return 0;
 }

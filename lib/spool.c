@@ -170,6 +170,14 @@ int vgpu_rsp_read(int rsp_dir, uint64_t id, struct vgpu_rsp_hdr *h, void *out,
 	if (err)
 		goto out;
 	crc = vgpu_rsp_crc(h, vgpu_crc32c(0, out, h->payload_len));
+	if (h->hdr_size > VGPU_RSP_HDR_SIZE) {	/* fields of a later revision */
+		uint8_t ext[VGPU_HDR_SIZE_MAX];
+
+		err = vgpu_pread_full(fd, ext, h->hdr_size - VGPU_RSP_HDR_SIZE, VGPU_RSP_HDR_SIZE);
+		if (err)
+			goto out;
+		crc = vgpu_crc32c(crc, ext, h->hdr_size - VGPU_RSP_HDR_SIZE);
+	}
 	if (crc != h->crc32c)
 		err = -EBADMSG;
 out:

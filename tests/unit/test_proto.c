@@ -328,4 +328,42 @@ TEST(file_job_streams_and_verifies_the_payload)
 	}
 }
 
+TEST(crc_covers_header_fields_of_a_later_revision)
+{
+	uint8_t ext[VGPU_REQ_HDR_SIZE + 40], payload[64];
+	char why[VGPU_MSG_LEN] = "", path[] = "/dev/shm/vgpu-ext-XXXXXX";
+	struct vgpu_req_hdr h;
+	struct vgpu_job job;
+	uint8_t back[64];
+	int fd = mkstemp(path);
+
+	test_seed();
+	ASSERT_LE(0, fd);
+	unlink(path);
+	test_rand_bytes(payload, sizeof(payload));
+	test_rand_bytes(ext, sizeof(ext));
+	uint64_t args[VGPU_NR_ARGS] = { 64 };
+
+	ASSERT_EQ(0, vgpu_req_build(&h, 9, VGPU_OP_CHECKSUM, args, payload, 64, why));
+	h.hdr_size = sizeof(ext);	/* 40 bytes this reader does not know */
+	h.crc32c = 0;
+	h.crc32c = vgpu_crc32c(vgpu_req_crc(&h, vgpu_crc32c(0, payload, 64)),
+			       ext + VGPU_REQ_HDR_SIZE, sizeof(ext) - VGPU_REQ_HDR_SIZE);
+	EXPECT_EQ(0, vgpu_req_check(&h, 1 << 20, why)) TH_LOG("%s", why);
+	vgpu_req_encode(&h, ext);
+	ASSERT_EQ(0, vgpu_pwrite_full(fd, ext, sizeof(ext), 0));
+	ASSERT_EQ(0, vgpu_pwrite_full(fd, payload, sizeof(payload), sizeof(ext)));
+	for (int flip = 0; flip < 2; flip++) {
+		if (flip) {	/* change one unknown header byte */
+			uint8_t b = ext[VGPU_REQ_HDR_SIZE + 7] ^ 1;
+
+			ASSERT_EQ(0, vgpu_pwrite_full(fd, &b, 1, VGPU_REQ_HDR_SIZE + 7));
+		}
+		vgpu_job_init_file(&job, &h, fd, sizeof(ext), -1, 0);
+		ASSERT_EQ(0, vgpu_job_read(&job, back, sizeof(back)));
+		EXPECT_EQ(flip ? -EBADMSG : 0, vgpu_job_input_end(&job));
+	}
+	close(fd);
+}
+
 TEST_HARNESS_MAIN
