@@ -50,6 +50,8 @@ include dom0-mediator/build.mk
 include tools/build.mk
 include tests/build.mk
 include bench/build.mk
+include tests/gpu/build.mk
+include bench/gpu/build.mk
 -include qemu-patches/build.mk
 
 binaries: $(BINS)
