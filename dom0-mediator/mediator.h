@@ -78,7 +78,8 @@ struct job {
 	uint32_t vm_id;			/* snapshot taken at dispatch [L] */
 	uint64_t seq;			/* global arrival order */
 	struct vm *vm;
-	int fd;				/* acc/<id>, pinned from accept to done */
+	int fd;				/* acc/<id> (read-write), pinned from accept
+					 * to done; output and trailer go to its end */
 	struct vgpu_req_hdr hdr;
 	uint64_t queued_ns;
 };
@@ -108,6 +109,7 @@ struct vm {
 	struct vgpu_spool sp;
 	int wd;				/* inotify watch on req/ */
 	int state_fd;			/* state_dir/<name>.last-id */
+	bool nodev;			/* dir on a nodev mount: plain opens are safe */
 	uint64_t last_id;		/* highest id accepted or answered */
 	bool last_id_dirty;		/* not yet in state_fd */
 	atomic_uint jobs;		/* queued + running [A] */
@@ -167,11 +169,10 @@ int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out);
 void vm_expire(struct mediator *m, struct vm *vm);
 int vm_respond_error(struct mediator *m, struct vm *vm, uint64_t id, uint32_t op,
 		     int status, const char *msg);
+/* Append the trailer to acc/ID (output already there) and publish rsp/ID. */
 int vm_finish_job(struct mediator *m, struct job *j, int status, const char *msg,
-		  uint64_t started_ns, int rsp_fd, uint32_t out_crc, uint64_t out_len);
+		  uint64_t started_ns, uint32_t out_crc, uint64_t out_len);
 void vm_store_last_id(struct vm *vm);
-/* rsp/.ID: where a worker writes the response to ID (buf: 18 bytes). */
-void vgpu_rsp_tmp_name(uint64_t id, char *buf);
 void vm_warnx(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ctl.c: the control socket behind vgpuctl */

@@ -9,13 +9,18 @@
  * regular files, and every header field is validated before use.
  *
  * A request's life (Documentation/protocol.rst has the full story):
- *   req/ID  --accept-->  acc/ID  --run-->  rsp/.ID  --done-->  rsp/ID
- * On completion acc/ID is removed before rsp/.ID is renamed to rsp/ID, so
- * after a crash "rsp/.ID without acc/ID" means a finished response to
- * publish, and "acc/ID" means a request to run again: no request is lost
- * and none is answered twice. The response is written under a dot-name in
- * rsp/ itself (clients ignore dot-names) because a rename within one
- * directory is markedly cheaper than across directories.
+ *   req/ID  --accept (rename)-->  acc/ID  --run: append output and
+ *   response trailer-->  acc/ID  --publish (rename)-->  rsp/ID
+ * The publishing rename removes the request and publishes its answer in one
+ * atomic step, so after a crash everything still in acc/ was never
+ * answered: a complete trailer there is published as it is, anything else
+ * is cut back to the request and run again. No request is lost and none is
+ * answered twice, and a job costs no file creation or unlink.
+ *
+ * Opening a guest file runs the open() of whatever it is. On a filesystem
+ * mounted nodev a planted device node cannot be opened at all; elsewhere
+ * the name is opened with O_PATH first (which opens nothing), checked to be
+ * a regular file, and only then reopened through /proc/self/fd.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +32,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -134,6 +140,12 @@ int vm_open(struct mediator *m, struct vm *vm)
 			return -EEXIST;
 		}
 	}
+	struct statvfs sv;
+
+	vm->nodev = fstatvfs(vm->sp.dir, &sv) == 0 && (sv.f_flag & ST_NODEV);
+	if (!vm->nodev)
+		log_debug("vm %s: %s is not mounted nodev; guest files are opened "
+			  "through O_PATH first", vm->conf.name, vm->conf.dir);
 	load_last_id(m, vm);
 	return 0;
 }
@@ -182,17 +194,12 @@ int vm_respond_error(struct mediator *m, struct vm *vm, uint64_t id, uint32_t op
 	return err;
 }
 
-void vgpu_rsp_tmp_name(uint64_t id, char *buf)
-{
-	buf[0] = '.';
-	vgpu_id_name(id, buf + 1);
-}
-
 int vm_finish_job(struct mediator *m, struct job *j, int status, const char *msg,
-		  uint64_t started_ns, int rsp_fd, uint32_t out_crc, uint64_t out_len)
+		  uint64_t started_ns, uint32_t out_crc, uint64_t out_len)
 {
 	struct vm *vm = j->vm;
-	char name[VGPU_ID_NAME_LEN + 1], tmp[VGPU_ID_NAME_LEN + 2];
+	uint64_t req_size = j->hdr.hdr_size + j->hdr.payload_len;
+	char name[VGPU_ID_NAME_LEN + 1];
 	uint8_t buf[VGPU_RSP_HDR_SIZE];
 	struct vgpu_rsp_hdr h;
 	int err = 0;
@@ -201,7 +208,7 @@ int vm_finish_job(struct mediator *m, struct job *j, int status, const char *msg
 	if (status) {		/* a failed job returns no output */
 		out_len = 0;
 		out_crc = 0;
-		if (ftruncate(rsp_fd, VGPU_RSP_HDR_SIZE) < 0)
+		if (ftruncate(j->fd, (off_t)req_size) < 0)
 			err = -errno;
 	}
 	h.payload_len = out_len;
@@ -211,25 +218,16 @@ int vm_finish_job(struct mediator *m, struct job *j, int status, const char *msg
 	h.crc32c = vgpu_rsp_crc(&h, out_crc);
 	vgpu_rsp_encode(&h, buf);
 	if (!err)
-		err = vgpu_pwrite_full(rsp_fd, buf, sizeof(buf), 0);
-	if (!err && m->conf.fsync && fsync(rsp_fd) < 0)
+		err = vgpu_pwrite_full(j->fd, buf, sizeof(buf), req_size + out_len);
+	if (!err && m->conf.fsync && fsync(j->fd) < 0)
 		err = -errno;
-
 	vgpu_id_name(j->hdr.id, name);
-	vgpu_rsp_tmp_name(j->hdr.id, tmp);
-	if (err) {
-		/* Leave acc/ID: the request runs again after a restart. */
-		log_warnx("vm %s: cannot write response %s: %s", vm->conf.name, name,
-			  strerror(-err));
-		unlinkat(vm->sp.rsp, tmp, 0);
-		return err;
-	}
-	/* Order matters for recovery: see the comment at the top. */
-	if (unlinkat(vm->sp.acc, name, 0) < 0 && errno != ENOENT)
-		log_warn("vm %s: cannot remove acc/%s", vm->conf.name, name);
-	if (renameat(vm->sp.rsp, tmp, vm->sp.rsp, name) < 0) {
+	if (!err && renameat(vm->sp.acc, name, vm->sp.rsp, name) < 0)
 		err = -errno;
-		log_warn("vm %s: cannot publish rsp/%s", vm->conf.name, name);
+	if (err) {
+		/* acc/ID stays: recovery publishes or reruns it after a restart. */
+		log_warnx("vm %s: cannot publish response %s: %s", vm->conf.name, name,
+			  strerror(-err));
 		return err;
 	}
 	if (m->conf.fsync) {
@@ -288,6 +286,37 @@ static void handle_duplicate(struct mediator *m, struct vm *vm, const char *name
 	snprintf(why, sizeof(why), "id %" PRIx64 " reused; ids must increase (last %" PRIx64 ")",
 		 id, vm->last_id);
 	reject(m, vm, name, id, 0, -EEXIST, why);
+}
+
+/*
+ * Open the regular file @name in @dirfd for reading and writing without
+ * ever opening anything else (see the top of this file). -errno on error;
+ * -EBADMSG if it is not a regular file.
+ */
+static int open_guest_file(const struct vm *vm, int dirfd, const char *name)
+{
+	char path[32];
+	struct stat st;
+	int pfd, fd;
+
+	if (vm->nodev) {
+		fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			return errno == ELOOP || errno == EISDIR || errno == ENXIO ||
+			       errno == EACCES ? -EBADMSG : -errno;
+		return fd;
+	}
+	pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(pfd);
+		return -EBADMSG;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	close(pfd);
+	return fd < 0 ? -errno : fd;
 }
 
 /* Reads and checks the header of an opened request; 0 or -errno + @why. */
@@ -373,12 +402,15 @@ void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 		count_rejected(m, vm);
 		return;
 	}
-	fd = openat(vm->sp.req, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = open_guest_file(vm, vm->sp.req, name);
 	if (fd < 0) {
-		if (errno == ENOENT)	/* handled already (an event and a scan) */
+		if (fd == -ENOENT)	/* handled already (an event and a scan) */
 			return;
-		snprintf(why, sizeof(why), "cannot open: %s", strerror(errno));
-		reject(m, vm, name, id, 0, errno == ELOOP ? -EBADMSG : -EIO, why);
+		if (fd == -EBADMSG)
+			snprintf(why, sizeof(why), "not a regular file");
+		else
+			snprintf(why, sizeof(why), "cannot open: %s", strerror(-fd));
+		reject(m, vm, name, id, 0, fd == -EBADMSG ? -EBADMSG : -EIO, why);
 		return;
 	}
 	if (id <= vm->last_id) {
@@ -445,9 +477,8 @@ static int cmp_entry(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* The entries of @dirfd in arrival order (ctime, then id); dot-names only
- * with @dots, and then with the dot stripped for the id. */
-static int list_dir(int dirfd, bool dots, struct entry **out, size_t *n)
+/* The entries of @dirfd but dot-names, in arrival order (ctime, then id). */
+static int list_dir(int dirfd, struct entry **out, size_t *n)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -464,10 +495,9 @@ static int list_dir(int dirfd, bool dots, struct entry **out, size_t *n)
 	while ((de = readdir(d))) {
 		struct stat st;
 		char head[VGPU_ID_NAME_LEN + 1];
-		const char *idpart = de->d_name + (dots ? 1 : 0);
+		const char *idpart = de->d_name;
 
-		if ((de->d_name[0] == '.') != dots || strlen(de->d_name) >= sizeof(e->name) ||
-		    !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(e->name))
 			continue;
 		if (*n == cap) {
 			struct entry *ne = realloc(e, (cap = cap ? 2 * cap : 64) * sizeof(*e));
@@ -504,7 +534,7 @@ void vm_scan_requests(struct mediator *m, struct vm *vm)
 	struct entry *e;
 	size_t n;
 
-	if (list_dir(vm->sp.req, false, &e, &n)) {
+	if (list_dir(vm->sp.req, &e, &n)) {
 		log_warn("vm %s: cannot list %s/req", vm->conf.name, vm->conf.dir);
 		return;
 	}
@@ -531,60 +561,50 @@ int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out)
 	size_t n;
 	uint64_t id;
 
-	/* Responses a crash left under their temporary names. */
-	if (!list_dir(vm->sp.rsp, true, &e, &n)) {
-		for (size_t i = 0; i < n; i++) {
-			char idname[VGPU_ID_NAME_LEN + 1];
-
-			if (e[i].id == UINT64_MAX || strlen(e[i].name) != VGPU_ID_NAME_LEN + 1)
-				continue;	/* not ours */
-			vgpu_id_name(e[i].id, idname);
-			if (exists_in(vm->sp.acc, idname)) {
-				unlinkat(vm->sp.rsp, e[i].name, 0);	/* unfinished: rerun */
-			} else if (renameat(vm->sp.rsp, e[i].name, vm->sp.rsp, idname) == 0) {
-				log_info("vm %s: published response %s finished before a restart",
-					 vm->conf.name, idname);
-			}
-		}
-		free(e);
-	}
-	if (list_dir(vm->sp.acc, false, &e, &n)) {
+	if (list_dir(vm->sp.acc, &e, &n)) {
 		log_warn("vm %s: cannot list %s/acc", vm->conf.name, vm->conf.dir);
 		return -EIO;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const char *name = e[i].name;
-
-		if (e[i].id == UINT64_MAX) {
-			vm_warnx(vm, "acc/%s is not ours; removed", name);
-			unlinkat(vm->sp.acc, name, 0);
-		} else if (has_suffix(name, ERR_SUFFIX)) {
-			unlinkat(vm->sp.acc, name, 0);	/* its req/ is still there */
-		} else if (strlen(name) != VGPU_ID_NAME_LEN) {
-			vm_warnx(vm, "acc/%s is not ours; removed", name);
-			unlinkat(vm->sp.acc, name, 0);
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
 		char why[VGPU_MSG_LEN];
-		struct vgpu_req_hdr h;
-		struct stat st;
+		struct vgpu_req_hdr h = { 0 };
+		struct stat st = { 0 };
 		struct job *j;
 		int fd, err;
 
 		id = e[i].id;
-		if (id == UINT64_MAX || strlen(e[i].name) != VGPU_ID_NAME_LEN)
-			continue;
-		if (id > vm->last_id)
-			vm->last_id = id;
-		if (exists_in(vm->sp.rsp, e[i].name)) {	/* answered already */
-			unlinkat(vm->sp.acc, e[i].name, 0);
+		if (id == UINT64_MAX || strlen(e[i].name) != VGPU_ID_NAME_LEN) {
+			if (has_suffix(e[i].name, ERR_SUFFIX))	/* its req/ is still there */
+				unlinkat(vm->sp.acc, e[i].name, 0);
+			else
+				vm_warnx(vm, "acc/%s is not ours; left alone", e[i].name);
 			continue;
 		}
-		fd = openat(vm->sp.acc, e[i].name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (id > vm->last_id)
+			vm->last_id = id;
+		fd = open_guest_file(vm, vm->sp.acc, e[i].name);
 		if (fd < 0)
 			continue;
 		err = check_request(vm, fd, id, &h, &st, why);
+		if (err == -EBADMSG && st.st_size > 0 &&
+		    (uint64_t)st.st_size > (uint64_t)h.hdr_size + h.payload_len &&
+		    !(err = vgpu_req_check(&h, vm->conf.max_payload, why))) {
+			/* A trailer was appended before the crash. */
+			uint64_t req_size = h.hdr_size + h.payload_len;
+			struct vgpu_rsp_hdr rh;
+
+			if (!vgpu_rsp_read_fd(fd, id, &rh, NULL, 0, req_size)) {
+				close(fd);
+				if (!renameat(vm->sp.acc, e[i].name, vm->sp.rsp, e[i].name))
+					log_info("vm %s: published response %s finished before a restart",
+						 vm->conf.name, e[i].name);
+				continue;
+			}
+			if (ftruncate(fd, (off_t)req_size) < 0) {	/* unfinished: rerun */
+				close(fd);
+				continue;
+			}
+		}
 		if (err) {	/* it was fine when accepted: tampered with since */
 			close(fd);
 			vm_warnx(vm, "accepted request %s is no longer valid: %s", e[i].name, why);
@@ -602,7 +622,7 @@ int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out)
 	}
 	free(e);
 	/* Ids answered and collected before a lost state file still count. */
-	if (!list_dir(vm->sp.rsp, false, &e, &n)) {
+	if (!list_dir(vm->sp.rsp, &e, &n)) {
 		for (size_t i = 0; i < n; i++)
 			if (e[i].id != UINT64_MAX && e[i].id > vm->last_id)
 				vm->last_id = e[i].id;
@@ -622,7 +642,7 @@ void vm_expire(struct mediator *m, struct vm *vm)
 		struct entry *e;
 		size_t n;
 
-		if (list_dir(dirs[d], false, &e, &n))
+		if (list_dir(dirs[d], &e, &n))
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			struct stat st;

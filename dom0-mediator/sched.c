@@ -116,29 +116,19 @@ void sched_move_vm(struct mediator *m, struct vm *vm, unsigned int pool, unsigne
 static int run_job(struct mediator *m, unsigned int pool, struct job *j)
 {
 	struct vm *vm = j->vm;
-	char name[VGPU_ID_NAME_LEN + 8], msg[VGPU_MSG_LEN] = "";
+	uint64_t req_size = j->hdr.hdr_size + j->hdr.payload_len;
+	char msg[VGPU_MSG_LEN] = "";
 	struct vgpu_job_desc desc = {
 		.op = j->hdr.op, .in_len = j->hdr.payload_len, .out_len = j->hdr.out_len,
-		.vm_id = vm->conf.id,
+		.vm_id = j->vm_id,
 	};
 	struct vgpu_job io;
 	uint64_t started;
-	int fd, err;
+	int err;
 
 	memcpy(desc.args, j->hdr.args, sizeof(desc.args));
-	vgpu_rsp_tmp_name(j->hdr.id, name);
-	fd = openat(vm->sp.rsp, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 && errno == EEXIST) {	/* left over, or planted */
-		unlinkat(vm->sp.rsp, name, 0);
-		fd = openat(vm->sp.rsp, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			    0644);
-	}
-	if (fd < 0) {
-		log_warn("vm %s: cannot create rsp/%s; the request stays queued on disk",
-			 vm->conf.name, name);
-		return -errno;
-	}
-	vgpu_job_init_file(&io, &j->hdr, j->fd, j->hdr.hdr_size, fd, VGPU_RSP_HDR_SIZE);
+	/* The output follows the request in the same file (see requests.c). */
+	vgpu_job_init_file(&io, &j->hdr, j->fd, j->hdr.hdr_size, j->fd, req_size);
 	started = vgpu_now_ns();
 	err = m->be_ops->run(m->be, pool, &desc, &io, msg);
 	if (!err && !vgpu_job_output_complete(&io)) {
@@ -150,12 +140,11 @@ static int run_job(struct mediator *m, unsigned int pool, struct job *j)
 		snprintf(msg, sizeof(msg), "%s failed: %s", vgpu_op_name(j->hdr.op),
 			 strerror(-err));
 	if (err)
-		vm_warnx(vm, "job %s (%s) failed: %s", name + 1, vgpu_op_name(j->hdr.op), msg);
+		vm_warnx(vm, "job %016" PRIx64 " (%s) failed: %s", j->hdr.id,
+			 vgpu_op_name(j->hdr.op), msg);
 	else
 		snprintf(msg, sizeof(msg), "ok");
-	err = vm_finish_job(m, j, err, msg, started, fd, io.out_crc, j->hdr.out_len) ? -EIO : err;
-	close(fd);
-	return err;
+	return vm_finish_job(m, j, err, msg, started, io.out_crc, j->hdr.out_len) ? -EIO : err;
 }
 
 static void *worker(void *arg)

@@ -138,49 +138,72 @@ int vgpu_publish(int tmp_dir, const char *tmpname, int dst_dir, const char *name
 	return err;
 }
 
+int vgpu_rsp_read_fd(int fd, uint64_t id, struct vgpu_rsp_hdr *h, void *out, size_t cap,
+		     uint64_t prefix)
+{
+	uint8_t buf[VGPU_RSP_HDR_SIZE], chunk[4096];
+	uint64_t size, hdr_at, pay_at;
+	struct stat st;
+	uint32_t crc = 0;
+	int err;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	size = (uint64_t)st.st_size;
+	if (!S_ISREG(st.st_mode) || size < VGPU_RSP_HDR_SIZE)
+		return -EBADMSG;
+	/* The version-1 fields are the last 160 bytes; later fields precede them. */
+	err = vgpu_pread_full(fd, buf, sizeof(buf), size - VGPU_RSP_HDR_SIZE);
+	if (err)
+		return err;
+	vgpu_rsp_decode(buf, h);
+	if (h->magic != VGPU_RSP_MAGIC || h->version != VGPU_PROTO_VERSION ||
+	    h->hdr_size < VGPU_RSP_HDR_SIZE || h->hdr_size > VGPU_HDR_SIZE_MAX ||
+	    h->hdr_size > size || h->id != id || h->payload_len > size - h->hdr_size ||
+	    (out && h->payload_len > cap))
+		return -EBADMSG;
+	hdr_at = size - h->hdr_size;
+	pay_at = hdr_at - h->payload_len;
+	if (prefix != UINT64_MAX && pay_at != prefix)
+		return -EBADMSG;
+	if (out) {
+		err = vgpu_pread_full(fd, out, h->payload_len, pay_at);
+		if (err)
+			return err;
+		crc = vgpu_crc32c(0, out, h->payload_len);
+	} else {
+		for (uint64_t off = 0; off < h->payload_len; off += sizeof(chunk)) {
+			size_t n = h->payload_len - off < sizeof(chunk) ?
+				   (size_t)(h->payload_len - off) : sizeof(chunk);
+
+			err = vgpu_pread_full(fd, chunk, n, pay_at + off);
+			if (err)
+				return err;
+			crc = vgpu_crc32c(crc, chunk, n);
+		}
+	}
+	if (h->hdr_size > VGPU_RSP_HDR_SIZE) {	/* fields of a later revision */
+		uint8_t ext[VGPU_HDR_SIZE_MAX];
+
+		err = vgpu_pread_full(fd, ext, h->hdr_size - VGPU_RSP_HDR_SIZE, hdr_at);
+		if (err)
+			return err;
+		crc = vgpu_crc32c(crc, ext, h->hdr_size - VGPU_RSP_HDR_SIZE);
+	}
+	return vgpu_rsp_crc(h, crc) == h->crc32c ? 0 : -EBADMSG;
+}
+
 int vgpu_rsp_read(int rsp_dir, uint64_t id, struct vgpu_rsp_hdr *h, void *out,
 		  size_t cap)
 {
-	uint8_t buf[VGPU_RSP_HDR_SIZE];
 	char name[VGPU_ID_NAME_LEN + 1];
-	struct stat st;
-	uint32_t crc;
 	int fd, err;
 
 	vgpu_id_name(id, name);
 	fd = openat(rsp_dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	err = fstat(fd, &st) < 0 ? -errno : 0;
-	if (!err && !S_ISREG(st.st_mode))
-		err = -EBADMSG;
-	if (!err)
-		err = vgpu_pread_full(fd, buf, sizeof(buf), 0);
-	if (err)
-		goto out;
-	vgpu_rsp_decode(buf, h);
-	if (h->magic != VGPU_RSP_MAGIC || h->version != VGPU_PROTO_VERSION ||
-	    h->hdr_size < VGPU_RSP_HDR_SIZE || h->hdr_size > VGPU_HDR_SIZE_MAX ||
-	    h->id != id || h->payload_len > cap ||
-	    (uint64_t)st.st_size != h->hdr_size + h->payload_len) {
-		err = -EBADMSG;
-		goto out;
-	}
-	err = vgpu_pread_full(fd, out, h->payload_len, h->hdr_size);
-	if (err)
-		goto out;
-	crc = vgpu_rsp_crc(h, vgpu_crc32c(0, out, h->payload_len));
-	if (h->hdr_size > VGPU_RSP_HDR_SIZE) {	/* fields of a later revision */
-		uint8_t ext[VGPU_HDR_SIZE_MAX];
-
-		err = vgpu_pread_full(fd, ext, h->hdr_size - VGPU_RSP_HDR_SIZE, VGPU_RSP_HDR_SIZE);
-		if (err)
-			goto out;
-		crc = vgpu_crc32c(crc, ext, h->hdr_size - VGPU_RSP_HDR_SIZE);
-	}
-	if (crc != h->crc32c)
-		err = -EBADMSG;
-out:
+	err = vgpu_rsp_read_fd(fd, id, h, out ? out : (void *)"", out ? cap : 0, UINT64_MAX);
 	close(fd);
 	return err;
 }

@@ -50,9 +50,18 @@ int vgpu_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
  * most @cap bytes), all checked (magic, version, sizes, id, CRC). Returns 0,
  * -ENOENT if it is not there yet, or another -errno (-EBADMSG: corrupt).
  * Does not remove the file.
+ *
+ * A response is the *end* of its file: payload, then the header (a trailer;
+ * see Documentation/protocol.rst); what precedes them is the request.
  */
 int vgpu_rsp_read(int rsp_dir, uint64_t id, struct vgpu_rsp_hdr *h, void *out,
 		  size_t cap);
+/*
+ * The same from an open file. With @out NULL the payload is only checked.
+ * If @prefix is not UINT64_MAX, the response must begin exactly there.
+ */
+int vgpu_rsp_read_fd(int fd, uint64_t id, struct vgpu_rsp_hdr *h, void *out, size_t cap,
+		     uint64_t prefix);
 
 /* Build a complete request header for @op/@args/@payload_len and CRC. */
 int vgpu_req_build(struct vgpu_req_hdr *h, uint64_t id, uint32_t op,

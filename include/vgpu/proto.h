@@ -5,10 +5,10 @@
  * The specification is Documentation/protocol.rst; keep the two in step.
  *
  * A request file is a 96-byte little-endian header followed by payload_len
- * input bytes; a response file is a 160-byte header followed by payload_len
- * output bytes. Headers carry hdr_size so that a later minor revision can
- * append fields: readers accept hdr_size >= the size they know and skip the
- * rest. Both are protected by CRC32C (Castagnoli) computed over the payload
+ * input bytes. A response is the end of its file: payload_len output bytes
+ * followed by a 160-byte header (a trailer; the request precedes them).
+ * Headers carry hdr_size so that a later minor revision can add fields:
+ * readers accept hdr_size >= the size they know and skip the rest. Both are protected by CRC32C (Castagnoli) computed over the payload
  * first and then the header with its crc32c field set to zero, so a writer
  * can stream the payload before the header's final fields are known.
  */
