@@ -38,7 +38,7 @@ static void usage(FILE *f)
 		"  -d        stay in the foreground and log to stderr\n"
 		"  -n        check the config, print a summary and exit\n"
 		"  -v        log debug messages\n"
-		"  -h        this help\n\n"
+		"  -h, --help  this help\n\n"
 		"Signals: TERM/INT finish running jobs and exit; HUP reloads the config.\n"
 		"See vgpu-mediator(8) in Documentation/mediator.rst.\n");
 }
@@ -426,6 +426,11 @@ static void print_summary(const struct conf *c)
 		       c->vms[i].dir, c->vms[i].max_payload, c->vms[i].max_queued);
 }
 
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int main(int argc, char **argv)
 {
 	struct mediator m = {
@@ -438,7 +443,7 @@ int main(int argc, char **argv)
 	char err[1024];
 	int c, rc = 1;
 
-	while ((c = getopt(argc, argv, "c:dnvh")) != -1) {
+	while ((c = getopt_long(argc, argv, "c:dnvh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': m.conf_path = optarg; break;
 		case 'd': m.foreground = true; break;

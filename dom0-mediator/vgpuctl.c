@@ -21,8 +21,13 @@ static void usage(FILE *f)
 		"  -c FILE    read control_socket from this mediator config\n"
 		"             (default /etc/vgpu/mediator.conf)\n"
 		"  -s SOCKET  the mediator's control socket\n"
-		"  -h         this help\n");
+		"  -h, --help this help\n");
 }
+
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
 
 int main(int argc, char **argv)
 {
@@ -33,7 +38,7 @@ int main(int argc, char **argv)
 	ssize_t n;
 	int c, fd;
 
-	while ((c = getopt(argc, argv, "c:s:h")) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:h", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': conf_path = optarg; break;
 		case 's': sock = optarg; break;

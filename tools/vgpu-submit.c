@@ -33,7 +33,8 @@ static void usage(FILE *f)
 		"  -t SEC     give up on a response after SEC seconds (default 60)\n"
 		"  -p         poll rsp/ instead of inotify (a spool on NFS)\n"
 		"  -v         print one line per response (timeline)\n"
-		"  -l LABEL   name printed in those lines (default: DIR)\n\n"
+		"  -l LABEL   name printed in those lines (default: DIR)\n"
+		"  -h, --help this help\n\n"
 		"OP and ARGs:\n"
 		"  noop | spin NS | vector_add N | saxpy N ALPHA | reduce_sum N\n"
 		"  checksum BYTES | sgemm M N K | gemm_bf16 M N K\n"
@@ -128,6 +129,11 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int main(int argc, char **argv)
 {
 	struct vgpu_client_opts opts = { 0 };
@@ -143,7 +149,7 @@ int main(int argc, char **argv)
 	char why[VGPU_MSG_LEN];
 	int opt, err;
 
-	while ((opt = getopt(argc, argv, "d:n:q:cs:t:pvl:h")) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:n:q:cs:t:pvl:h", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': dir = optarg; break;
 		case 'n': count = strtoul(optarg, NULL, 0); break;
