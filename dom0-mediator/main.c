@@ -126,22 +126,67 @@ static struct vm *vm_add(struct mediator *m, const struct vm_conf *c)
 	return vm;
 }
 
-/* Stop watching @vm; its queued jobs still run, then it is freed. */
+/*
+ * Stop watching @vm. Its queued jobs still run; until they have, it waits
+ * on m->leaving, so that a reload that brings its directory back revives it
+ * instead of recovering (and running again) the requests it still holds.
+ */
 static void vm_remove(struct mediator *m, struct vm *vm)
 {
+	unsigned int jobs = atomic_load(&vm->jobs);
+
 	if (vm->wd >= 0)
 		inotify_rm_watch(m->ino_fd, vm->wd);
 	TAILQ_REMOVE(&m->vms, vm, entry);
-	unsigned int jobs = atomic_load(&vm->jobs);
-
-	vm->removed = true;
 	vm->wd = -1;
-	if (jobs)
+	if (jobs) {
 		log_info("vm %s: removed; its %u queued job%s will still run", vm->conf.name,
 			 jobs, jobs == 1 ? "" : "s");
-	else
+		TAILQ_INSERT_TAIL(&m->leaving, vm, entry);	/* keeps the config ref */
+	} else {
 		log_info("vm %s: removed", vm->conf.name);
-	vm_put(vm);
+		vm_put(vm);
+	}
+}
+
+/* Free removed VMs whose last job has run. */
+static void reap_leaving(struct mediator *m)
+{
+	struct vm *vm, *tmp;
+
+	TAILQ_FOREACH_SAFE(vm, &m->leaving, entry, tmp) {
+		if (atomic_load(&vm->jobs))
+			continue;
+		TAILQ_REMOVE(&m->leaving, vm, entry);
+		vm_put(vm);
+	}
+}
+
+/* A VM of the new config whose directory is still served by a leaving one. */
+static struct vm *revive(struct mediator *m, const struct vm_conf *c)
+{
+	struct vm *vm;
+
+	TAILQ_FOREACH(vm, &m->leaving, entry)
+		if (!strcmp(vm->conf.dir, c->dir))
+			break;
+	if (!vm)
+		return NULL;
+	TAILQ_REMOVE(&m->leaving, vm, entry);
+	TAILQ_INSERT_TAIL(&m->vms, vm, entry);
+	if (vm_watch(m, vm)) {
+		TAILQ_REMOVE(&m->vms, vm, entry);
+		TAILQ_INSERT_TAIL(&m->leaving, vm, entry);
+		return NULL;
+	}
+	if (c->pool != vm->conf.pool || c->prio != vm->conf.prio)
+		sched_move_vm(m, vm, c->pool, c->prio);
+	pthread_mutex_lock(&m->lock);
+	vm->conf = *c;
+	pthread_mutex_unlock(&m->lock);
+	log_info("vm %s: back, with its %u queued job%s", c->name, atomic_load(&vm->jobs),
+		 atomic_load(&vm->jobs) == 1 ? "" : "s");
+	return vm;
 }
 
 /* Add the VMs in @vms[@n], recover and queue their work in arrival order. */
@@ -154,7 +199,11 @@ static void add_vms(struct mediator *m, const struct vm_conf *vms, unsigned int 
 		log_errx("out of memory adding VMs");
 		return;
 	}
+	reap_leaving(m);
 	for (unsigned int i = 0; i < n; i++) {
+		added[i] = revive(m, &vms[i]);
+		if (added[i])
+			continue;	/* its accepted requests are queued already */
 		added[i] = vm_add(m, &vms[i]);
 		if (added[i])
 			vm_recover(m, added[i], &recovered);
@@ -253,6 +302,7 @@ static void on_rescan(struct loop *l, int fd, uint32_t events, void *ctx)
 		vm_scan_requests(m, vm);
 		vm_expire(m, vm);
 	}
+	reap_leaving(m);
 }
 
 static void arm_rescan(struct mediator *m)
@@ -438,6 +488,7 @@ int main(int argc, char **argv)
 		.rescan_fd = -1, .state_dir_fd = -1,
 		.vms = TAILQ_HEAD_INITIALIZER(m.vms),
 		.accepted = TAILQ_HEAD_INITIALIZER(m.accepted),
+		.leaving = TAILQ_HEAD_INITIALIZER(m.leaving),
 	};
 	bool check_only = false, verbose = false;
 	char err[1024];
@@ -518,6 +569,10 @@ out_stop:
 
 		while ((vm = TAILQ_FIRST(&m.vms))) {
 			TAILQ_REMOVE(&m.vms, vm, entry);
+			vm_put(vm);
+		}
+		while ((vm = TAILQ_FIRST(&m.leaving))) {
+			TAILQ_REMOVE(&m.leaving, vm, entry);
 			vm_put(vm);
 		}
 	}

@@ -114,7 +114,6 @@ struct vm {
 	bool last_id_dirty;		/* not yet in state_fd */
 	atomic_uint jobs;		/* queued + running [A] */
 	atomic_uint refs;		/* config + jobs [A]; 0 frees */
-	bool removed;			/* gone from config */
 	struct vm_stats st;
 	uint64_t warn_tokens_ns;	/* rate limit for guest-caused logs */
 	uint64_t warn_suppressed;
@@ -142,6 +141,7 @@ struct mediator {
 	pthread_mutex_t lock;
 	struct pool pools[VGPU_NR_POOLS];
 	struct vm_list vms;
+	struct vm_list leaving;		/* removed by a reload, jobs still queued */
 	uint64_t seq;			/* arrival counter (main thread) */
 	struct job_list accepted;	/* accepted this batch, not yet queued */
 	bool stopping;			/* [L] workers finish and exit */
@@ -160,8 +160,9 @@ void sched_move_vm(struct mediator *m, struct vm *vm, unsigned int pool,
 void vm_put(struct vm *vm);			/* drop a reference */
 void job_free(struct job *j);
 
-/* spool.c: accepting requests, writing responses, recovery, expiry */
+/* requests.c: accepting requests, writing responses, recovery, expiry */
 int vm_open(struct mediator *m, struct vm *vm);
+int vm_watch(struct mediator *m, struct vm *vm);
 void vm_accept(struct mediator *m, struct vm *vm, const char *name);
 void vm_accept_created(struct mediator *m, struct vm *vm, const char *name);
 void vm_scan_requests(struct mediator *m, struct vm *vm);

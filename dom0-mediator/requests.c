@@ -102,20 +102,13 @@ static void load_last_id(struct mediator *m, struct vm *vm)
 	}
 }
 
-int vm_open(struct mediator *m, struct vm *vm)
+/* Watch the directory we opened (vm->sp.req), not whatever the path names now. */
+int vm_watch(struct mediator *m, struct vm *vm)
 {
-	const char *failed;
 	char path[64];
+	struct vm *o;
 	int err;
 
-	err = vgpu_spool_open(vm->conf.dir, true, &vm->sp, &failed);
-	if (err) {
-		log_errx("vm %s: cannot open %s%s%s: %s", vm->conf.name, vm->conf.dir,
-			 failed == vm->conf.dir ? "" : "/",
-			 failed == vm->conf.dir ? "" : failed, strerror(-err));
-		return err;
-	}
-	/* Watch the directory we opened, not whatever the path names now. */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", vm->sp.req);
 	/*
 	 * IN_MOVED_TO is the protocol's publish; IN_CLOSE_WRITE catches files
@@ -126,22 +119,38 @@ int vm_open(struct mediator *m, struct vm *vm)
 	if (vm->wd < 0) {
 		err = -errno;
 		log_err("vm %s: inotify on %s/req", vm->conf.name, vm->conf.dir);
-		vgpu_spool_close(&vm->sp);
 		return err;
 	}
-	struct vm *o;
-
+	/* The same directory gives the same watch: it is that other VM's. */
 	TAILQ_FOREACH(o, &m->vms, entry) {
-		if (o != vm && !o->removed && o->wd == vm->wd) {
+		if (o != vm && o->wd == vm->wd) {
 			log_errx("vm %s: %s is the same directory as vm %s's", vm->conf.name,
 				 vm->conf.dir, o->conf.name);
-			vgpu_spool_close(&vm->sp);
 			vm->wd = -1;
 			return -EEXIST;
 		}
 	}
-	struct statvfs sv;
+	return 0;
+}
 
+int vm_open(struct mediator *m, struct vm *vm)
+{
+	const char *failed;
+	struct statvfs sv;
+	int err;
+
+	err = vgpu_spool_open(vm->conf.dir, true, &vm->sp, &failed);
+	if (err) {
+		log_errx("vm %s: cannot open %s%s%s: %s", vm->conf.name, vm->conf.dir,
+			 failed == vm->conf.dir ? "" : "/",
+			 failed == vm->conf.dir ? "" : failed, strerror(-err));
+		return err;
+	}
+	err = vm_watch(m, vm);
+	if (err) {
+		vgpu_spool_close(&vm->sp);
+		return err;
+	}
 	vm->nodev = fstatvfs(vm->sp.dir, &sv) == 0 && (sv.f_flag & ST_NODEV);
 	if (!vm->nodev)
 		log_debug("vm %s: %s is not mounted nodev; guest files are opened "

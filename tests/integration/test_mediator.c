@@ -732,6 +732,55 @@ TEST_F(med, sighup_reprioritises_queued_jobs_adds_and_removes_vms)
 		vgpu_client_close(cs[v]);
 }
 
+TEST_F(med, vm_removed_and_back_runs_its_queued_jobs_once)
+{
+	struct vgpu_client *cs[2] = { client(&self->t, "med"), client(&self->t, "lo") };
+	struct vgpu_result res[6];
+	char rspdir[600];
+
+	ASSERT_NE(NULL, cs[0]);
+	ASSERT_NE(NULL, cs[1]);
+	submit_spin(cs[0], 400 * MS);	/* blocker */
+	ASSERT_EQ(0, wait_running(&self->t, 'A'));
+	for (int i = 0; i < 5; i++)
+		submit_spin(cs[1], 1 * MS);	/* queued behind it */
+	sleep_ms(50);
+	write_conf(&self->t, "[vm med]\nid = 12\npool = A\npriority = medium\n");
+	ASSERT_EQ(0, kill(self->t.pid, SIGHUP));
+	sleep_ms(50);
+	/* Back under another name and priority, with the same directory. */
+	{
+		char conf[4096], dir[600];
+		FILE *f;
+
+		tm_vmdir(&self->t, "lo", dir, sizeof(dir));
+		snprintf(conf, sizeof(conf), "[mediator]\nspool = %s/spool\nstate_dir = %s/state\n"
+			 "control_socket = %s\nbackend = cpu\n[vm med]\nid = 12\npool = A\n"
+			 "priority = medium\n[vm lo2]\nid = 14\npool = A\npriority = high\n"
+			 "dir = %s\n", self->t.root, self->t.root, self->t.sock, dir);
+		f = fopen(self->t.conf, "w");
+		ASSERT_NE(NULL, f);
+		fputs(conf, f);
+		fclose(f);
+	}
+	ASSERT_EQ(0, kill(self->t.pid, SIGHUP));
+	ASSERT_EQ(6, collect(cs, 2, res, 6, 10000));
+	for (int i = 0; i < 6; i++)
+		EXPECT_EQ(0, res[i].rsp.status);
+	sleep_ms(300);	/* a second run would be done by now */
+	tm_vmdir(&self->t, "lo", rspdir, sizeof(rspdir));
+	strcat(rspdir, "/rsp");
+	EXPECT_EQ(0, test_count_entries(rspdir));
+	{
+		char status[8192];
+
+		ASSERT_EQ(0, tm_status(&self->t, status, sizeof(status)));
+		EXPECT_NE(NULL, strstr(status, "low=0; done 6\n")) TH_LOG("ran twice? %s", status);
+	}
+	for (int v = 0; v < 2; v++)
+		vgpu_client_close(cs[v]);
+}
+
 TEST_F(med, sigterm_finishes_the_running_job_and_keeps_the_queue)
 {
 	struct vgpu_client *c = client(&self->t, "hi");
