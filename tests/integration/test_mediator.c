@@ -243,7 +243,7 @@ TEST_F(med, shared_pool_runs_high_then_medium_then_low_fifo_within)
 
 	for (int v = 0; v < 3; v++)
 		ASSERT_NE(NULL, cs[v]);
-	submit_spin(cs[0], 300 * MS);	/* occupies pool A */
+	submit_spin(cs[0], 1000 * MS);	/* occupies pool A */
 	ASSERT_EQ(0, wait_running(&self->t, 'A'));
 	/* Arrivals interleaved in a random order across the three levels. */
 	for (int i = 0; i < 15; i++)
@@ -691,7 +691,7 @@ TEST_F(med, sighup_reprioritises_queued_jobs_adds_and_removes_vms)
 
 	for (int v = 0; v < 3; v++)
 		ASSERT_NE(NULL, cs[v]);
-	submit_spin(cs[0], 300 * MS);	/* blocker */
+	submit_spin(cs[0], 1000 * MS);	/* blocker */
 	ASSERT_EQ(0, wait_running(&self->t, 'A'));
 	for (int i = 0; i < 3; i++)
 		submit_spin(cs[1], 1 * MS);	/* lo: arrives first */
@@ -740,7 +740,7 @@ TEST_F(med, vm_removed_and_back_runs_its_queued_jobs_once)
 
 	ASSERT_NE(NULL, cs[0]);
 	ASSERT_NE(NULL, cs[1]);
-	submit_spin(cs[0], 400 * MS);	/* blocker */
+	submit_spin(cs[0], 1000 * MS);	/* blocker */
 	ASSERT_EQ(0, wait_running(&self->t, 'A'));
 	for (int i = 0; i < 5; i++)
 		submit_spin(cs[1], 1 * MS);	/* queued behind it */
@@ -830,7 +830,7 @@ TEST_F(med, status_shows_the_running_job_and_queue_depths)
 	struct vgpu_result res[6];
 	char status[8192];
 
-	submit_spin(cs[0], 300 * MS);
+	submit_spin(cs[0], 1000 * MS);	/* long enough for a loaded sanitizer run */
 	ASSERT_EQ(0, wait_running(&self->t, 'A'));
 	submit_spin(cs[1], 0);
 	submit_spin(cs[1], 0);
