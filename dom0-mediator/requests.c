@@ -159,6 +159,14 @@ int vm_open(struct mediator *m, struct vm *vm)
 	return 0;
 }
 
+/* Make @s printable ASCII: guest-chosen text goes to logs and responses. */
+static void scrub(char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			*s = '?';
+}
+
 /* ---- responses ----------------------------------------------------------- */
 
 static void fill_rsp(struct vgpu_rsp_hdr *h, uint32_t vm_id, unsigned int pool,
@@ -175,10 +183,7 @@ static void fill_rsp(struct vgpu_rsp_hdr *h, uint32_t vm_id, unsigned int pool,
 	h->pool = (uint8_t)pool;
 	h->priority = (uint8_t)prio;
 	snprintf(h->msg, sizeof(h->msg), "%s", msg ? msg : "");
-	/* Printable ASCII only: the guest may print it. */
-	for (char *c = h->msg; *c; c++)
-		if (*c < 0x20 || *c > 0x7e)
-			*c = '?';
+	scrub(h->msg);
 }
 
 int vm_respond_error(struct mediator *m, struct vm *vm, uint64_t id, uint32_t op,
@@ -401,11 +406,8 @@ void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 	if (vgpu_id_parse(name, &id)) {
 		char shown[65];
 
-		/* The name is the guest's: keep control characters out of the log. */
 		snprintf(shown, sizeof(shown), "%s", name);
-		for (char *c = shown; *c; c++)
-			if (*c < 0x20 || *c > 0x7e)
-				*c = '?';
+		scrub(shown);
 		vm_warnx(vm, "req/%s is not named by a request id; removed", shown);
 		unlinkat(vm->sp.req, name, 0);
 		count_rejected(m, vm);

@@ -298,6 +298,14 @@ int vgpu_req_check(const struct vgpu_req_hdr *h, uint64_t max_payload, char *why
 static const char *const prio_names[VGPU_NR_PRIOS] = { "low", "medium", "high" };
 static const char *const pool_names[VGPU_NR_POOLS] = { "A", "B" };
 
+static int index_of(const char *const *names, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(name, names[i]))
+			return i;
+	return -1;
+}
+
 const char *vgpu_prio_name(unsigned int prio)
 {
 	return prio < VGPU_NR_PRIOS ? prio_names[prio] : "?";
@@ -305,10 +313,7 @@ const char *vgpu_prio_name(unsigned int prio)
 
 int vgpu_prio_from_name(const char *name)
 {
-	for (int i = 0; i < VGPU_NR_PRIOS; i++)
-		if (!strcmp(name, prio_names[i]))
-			return i;
-	return -1;
+	return index_of(prio_names, VGPU_NR_PRIOS, name);
 }
 
 const char *vgpu_pool_name(unsigned int pool)
@@ -318,10 +323,7 @@ const char *vgpu_pool_name(unsigned int pool)
 
 int vgpu_pool_from_name(const char *name)
 {
-	for (int i = 0; i < VGPU_NR_POOLS; i++)
-		if (!strcmp(name, pool_names[i]))
-			return i;
-	return -1;
+	return index_of(pool_names, VGPU_NR_POOLS, name);
 }
 
 void vgpu_id_name(uint64_t id, char *buf)
