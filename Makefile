@@ -52,7 +52,7 @@ include tests/build.mk
 include bench/build.mk
 include tests/gpu/build.mk
 include bench/gpu/build.mk
--include qemu-patches/build.mk
+include qemu-patches/build.mk
 
 binaries: $(BINS)
 
