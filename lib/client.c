@@ -334,8 +334,10 @@ static int collect(struct vgpu_client *c, struct vgpu_result *res)
 			snprintf(res->rsp.msg, VGPU_MSG_LEN, "unreadable response: %s",
 				 strerror(-err));
 		}
-		vgpu_id_name(id, name);
-		unlinkat(c->sp.rsp, name, 0);
+		if (!c->opts.keep_rsp) {
+			vgpu_id_name(id, name);
+			unlinkat(c->sp.rsp, name, 0);
+		}
 		res->id = id;
 		res->user = c->pend[i].user;
 		memmove(c->pend + i, c->pend + i + 1, (--c->npend - (unsigned int)i) * sizeof(*c->pend));
@@ -389,6 +391,14 @@ int vgpu_client_next(struct vgpu_client *c, struct vgpu_result *res, int timeout
 				return -errno;
 		}
 	}
+}
+
+int vgpu_client_release(struct vgpu_client *c, uint64_t id)
+{
+	char name[VGPU_ID_NAME_LEN + 1];
+
+	vgpu_id_name(id, name);
+	return unlinkat(c->sp.rsp, name, 0) < 0 && errno != ENOENT ? -errno : 0;
 }
 
 int vgpu_client_call(struct vgpu_client *c, const struct vgpu_call *call,

@@ -26,6 +26,7 @@ struct vgpu_client_opts {
 	bool poll;		/* list rsp/ instead of inotify (NFS) */
 	bool sync;		/* fsync each request before publishing it */
 	unsigned int poll_max_ms; /* longest sleep between listings (poll) */
+	bool keep_rsp;		/* leave rsp/ID for vgpu_client_release() */
 };
 
 struct vgpu_call {
@@ -59,6 +60,12 @@ int vgpu_client_submit(struct vgpu_client *c, const struct vgpu_call *call,
  */
 int vgpu_client_next(struct vgpu_client *c, struct vgpu_result *res, int timeout_ms);
 unsigned int vgpu_client_inflight(const struct vgpu_client *c);
+/*
+ * With opts.keep_rsp: remove rsp/@id once its answer is safe elsewhere (the
+ * guest agent: handed to the driver). Until then a restarted client finds
+ * the response instead of sending the request again. 0 or -errno.
+ */
+int vgpu_client_release(struct vgpu_client *c, uint64_t id);
 uint64_t vgpu_client_next_id(const struct vgpu_client *c);
 
 /* submit + wait for that one response. */
