@@ -45,10 +45,13 @@ $(DEPS_STAMP): tools/install-deps
 	@mkdir -p $(dir $@) && touch $@
 
 include lib/build.mk
+include kmod/build.mk
+include guest-agent/build.mk
 include cuda/build.mk
 include dom0-mediator/build.mk
 include tools/build.mk
 include tests/build.mk
+include tests/guest/build.mk
 include bench/build.mk
 include tests/gpu/build.mk
 include bench/gpu/build.mk
