@@ -1,5 +1,13 @@
-# bench/gpu: GPU measurements that need no mediator (bench/gpu/run-on-device.sh
-# runs them all on a GPU machine). Built only with the CUDA backend.
+# bench/gpu: GPU measurements (bench/gpu/run-on-device.sh runs them all on a
+# GPU machine). vgpu-cuda-bench needs the CUDA backend; vgpu-spool-probe, a
+# one-at-a-time spool client for bench/gpu/mediator-bench.sh, does not.
+SPOOL_PROBE := $(O)/bench/gpu/vgpu-spool-probe
+
+$(SPOOL_PROBE): $(O)/bench/gpu/spool_probe.o $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+
+BINS += $(SPOOL_PROBE)
+
 ifeq ($(HAVE_CUDA),1)
 GPU_BENCH := $(O)/bench/gpu/vgpu-cuda-bench
 

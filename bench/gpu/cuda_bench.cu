@@ -11,10 +11,14 @@
  *   procs P NS SECONDS		P processes doing the same (naive sharing, or MPS
  *				when the MPS daemon runs)
  *   backend P NS SECONDS	P threads (<= 2, one per pool) through run()
- *   isolation SMS_A SMS_B SECONDS [spin|sgemm]
+ *   isolation SMS_A SMS_B SECONDS [spin|sgemm] [sgemm|saxpy] [STAGING_KIB]
  *				pool A's job latency (100 us SPIN or 256^3
  *				SGEMM) alone and while pool B runs 8192^3
- *				SGEMMs back to back
+ *				SGEMMs back to back, or (saxpy) SAXPYs that
+ *				move the same bytes (512 MiB in, 256 MiB out)
+ *				with almost no SM time: copy interference alone;
+ *				STAGING_KIB: both pools' staging (default 16 MiB,
+ *				copied in chunks of half of it)
  *   datapath MIB [STAGING_KIB]	SAXPY request of MIB payload through a file job
  *				on tmpfs vs cudaMemcpy pageable and pinned
  */
@@ -378,6 +382,7 @@ static int mode_backend(int threads, uint64_t ns, double seconds)
  * kernel), or a 256^3 SGEMM, which needs whole SMs' worth of shared memory
  * and so must wait for SMs that pool B's GEMM holds. */
 static const char *probe = "spin";
+static const char *load = "sgemm";	/* pool B's jobs */
 static float probe_in[2 * 256 * 256], probe_out[256 * 256];
 
 static void probe_desc(struct vgpu_job_desc *d)
@@ -410,9 +415,10 @@ static struct pct measure_a(struct vgpu_backend *be, double seconds, size_t *job
 	return p;
 }
 
-static int mode_isolation(unsigned int sms_a, unsigned int sms_b, double seconds)
+static int mode_isolation(unsigned int sms_a, unsigned int sms_b, double seconds,
+			  uint64_t staging)
 {
-	struct vgpu_backend *be = open_backend(sms_a, sms_b, 0);
+	struct vgpu_backend *be = open_backend(sms_a, sms_b, staging);
 	const uint64_t dim = 8192;
 	struct spin_worker b;
 	volatile int stop = 0;
@@ -422,7 +428,10 @@ static int mode_isolation(unsigned int sms_a, unsigned int sms_b, double seconds
 
 	/* Random operands once: 512 MiB in, 256 MiB out. */
 	memset(&b, 0, sizeof(b));
-	desc_for(&b.d, VGPU_OP_SGEMM, dim, dim, dim);
+	if (!strcmp(load, "saxpy"))
+		desc_for(&b.d, VGPU_OP_SAXPY, dim * dim, 0x3fc00000u /* 1.5f */, 0);
+	else
+		desc_for(&b.d, VGPU_OP_SGEMM, dim, dim, dim);
 	in = (float *)malloc(b.d.in_len);
 	out = (float *)malloc(b.d.out_len);
 	if (!in || !out)
@@ -453,10 +462,10 @@ static int mode_isolation(unsigned int sms_a, unsigned int sms_b, double seconds
 
 	stop = 1;
 	pthread_join(tb, NULL);
-	printf("isolation probe=%s sms_a=%u sms_b=%u green=%d/%d a_alone_p50_us=%.1f a_alone_p99_us=%.1f "
+	printf("isolation probe=%s load=%s staging_kib=%" PRIu64 " sms_a=%u sms_b=%u green=%d/%d a_alone_p50_us=%.1f a_alone_p99_us=%.1f "
 	       "a_loaded_p50_us=%.1f a_loaded_p99_us=%.1f p99_ratio=%.3f b_jobs=%zu "
 	       "b_job_ms=%.1f a_jobs=%zu/%zu\n",
-	       probe, vgpu_cuda_pool_sms(be, 0), vgpu_cuda_pool_sms(be, 1),
+	       probe, load, (staging ? staging : (uint64_t)16 << 20) >> 10, vgpu_cuda_pool_sms(be, 0), vgpu_cuda_pool_sms(be, 1),
 	       vgpu_cuda_pool_green(be, 0), vgpu_cuda_pool_green(be, 1), alone.p50_us,
 	       alone.p99_us, loaded.p50_us, loaded.p99_us, loaded.p99_us / alone.p99_us, b.n,
 	       (double)tgemm / 1e6, na, nl);
@@ -584,8 +593,10 @@ int main(int argc, char **argv)
 		return mode_backend(atoi(argv[2]), strtoull(argv[3], NULL, 0), atof(argv[4]));
 	if (!strcmp(argv[1], "isolation") && argc >= 5) {
 		probe = argc > 5 ? argv[5] : "spin";
+		load = argc > 6 ? argv[6] : "sgemm";
 		return mode_isolation((unsigned int)atoi(argv[2]), (unsigned int)atoi(argv[3]),
-				      atof(argv[4]));
+				      atof(argv[4]),
+				      argc > 7 ? strtoull(argv[7], NULL, 0) << 10 : 0);
 	}
 	if (!strcmp(argv[1], "datapath") && argc >= 3)
 		return mode_datapath(strtoull(argv[2], NULL, 0),

@@ -1,6 +1,11 @@
 # Standalone build of the CUDA backend, its test and its bench, for a GPU
 # machine that may lack the -dev packages the rest of the tree needs
 # (bench/gpu/run-on-device.sh uses it). Flags as in the top-level Makefile.
+#
+#   INIH=DIR   a folder with libinih's ini.h and libinih.a (Debian's
+#              libinih-dev, copied): also builds vgpu-mediator and vgpuctl,
+#              linked with libinih statically. vgpu-submit and
+#              vgpu-spool-probe need no libinih and are always built.
 O	?= build
 SAN	?= 0
 CC	?= cc
@@ -13,7 +18,7 @@ LDFLAGS_ALL := -pthread $(LDFLAGS)
 LDLIBS_ALL :=
 BINS :=
 all: binaries
-LIB_OBJS := $(patsubst %.c,$(O)/%.o,lib/proto.c lib/crc32c.c lib/job.c lib/spool.c lib/log.c)	# what the backend needs
+LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard lib/*.c))
 LIBVGPU  := $(O)/libvgpu.a
 $(LIBVGPU): $(LIB_OBJS)
 	@rm -f $@
@@ -21,6 +26,23 @@ $(LIBVGPU): $(LIB_OBJS)
 include cuda/build.mk
 include tests/gpu/build.mk
 include bench/gpu/build.mk
+
+# The host client, as tools/build.mk builds it.
+$(O)/vgpu-submit: $(O)/tools/vgpu-submit.o $(O)/cuda/cpu_ops.o $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -lm
+BINS += $(O)/vgpu-submit
+
+ifneq ($(INIH),)
+# The mediator and vgpuctl, as dom0-mediator/build.mk builds them.
+MEDIATOR_OBJS := $(addprefix $(O)/dom0-mediator/,main.o config.o queue.o sched.o requests.o ctl.o)
+$(O)/dom0-mediator/%.o: CPPFLAGS_ALL += -I$(INIH)
+$(O)/vgpu-mediator: $(MEDIATOR_OBJS) $(BACKEND_OBJS) $(LIBVGPU)
+	$(BACKEND_LINK) $(LDFLAGS_ALL) -o $@ $^ $(INIH)/libinih.a $(BACKEND_LDLIBS)
+$(O)/vgpuctl: $(O)/dom0-mediator/vgpuctl.o $(O)/dom0-mediator/config.o $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(INIH)/libinih.a
+BINS += $(O)/vgpu-mediator $(O)/vgpuctl
+endif
+
 binaries: $(BINS) $(BACKEND_OBJS)
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -3,31 +3,47 @@
 #
 # bench/gpu/run-on-device.sh [OUTDIR]
 #
-# On a machine with the GPU, from the repository root: builds the CUDA
-# backend, its test and its bench (bench/gpu/device.mk: plain nvcc and cc,
-# no -dev packages), runs the correctness test, then every measurement that
-# needs no mediator, and ends with one RESULT line. Logs go to OUTDIR
-# ($OUT when set, else build/gpu-results): machine.txt, build.log,
-# test.log, bench.log. Takes about 4 minutes on an H100.
+# Issue 6's benchmark, on a machine with the GPU, from the repository
+# root, in one go: builds (bench/gpu/device.mk: plain nvcc and cc, no -dev
+# packages), runs the correctness test, every backend measurement
+# (vgpu-cuda-bench: raw launch, one process, naive processes, MPS,
+# isolation, data path), then the end-to-end ones through the mediator
+# (bench/gpu/mediator-bench.sh), and ends with one RESULT line whose ratios
+# all come from this run. Takes about 5 minutes on an H100.
 #
-# What needs the mediator (build/vgpu-mediator, build/vgpu-submit) is run
-# by bench/gpu/mediator-bench.sh when those exist; until then the RESULT
-# fields that only it can give read NA, and a RESULT_BACKEND line gives the
-# same ratios measured through the backend's run() from one thread per pool
-# (no spool files, no mediator queues).
+# The mediator needs libinih, which a GPU machine may lack: INIH=DIR names
+# a folder with ini.h and libinih.a (copied from Debian's libinih-dev);
+# without it, /usr/include/ini.h and libinih.a are used where installed.
+#
+# OUTDIR ($OUT when set, else build/gpu-results) gets machine.txt,
+# build.log, test.log, bench.log (every measurement line) and logs.tar.gz
+# (stderr, mediator logs and configs, client output, KTAP results).
 set -u -o pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 OUTDIR=${OUT:-${1:-build/gpu-results}}
 O=${O:-build/gpu}
 SECS=${SECS:-2}
-mkdir -p "$OUTDIR"
+WORK=${WORK:-/tmp/vgpu-gpu-bench}
+rm -rf "$WORK"
+mkdir -p "$OUTDIR" "$WORK"
 BENCH=$O/bench/gpu/vgpu-cuda-bench
 LOG=$OUTDIR/bench.log
 : >"$LOG"
+if [ -z "${INIH:-}" ] && [ -f /usr/include/ini.h ]; then
+	for a in /usr/lib/x86_64-linux-gnu/libinih.a /usr/lib/libinih.a; do
+		[ -f "$a" ] || continue
+		INIH=$WORK/inih
+		mkdir -p "$INIH"
+		cp /usr/include/ini.h "$a" "$INIH/"
+		break
+	done
+fi
+[ -n "${INIH:-}" ] && INIH=$(cd "$INIH" && pwd)
 
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "command: bench/gpu/run-on-device.sh $*"
+	echo "source: $(cat .source 2>/dev/null || git rev-parse HEAD 2>/dev/null || echo unknown)"
 	echo "host: $(uname -srm), $(nproc) CPUs"
 	nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
 	nvidia-smi
@@ -37,16 +53,16 @@ LOG=$OUTDIR/bench.log
 head -3 "$OUTDIR/machine.txt"
 
 echo "== build"
-make -f bench/gpu/device.mk O="$O" -j8 all >"$OUTDIR/build.log" 2>&1 || {
+make -f bench/gpu/device.mk O="$O" ${INIH:+INIH="$INIH"} -j8 all >"$OUTDIR/build.log" 2>&1 || {
 	tail -30 "$OUTDIR/build.log"; echo "RESULT build failed"; exit 1; }
 grep -c 'warning:' "$OUTDIR/build.log" | sed 's/^/build warnings: /'
 
 echo "== correctness"
-tests/ktap-run -s gpu -r "$OUTDIR/results" "$O/tests/gpu/vgpu-cuda-test" >"$OUTDIR/test.log" 2>&1
+tests/ktap-run -s gpu -r "$WORK/results" "$O/tests/gpu/vgpu-cuda-test" >"$OUTDIR/test.log" 2>&1
 grep -E '^  (not ok|ok)|rel err|seed|SKIP|^gpu:' "$OUTDIR/test.log" | grep -vE '^  ok [0-9]+ (mem|file)_' 
 grep -E '^  not ok' "$OUTDIR/test.log" && echo "FAILED tests above"
 
-bench() { "$BENCH" "$@" 2>>"$OUTDIR/bench.stderr" | tee -a "$LOG"; }
+bench() { "$BENCH" "$@" 2>>"$WORK/bench.stderr" | tee -a "$LOG"; }
 
 echo "== (a) launch and NOOP"
 bench launch 20000
@@ -59,10 +75,16 @@ for ns in 20000 100000 1000000; do
 	bench backend 2 $ns "$SECS"
 done
 
-echo "== (d) isolation: shared SMs, then green contexts 72/60"
-for probe in spin sgemm; do
-	bench isolation 0 0 4 $probe
-	bench isolation 72 60 4 $probe
+echo "== (d) isolation in the backend: shared SMs, then green contexts 72/60"
+for load in sgemm saxpy; do
+	for probe in spin sgemm; do
+		bench isolation 0 0 3 $probe $load
+		bench isolation 72 60 3 $probe $load
+	done
+done
+echo "== (d) the same with smaller copy chunks: staging 2 MiB and 512 KiB (1 MiB, 256 KiB chunks)"
+for kib in 2048 512; do
+	for load in sgemm saxpy; do bench isolation 72 60 3 sgemm $load $kib; done
 done
 
 echo "== (e) data path"
@@ -77,7 +99,7 @@ if command -v nvidia-cuda-mps-control >/dev/null; then
 		sleep 1
 		for ns in 20000 100000 1000000; do
 			for p in 2 4; do
-				"$BENCH" procs $p $ns "$SECS" 2>>"$OUTDIR/bench.stderr" |
+				"$BENCH" procs $p $ns "$SECS" 2>>"$WORK/bench.stderr" |
 					sed 's/^spin_procs/spin_mps/' | tee -a "$LOG"
 			done
 		done
@@ -92,11 +114,12 @@ else
 fi
 
 echo "== mediator"
-if [ -x build/vgpu-mediator ] && [ -x bench/gpu/mediator-bench.sh ]; then
-	bench/gpu/mediator-bench.sh | tee -a "$LOG"
+if [ -x "$O/vgpu-mediator" ]; then
+	O=$O SECS=$SECS bench/gpu/mediator-bench.sh "$WORK/mediator" 2>&1 | tee -a "$LOG"
 else
-	echo "mediator: SKIP, build/vgpu-mediator not built" | tee -a "$LOG"
+	echo "mediator: SKIP, $O/vgpu-mediator not built (no libinih: see INIH)" | tee -a "$LOG"
 fi
+tar -czf "$OUTDIR/logs.tar.gz" -C "$WORK" --exclude=inih . 2>/dev/null
 
 # ---- the RESULT line ------------------------------------------------------
 val() {	# val LINE-PREFIX KEY [MATCH]: KEY's value on the first matching line
@@ -107,19 +130,33 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) pri
 	else printf "%.3f\n", a / b }'; }
 diff_() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "NA";
 	else printf "%.2f\n", a - b }'; }
+na() { grep . || echo NA; }
 
 launch=$(val launch p50_us)
+launch99=$(val launch p99_us)
 direct=$(val spin_direct jobs_per_s 'ns=20000 ')
 naive=$(val spin_procs jobs_per_s 'procs=2 ns=20000 ')
 backend=$(val spin_backend jobs_per_s 'ns=20000 ')
 echo "RESULT_BACKEND noop_overhead_us=$(diff_ "$(val noop_backend p50_us)" "$launch")" \
      "small_job_ratio_vs_direct=$(ratio "$backend" "$direct")" \
      "small_job_ratio_vs_naive=$(ratio "$backend" "$naive")" | tee -a "$LOG"
-m_noop=$(val mediator_noop p50_us)
 m_jobs=$(val mediator_spin jobs_per_s 'vms=2 ns=20000 ')
-echo "RESULT noop_overhead_us=$(diff_ "$m_noop" "$launch")" \
+m_jobs4=$(val mediator_spin jobs_per_s 'vms=4 ns=20000 ')
+# (c): the worse of back-to-back and random arrivals
+hi=$(grep -E '^mediator_priority' "$LOG" | tr ' ' '\n' | sed -n 's/^hi_wait_p99_us=//p' |
+	sort -g | tail -1)
+echo "RESULT_DETAIL noop_overhead_p99_us=$(diff_ "$(val mediator_noop p99_us)" "$launch99")" \
+     "small_job_ratio_vs_direct_4vms=$(ratio "$m_jobs4" "$direct")" \
+     "small_job_ratio_vs_naive_4vms=$(ratio "$m_jobs4" "$(val spin_procs jobs_per_s 'procs=4 ns=20000 ')")" \
+     "small_job_ratio_vs_mps_2=$(ratio "$m_jobs" "$(val spin_mps jobs_per_s 'procs=2 ns=20000 ')")" \
+     "isolation_ratio_shared=$(val mediator_isolation p99_ratio 'config=0/0/16M .*probe=sgemm256 load=sgemm ' | na)" \
+     "isolation_ratio_copies_only=$(val mediator_isolation p99_ratio 'config=72/56/16M .*probe=sgemm256 load=saxpy ' | na)" \
+     "isolation_ratio_staging2m=$(val mediator_isolation p99_ratio 'config=72/56/2M .*probe=sgemm256 load=sgemm ' | na)" \
+     "isolation_ratio_backend=$(val isolation p99_ratio 'probe=sgemm load=sgemm staging_kib=16384 .*green=1/1' | na)" \
+     "mediator_datapath_gbps=$(val mediator_datapath run_gbps | na)" | tee -a "$LOG"
+echo "RESULT noop_overhead_us=$(diff_ "$(val mediator_noop p50_us)" "$launch")" \
      "small_job_ratio_vs_direct=$(ratio "$m_jobs" "$direct")" \
      "small_job_ratio_vs_naive=$(ratio "$m_jobs" "$naive")" \
-     "hi_wait_p99_us=$(val mediator_priority hi_wait_p99_us | grep . || echo NA)" \
-     "isolation_ratio=$(val isolation p99_ratio 'probe=sgemm .*green=1/1' | grep . || echo NA)" \
-     "datapath_gbps=$(val datapath e2e_gbps 'staging_kib=16384 ' | grep . || echo NA)" | tee -a "$LOG"
+     "hi_wait_p99_us=$(echo "$hi" | na)" \
+     "isolation_ratio=$(val mediator_isolation p99_ratio 'config=72/56/16M .*probe=sgemm256 load=sgemm ' | na)" \
+     "datapath_gbps=$(val datapath e2e_gbps 'staging_kib=16384 ' | na)" | tee -a "$LOG"

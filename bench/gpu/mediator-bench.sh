@@ -1,0 +1,351 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# bench/gpu/mediator-bench.sh [WORKDIR]
+#
+# The measurements of issue 6 that go through the mediator, on a machine
+# with the GPU, from the repository root (bench/gpu/run-on-device.sh runs
+# it after vgpu-cuda-bench, whose numbers the ratios are taken against).
+# Starts $O/vgpu-mediator (backend = cuda) on a private tmpfs spool
+# (mount -t tmpfs -o nodev,nosuid when root, else /dev/shm), with simulated
+# VMs driven by $O/vgpu-submit (throughput) and $O/bench/gpu/vgpu-spool-probe
+# (one-at-a-time latencies), one mediator per configuration. Prints, one
+# per measurement:
+#
+#   mediator_noop p50_us= p99_us= ...                      (a) 1 VM, 1 in flight
+#   mediator_spin vms= ns= jobs_per_s= ...                  (b) 2 and 4 VMs
+#   mediator_cpu vms= ns= main_util= ...                    (b) where the CPU goes
+#   mediator_priority mode= hi_wait_p50_us= hi_wait_p99_us= (c)
+#   mediator_isolation sms= probe= load= p99_ratio= ...     (d)
+#   mediator_datapath ...                                   (e) through the mediator
+#   mediator_check op= ok=                                  results vs the CPU reference
+#
+# Details (mediator logs, client output, vgpuctl snapshots) go to WORKDIR
+# (default build/gpu-mediator). Scale with SECS (default 2).
+set -u -o pipefail
+cd "$(dirname "$0")/../.." || exit 1
+O=${O:-build/gpu}
+WORK=${1:-build/gpu-mediator}
+SECS=${SECS:-2}
+BACKEND=${BACKEND:-cuda}	# cpu: a dry run of this script without a GPU
+GEMM=${GEMM:-8192}		# pool B's load in (d): GEMM x GEMM x GEMM SGEMMs
+MED=$O/vgpu-mediator
+SUB=$O/vgpu-submit
+CTL=$O/vgpuctl
+PROBE=$O/bench/gpu/vgpu-spool-probe
+mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd)
+
+for b in "$MED" "$SUB" "$CTL" "$PROBE"; do
+	[ -x "$b" ] || { echo "mediator_error missing $b"; exit 1; }
+done
+
+# ---- the spool: a private tmpfs, nodev (the mediator's fast path) --------
+SPOOL=/tmp/vgpu-bench-spool
+mkdir -p "$SPOOL"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o nodev,nosuid,size=24g,mode=0755 vgpu-bench "$SPOOL" 2>/dev/null; then
+	MOUNTED=1
+	echo "mediator_spool $SPOOL tmpfs nodev,nosuid (private mount)"
+else
+	MOUNTED=0
+	SPOOL=/dev/shm/vgpu-bench-spool.$$
+	mkdir -p "$SPOOL"
+	echo "mediator_spool $SPOOL ($(findmnt -no FSTYPE,OPTIONS -T /dev/shm 2>/dev/null))"
+fi
+MPID=
+cleanup() {
+	[ -n "$MPID" ] && kill -TERM "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
+	jobs -p | while read -r p; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	if [ "$MOUNTED" = 1 ]; then umount "$SPOOL"; else rm -rf "$SPOOL"; fi
+}
+trap cleanup EXIT
+
+# ---- one mediator per configuration ---------------------------------------
+# start_mediator NAME SMS_A SMS_B VM... ; VM = name:pool:prio[:max_payload[:max_queued]]
+start_mediator() {
+	local name=$1 sa=$2 sb=$3 id=0
+	shift 3
+	SCEN=$name
+	CONF=$WORK/$name.conf
+	rm -rf "${SPOOL:?}/$name" "$WORK/state-$name"
+	mkdir -p "$SPOOL/$name" "$WORK/state-$name"
+	{
+		echo "[mediator]"
+		echo "spool = $SPOOL/$name"
+		echo "state_dir = $WORK/state-$name"
+		echo "control_socket = $WORK/$name.sock"
+		echo "include = $WORK/none.d"
+		echo "backend = $BACKEND"
+		echo "log_level = info"
+		echo "staging_bytes = ${STAGING:-16M}"
+		echo "[pool A]"
+		echo "sms = $sa"
+		echo "[pool B]"
+		echo "sms = $sb"
+		for v in "$@"; do
+			IFS=: read -r vn vp vprio vmax vq <<<"$v"
+			id=$((id + 1))
+			echo "[vm $vn]"
+			echo "id = $id"
+			echo "pool = $vp"
+			echo "priority = $vprio"
+			echo "max_payload_bytes = ${vmax:-256M}"
+			echo "max_queued = ${vq:-64}"
+		done
+	} >"$CONF"
+	"$MED" -d -c "$CONF" 2>"$WORK/mediator-$name.log" &
+	MPID=$!
+	for _ in $(seq 300); do
+		grep -q 'ready:' "$WORK/mediator-$name.log" 2>/dev/null && break
+		kill -0 "$MPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! grep -q 'ready:' "$WORK/mediator-$name.log"; then
+		echo "mediator_error $name: the mediator did not start:"
+		tail -5 "$WORK/mediator-$name.log"
+		stop_mediator
+		return 1
+	fi
+	grep -q "backend $BACKEND" "$WORK/mediator-$name.log" ||
+		{ echo "mediator_error $name: not on the CUDA backend"; stop_mediator; return 1; }
+	return 0
+}
+
+stop_mediator() {
+	[ -n "$MPID" ] || return 0
+	kill -TERM "$MPID" 2>/dev/null
+	wait "$MPID" 2>/dev/null
+	MPID=
+}
+
+vmdir() { echo "$SPOOL/$SCEN/$1"; }
+ctl() { "$CTL" -c "$CONF" status; }
+
+# Per-thread CPU time (ns) of the mediator: "tid ns" lines.
+cpu_snap() {
+	local t
+	for t in /proc/"$MPID"/task/*; do
+		if [ -r "$t/schedstat" ]; then
+			echo "${t##*/} $(cut -d' ' -f1 "$t/schedstat")"
+		else	# utime + stime in clock ticks
+			echo "${t##*/} $(awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, "");
+				printf "%.0f", ($12 + $13) * 1e9 / hz }' "$t/stat")"
+		fi
+	done
+}
+# cpu_report LABEL BEFORE AFTER WALL_NS JOBS
+cpu_report() {
+	awk -v label="$1" -v wall="$4" -v jobs="$5" -v main="$MPID" '
+		FNR == NR { b[$1] = $2; next }
+		{ d = $2 - b[$1]; tot += d; if ($1 == main) m = d; else o[n++] = d }
+		END {
+			# the two busiest other threads are the pool workers
+			for (i = 0; i < n; i++) for (j = i + 1; j < n; j++)
+				if (o[j] > o[i]) { t = o[i]; o[i] = o[j]; o[j] = t }
+			printf "mediator_cpu %s main_util=%.2f worker1_util=%.2f worker2_util=%.2f " \
+			       "cpu_us_per_job=%.2f\n", label, m / wall, o[0] / wall, o[1] / wall,
+			       tot / 1e3 / jobs
+		}' "$2" "$3"
+}
+
+# summary FILE -> "p50 p99 rps" from vgpu-submit's last line
+summary() {
+	sed -n 's/.*latency p50 \([0-9.]*\) us p99 \([0-9.]*\) us; \([0-9.]*\) requests.*/\1 \2 \3/p' "$1" | tail -1
+}
+# median_run FILE DIV: median of finished_ns - started_ns over vgpu-submit -v
+# lines, divided by DIV (1e3: us, 1e6: ms); NA if none
+median_run() {
+	awk -v d="$2" '/ started_ns=/ { for (i = 1; i <= NF; i++) { split($i, kv, "=");
+		if (kv[1] == "started_ns") s = kv[2]; if (kv[1] == "finished_ns") f = kv[2] }
+		printf "%.1f\n", (f - s) / d }' "$1" | sort -n |
+		awk '{ v[NR] = $1 } END { print NR ? v[int(NR / 2) + 1] : "NA" }'
+}
+# val LINE KEY
+val() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+# ---- 1. (a), (b), correctness: shared SMs, two VMs per pool ---------------
+echo "== mediator (a) NOOP, (b) small jobs, correctness"
+if start_mediator main 0 0 a1:A:medium a2:A:medium b1:B:medium b2:B:medium \
+		       d1:A:medium:1G; then
+	# correctness through the whole path, CUDA backend vs the CPU reference
+	for job in "noop" "spin 20000" "vector_add 100003" "saxpy 65537 0.75" \
+		   "reduce_sum 1000003" "checksum 3000017" "sgemm 300 200 100" \
+		   "gemm_bf16 257 129 65"; do
+		# shellcheck disable=SC2086
+		if line=$("$SUB" -d "$(vmdir a1)" -l check -c -q 4 -n 16 $job 2>&1 | tail -1); then
+			echo "mediator_check op=${job%% *} ok=1 ($line)"
+		else
+			echo "mediator_check op=${job%% *} ok=0 ($line)"
+		fi
+	done
+
+	# (a) one VM, one request in flight
+	"$SUB" -d "$(vmdir a1)" -l noop -q 1 -n 2000 noop >/dev/null	# warm-up
+	p=$("$PROBE" -d "$(vmdir a1)" -l noop -n 20000 -w 1000 noop)
+	echo "$p" >"$WORK/a-noop-probe.txt"
+	"$SUB" -d "$(vmdir a1)" -l noop -q 1 -n 20000 noop >"$WORK/a-noop-submit.txt"
+	read -r sp50 sp99 srps <<<"$(summary "$WORK/a-noop-submit.txt")"
+	echo "mediator_noop p50_us=$(val "$p" e2e_p50_us) p99_us=$(val "$p" e2e_p99_us)" \
+	     "med_p50_us=$(val "$p" med_p50_us) med_p99_us=$(val "$p" med_p99_us)" \
+	     "run_p50_us=$(val "$p" run_p50_us) n=$(val "$p" n)" \
+	     "submit_p50_us=$sp50 submit_p99_us=$sp99 submit_rps=$srps"
+
+	# (b) SPIN jobs from 2 VMs (one per pool) and 4 VMs (two per pool),
+	# 32 in flight per VM; about SECS seconds each
+	for ns in 20000 100000 1000000; do
+		case $ns in
+		20000) total=$((50000 * SECS)) ;;
+		100000) total=$((18000 * SECS)) ;;
+		*) total=$((2000 * SECS)) ;;
+		esac
+		for vms in 2 4; do
+			if [ "$vms" = 2 ]; then list="a1 b1"; else list="a1 a2 b1 b2"; fi
+			per=$((total / vms))
+			cpu_snap >"$WORK/cpu0"
+			t0=$(date +%s%N)
+			pids=()
+			for v in $list; do
+				"$SUB" -d "$(vmdir "$v")" -l "$v" -q 32 -n "$per" spin "$ns" \
+					>"$WORK/b-$ns-$vms-$v.txt" 2>&1 &
+				pids+=($!)
+			done
+			fail=0
+			for p in "${pids[@]}"; do wait "$p" || fail=1; done
+			t1=$(date +%s%N)
+			cpu_snap >"$WORK/cpu1"
+			wall=$((t1 - t0))
+			worst50=0 worst99=0
+			for v in $list; do
+				read -r a b _ <<<"$(summary "$WORK/b-$ns-$vms-$v.txt")"
+				worst50=$(awk -v x="$worst50" -v y="${a:-0}" 'BEGIN { print (y > x ? y : x) }')
+				worst99=$(awk -v x="$worst99" -v y="${b:-0}" 'BEGIN { print (y > x ? y : x) }')
+			done
+			if [ "$fail" = 0 ]; then
+				echo "mediator_spin vms=$vms ns=$ns jobs_per_s=$(awk -v n=$((per * vms)) -v w=$wall \
+					'BEGIN { printf "%.0f", n / (w / 1e9) }') jobs=$((per * vms)) depth=32" \
+				     "vm_p50_us=$worst50 vm_p99_us=$worst99"
+			else
+				echo "mediator_error spin vms=$vms ns=$ns: a client failed:"
+				tail -2 "$WORK"/b-$ns-$vms-*.txt
+			fi
+			cpu_report "vms=$vms ns=$ns" "$WORK/cpu0" "$WORK/cpu1" "$wall" $((per * vms))
+		done
+	done
+
+	# (e) through the mediator: 256 MiB SAXPY (256 MiB in, 128 MiB out)
+	p=$("$PROBE" -d "$(vmdir d1)" -l saxpy -n 5 -w 1 saxpy 33554432 0x3fc00000)
+	echo "$p" >"$WORK/e-saxpy-probe.txt"
+	echo "mediator_datapath payload_mib=256 $(awk -v r="$(val "$p" run_p50_us)" \
+		-v m="$(val "$p" med_p50_us)" -v e="$(val "$p" e2e_p50_us)" 'BEGIN {
+		b = 402653184; printf "run_ms=%.1f run_gbps=%.2f med_ms=%.1f e2e_ms=%.1f e2e_gbps=%.2f",
+		r / 1e3, b / (r * 1e3), m / 1e3, e / 1e3, b / (e * 1e3) }')"
+	ctl >"$WORK/main-vgpuctl.txt" 2>&1
+	stop_mediator
+fi
+
+# ---- 2. (c) priority: pool A saturated by low-priority 1 ms jobs ----------
+echo "== mediator (c) priority"
+if start_mediator prio 0 0 lo:A:low hi:A:high bx:B:medium; then
+	lo_n=$((1500 + 500 * SECS))
+	"$SUB" -d "$(vmdir lo)" -l lo -v -q 48 -n "$lo_n" spin 1000000 >"$WORK/c-lo.txt" 2>&1 &
+	lopid=$!
+	sleep 0.3
+	ctl >"$WORK/c-vgpuctl-before.txt" 2>&1
+	# back to back: each arrives ~just after a low job started (the worst phase)
+	pb=$("$PROBE" -d "$(vmdir hi)" -l hi-b2b -n 200 -w 5 spin 20000)
+	# random gaps of 0..2 ms: arrivals at random phases of the low jobs
+	pr=$("$PROBE" -d "$(vmdir hi)" -l hi-random -n 200 -w 5 -g 2000 spin 20000)
+	ctl >"$WORK/c-vgpuctl-after.txt" 2>&1
+	lo_left=$(sed -n 's/^pool A: .*queued high=[0-9]* medium=[0-9]* low=\([0-9]*\).*/\1/p' \
+		"$WORK/c-vgpuctl-after.txt")
+	lo_running=$(grep -c '^pool A: running lo/' "$WORK/c-vgpuctl-after.txt")
+	wait "$lopid"
+	lo_run=$(median_run "$WORK/c-lo.txt" 1e3)
+	echo "$pb" >"$WORK/c-hi.txt"
+	echo "$pr" >>"$WORK/c-hi.txt"
+	for m in b2b random; do
+		if [ "$m" = b2b ]; then p=$pb; else p=$pr; fi
+		echo "mediator_priority mode=$m hi_wait_p50_us=$(val "$p" wait_p50_us)" \
+		     "hi_wait_p99_us=$(val "$p" wait_p99_us) hi_wait_max_us=$(val "$p" wait_max_us)" \
+		     "hi_e2e_p50_us=$(val "$p" e2e_p50_us) hi_e2e_p99_us=$(val "$p" e2e_p99_us)" \
+		     "n=$(val "$p" n) lo_run_p50_us=$lo_run lo_queued_after=${lo_left:-NA}" \
+		     "lo_running_after=$lo_running"
+	done
+	stop_mediator
+fi
+
+# ---- 3. (d) isolation: pool A's probe alone and under pool B's load --------
+# Pool B's VM submits 8192^3 SGEMMs (512 MiB in, 256 MiB out each) back to
+# back, 2 in flight; as a control, SAXPYs of the same bytes (copies, almost
+# no SM time). Probes one at a time in pool A: a 256^3 SGEMM (needs SMs,
+# 768 KiB of copies) and a 100 us SPIN (one thread, no data).
+echo "== mediator (d) isolation"
+iso_t=$((SECS + 2))
+wait_pool_b() {	# wait_pool_b running|idle
+	for _ in $(seq 600); do
+		s=$(ctl 2>/dev/null | grep '^pool B:')
+		case $1 in
+		running) [[ $s == *running* ]] && return 0 ;;
+		idle) [[ $s == *idle*low=0* && $s == *high=0\ medium=0* ]] && return 0 ;;
+		esac
+		sleep 0.05
+	done
+	echo "mediator_error pool B never became $1"
+	return 1
+}
+# Configs SMS_A/SMS_B/STAGING: shared SMs, a 72/60 split, and the split with
+# 1 MiB copy chunks (staging_bytes = 2M) instead of 8 MiB.
+for cfg in 0/0/16M 72/56/16M 72/56/2M; do
+	sms=${cfg%/*}
+	STAGING=${cfg##*/}
+	if ! start_mediator "iso-${cfg//\//-}" "${sms%/*}" "${sms#*/}" pa:A:medium pb:B:medium:1G:4; then
+		continue
+	fi
+	split=$(sed -n 's/.*pool \([AB]\): \([0-9]*\) of .*/\2/p' "$WORK/mediator-$SCEN.log" | paste -sd/)
+	"$SUB" -d "$(vmdir pa)" -q 1 -n 200 sgemm 256 256 256 >/dev/null	# warm-up
+	declare -A alone=()
+	for probe in "sgemm 256 256 256" "spin 100000"; do
+		key=${probe// /-}
+		# shellcheck disable=SC2086
+		alone[$key]=$("$PROBE" -d "$(vmdir pa)" -l alone -n 1000000 -T "$iso_t" -w 50 $probe)
+	done
+	for load in "sgemm $GEMM $GEMM $GEMM" "saxpy $((GEMM * GEMM)) 1.5"; do
+		lkey=${load%% *}
+		# shellcheck disable=SC2086
+		"$SUB" -d "$(vmdir pb)" -l "pb-$lkey" -v -q 2 -n 100000 $load \
+			>"$WORK/d-$SCEN-$lkey-b.txt" 2>&1 &
+		bpid=$!
+		wait_pool_b running
+		d0=$(grep -o 'done [0-9]*' <<<"$(ctl | grep '^pool B:')" | cut -d' ' -f2)
+		for probe in "sgemm 256 256 256" "spin 100000"; do
+			key=${probe// /-}
+			# shellcheck disable=SC2086
+			l=$("$PROBE" -d "$(vmdir pa)" -l loaded -n 1000000 -T "$iso_t" -w 20 $probe)
+			a=${alone[$key]}
+			echo "$a" >>"$WORK/d-$SCEN-probes.txt"
+			echo "$l" >>"$WORK/d-$SCEN-probes.txt"
+			case $key in sgemm*) pname=sgemm256 ;; *) pname=spin100us ;; esac
+			echo "mediator_isolation config=$cfg sms=${split:-?} probe=$pname" \
+			     "load=$lkey alone_p50_us=$(val "$a" e2e_p50_us) alone_p99_us=$(val "$a" e2e_p99_us)" \
+			     "loaded_p50_us=$(val "$l" e2e_p50_us) loaded_p99_us=$(val "$l" e2e_p99_us)" \
+			     "p99_ratio=$(awk -v x="$(val "$l" e2e_p99_us)" -v y="$(val "$a" e2e_p99_us)" \
+				'BEGIN { printf "%.3f", x / y }')" \
+			     "med_p99_ratio=$(awk -v x="$(val "$l" med_p99_us)" -v y="$(val "$a" med_p99_us)" \
+				'BEGIN { printf "%.3f", x / y }')" \
+			     "med_alone_p99_us=$(val "$a" med_p99_us) med_loaded_p99_us=$(val "$l" med_p99_us)" \
+			     "n=$(val "$l" n)"
+		done
+		d1=$(grep -o 'done [0-9]*' <<<"$(ctl | grep '^pool B:')" | cut -d' ' -f2)
+		kill "$bpid" 2>/dev/null
+		wait "$bpid" 2>/dev/null
+		wait_pool_b idle
+		b_run=$(median_run "$WORK/d-$SCEN-$lkey-b.txt" 1e6)
+		echo "mediator_isolation_load config=$cfg load=$lkey b_jobs_during_probes=$((d1 - d0))" \
+		     "b_run_p50_ms=$b_run sms_a_b=${split:-?}"
+	done
+	unset alone
+	stop_mediator
+	STAGING=
+done
+exit 0
