@@ -304,13 +304,13 @@ static void handle_duplicate(struct mediator *m, struct vm *vm, const char *name
 
 /*
  * Open the regular file @name in @dirfd for reading and writing without
- * ever opening anything else (see the top of this file). -errno on error;
- * -EBADMSG if it is not a regular file.
+ * ever opening anything else (see the top of this file), and stat it into
+ * @st. -errno on error; -EBADMSG if it is not a regular file.
  */
-static int open_guest_file(const struct vm *vm, int dirfd, const char *name)
+static int open_guest_file(const struct vm *vm, int dirfd, const char *name,
+			   struct stat *st)
 {
 	char path[32];
-	struct stat st;
 	int pfd, fd;
 
 	if (vm->nodev) {
@@ -318,37 +318,35 @@ static int open_guest_file(const struct vm *vm, int dirfd, const char *name)
 		if (fd < 0)
 			return errno == ELOOP || errno == EISDIR || errno == ENXIO ||
 			       errno == EACCES ? -EBADMSG : -errno;
-		return fd;
+		if (fstat(fd, st) == 0 && S_ISREG(st->st_mode))
+			return fd;
+		close(fd);
+		return -EBADMSG;
 	}
 	pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0)
 		return -errno;
-	if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(pfd, st) < 0 || !S_ISREG(st->st_mode)) {
 		close(pfd);
 		return -EBADMSG;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
-	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);	/* the same inode */
 	close(pfd);
 	return fd < 0 ? -errno : fd;
 }
 
-/* Reads and checks the header of an opened request; 0 or -errno + @why. */
+/*
+ * Reads and checks the header of a request opened by open_guest_file(),
+ * whose stat is @st; 0 or -errno + @why.
+ */
 static int check_request(struct vm *vm, int fd, uint64_t id, struct vgpu_req_hdr *h,
-			 struct stat *st, char *why)
+			 const struct stat *st, char *why)
 {
 	uint8_t buf[VGPU_REQ_HDR_SIZE];
 	ssize_t n;
 	int err;
 
-	if (fstat(fd, st) < 0) {
-		snprintf(why, VGPU_MSG_LEN, "cannot stat: %s", strerror(errno));
-		return -EIO;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		snprintf(why, VGPU_MSG_LEN, "not a regular file");
-		return -EBADMSG;
-	}
 	n = pread(fd, buf, sizeof(buf), 0);
 	if (n != (ssize_t)sizeof(buf)) {
 		snprintf(why, VGPU_MSG_LEN, "truncated: %zd-byte file, header is %d",
@@ -413,7 +411,7 @@ void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 		count_rejected(m, vm);
 		return;
 	}
-	fd = open_guest_file(vm, vm->sp.req, name);
+	fd = open_guest_file(vm, vm->sp.req, name, &st);
 	if (fd < 0) {
 		if (fd == -ENOENT)	/* handled already (an event and a scan) */
 			return;
@@ -593,7 +591,7 @@ int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out)
 		}
 		if (id > vm->last_id)
 			vm->last_id = id;
-		fd = open_guest_file(vm, vm->sp.acc, e[i].name);
+		fd = open_guest_file(vm, vm->sp.acc, e[i].name, &st);
 		if (fd < 0)
 			continue;
 		err = check_request(vm, fd, id, &h, &st, why);
