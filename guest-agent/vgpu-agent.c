@@ -17,6 +17,7 @@
  *  - A publish that fails (NFS server away) is retried with backoff under
  *    the same id, and nothing after it is published meanwhile.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -82,6 +83,7 @@ static struct agent {
 	struct vgpu_client *client;
 	struct vgpu_spool sp;	/* our own view, for adopted requests */
 	uint64_t first_id;	/* the client's first id: lower ones are old */
+	unsigned int redeliver_left; /* redelivered requests not fetched yet */
 	struct loop *loop;
 	int poll_tfd, retry_tfd, sig_fd;
 	unsigned int poll_ms, retry_ms;
@@ -217,6 +219,42 @@ static bool spool_has(uint64_t id)
 	       !fstatat(ag.sp.rsp, name, &st, AT_SYMLINK_NOFOLLOW);
 }
 
+/*
+ * Once every redelivered request is fetched: an earlier agent's response
+ * that nothing adopted belongs to a request the driver already completed
+ * (that agent died between completing it and removing the file). Remove
+ * it, so the spool holds only what is still wanted.
+ */
+static void sweep_orphans(void)
+{
+	int fd = openat(ag.sp.rsp, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	unsigned int n = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		uint64_t id;
+		struct job *j;
+		bool wanted = false;
+
+		if (vgpu_id_parse(de->d_name, &id) || id >= ag.first_id)
+			continue;
+		TAILQ_FOREACH(j, &ag.adopted, entry)
+			wanted |= j->spool_id == id;
+		if (!wanted && unlinkat(ag.sp.rsp, de->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	if (n)
+		log_info("removed %u response%s of requests completed before a restart", n,
+			 n == 1 ? "" : "s");
+}
+
 /* A request an earlier agent fetched: adopt its spool id, or publish it. */
 static void redelivered(struct job *j, uint64_t tag)
 {
@@ -294,20 +332,19 @@ static int fetch_one(void)
 	ag.scratch = NULL;
 	ag.scratch_len = 0;
 	j->out = j->out_cap ? malloc(j->out_cap) : NULL;
-	if (j->out_cap && !j->out) {
-		job_complete(j, NULL, -ENOMEM);
-		return 1;
-	}
-	status = precheck(j);
+	status = j->out_cap && !j->out ? -ENOMEM : precheck(j);
 	if (status) {
 		job_complete(j, NULL, status);
-		return 1;
-	}
-	j->state = JOB_WAITING;
-	if (f.flags & VGPU_FETCH_F_REDELIVERED)
+	} else if (f.flags & VGPU_FETCH_F_REDELIVERED) {
+		j->state = JOB_WAITING;
 		redelivered(j, f.tag);
-	else
+	} else {
+		j->state = JOB_WAITING;
 		TAILQ_INSERT_TAIL(&ag.publishq, j, entry);
+	}
+	/* After the last redelivered one is adopted (or not): see sweep_orphans(). */
+	if (f.flags & VGPU_FETCH_F_REDELIVERED && ag.redeliver_left && !--ag.redeliver_left)
+		sweep_orphans();
 	return 1;
 }
 
@@ -513,6 +550,9 @@ int main(int argc, char **argv)
 
 	TAILQ_INIT(&ag.publishq);
 	TAILQ_INIT(&ag.adopted);
+	ag.redeliver_left = ag.att.redelivered;
+	if (!ag.redeliver_left)
+		sweep_orphans();
 	ag.poll_ms = POLL_MIN_MS;
 	ag.retry_ms = RETRY_MIN_MS;
 	signal(SIGPIPE, SIG_IGN);
