@@ -11,24 +11,10 @@
 #   make demo         the main job: three VMs sharing the GPU over NFS
 #   make install      DESTDIR/PREFIX honoured
 
-O	?= build
-SAN	?= 0
 PREFIX	?= /usr/local
 DESTDIR	?=
 
-CC	?= cc
-CFLAGS	?= -O2 -g
-WFLAGS	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	   -Wformat=2 -Wno-format-nonliteral -Wvla
-CPPFLAGS_ALL := -Iinclude -Ilib -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(CPPFLAGS)
-CFLAGS_ALL := -std=gnu11 $(WFLAGS) $(CFLAGS) -pthread -MMD -MP
-LDFLAGS_ALL := -pthread $(LDFLAGS)
-LDLIBS_ALL :=
-
-ifeq ($(SAN),1)
-CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LDFLAGS_ALL += -fsanitize=address,undefined
-endif
+include flags.mk
 
 # Parts append to these.
 BINS		:=	# programs built by `make` (installed: see INSTALL_BINS)

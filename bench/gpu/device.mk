@@ -1,28 +1,15 @@
 # Standalone build of the CUDA backend, its test and its bench, for a GPU
 # machine that may lack the -dev packages the rest of the tree needs
-# (bench/gpu/run-on-device.sh uses it). Flags as in the top-level Makefile.
+# (bench/gpu/run-on-device.sh uses it), with the flags of flags.mk.
 #
 #   INIH=DIR   a folder with libinih's ini.h and libinih.a (Debian's
 #              libinih-dev, copied): also builds vgpu-mediator and vgpuctl,
 #              linked with libinih statically. vgpu-submit and
 #              vgpu-spool-probe need no libinih and are always built.
-O	?= build
-SAN	?= 0
-CC	?= cc
-CFLAGS	?= -O2 -g
-WFLAGS	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	   -Wformat=2 -Wno-format-nonliteral -Wvla
-CPPFLAGS_ALL := -Iinclude -Ilib -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(CPPFLAGS)
-CFLAGS_ALL := -std=gnu11 $(WFLAGS) $(CFLAGS) -pthread -MMD -MP
-LDFLAGS_ALL := -pthread $(LDFLAGS)
-LDLIBS_ALL :=
+include flags.mk
 BINS :=
 all: binaries
-LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard lib/*.c))
-LIBVGPU  := $(O)/libvgpu.a
-$(LIBVGPU): $(LIB_OBJS)
-	@rm -f $@
-	$(AR) rcs $@ $^
+include lib/build.mk
 include cuda/build.mk
 include tests/gpu/build.mk
 include bench/gpu/build.mk
