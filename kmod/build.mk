@@ -13,8 +13,8 @@ KMOD_SRCS := kmod/vgpu.c kmod/Kbuild
 
 # Debian packages of the guest side (headers, busybox, libpci, ...).
 GUEST_DEPS_STAMP := build/.guest-deps-ok
-$(GUEST_DEPS_STAMP): tests/guest/install-deps
-	@tests/guest/install-deps
+$(GUEST_DEPS_STAMP): tools/install-deps
+	@tools/install-deps guest
 	@mkdir -p $(dir $@) && touch $@
 
 

@@ -10,8 +10,8 @@ SYSTEM_INITRD := $(GUEST_O)/system-initrd.gz
 SYSTEM_LOAD   := $(GUEST_O)/tests/system/vgpu-load
 SYSTEM_DEPS_STAMP := build/.system-deps-ok
 
-$(SYSTEM_DEPS_STAMP): tests/system/install-deps
-	@tests/system/install-deps
+$(SYSTEM_DEPS_STAMP): tools/install-deps
+	@tools/install-deps system
 	@mkdir -p $(dir $@) && touch $@
 
 $(SYSTEM_LOAD): $(GUEST_O)/tests/system/vgpu_load.o $(GUEST_O)/tests/lib/testlib.o \
