@@ -111,6 +111,54 @@ static bool set_str(struct parse *p, const char *key, const char *v, char *dst, 
 	return true;
 }
 
+int cpu_list_parse(const char *text, struct cpu_list *l)
+{
+	const char *s = text;
+
+	memset(l, 0, sizeof(*l));
+	CPU_ZERO(&l->cpus);
+	if (strlen(text) >= sizeof(l->text))
+		return -1;
+	do {
+		unsigned long lo, hi;
+		char *end;
+
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		lo = hi = strtoul(s, &end, 10);
+		if (*end == '-') {
+			s = end + 1;
+			if (!isdigit((unsigned char)*s))
+				return -1;
+			hi = strtoul(s, &end, 10);
+		}
+		if (lo > hi || hi >= CPU_SETSIZE)
+			return -1;
+		for (unsigned long cpu = lo; cpu <= hi; cpu++)
+			CPU_SET(cpu, &l->cpus);
+		s = end;
+	} while (*s++ == ',');
+	if (s[-1])
+		return -1;
+	memcpy(l->text, text, strlen(text) + 1);
+	l->set = true;
+	return 0;
+}
+
+int cpu_list_apply(const struct cpu_list *l)
+{
+	if (!l->set)
+		return 0;
+	return -pthread_setaffinity_np(pthread_self(), sizeof(l->cpus), &l->cpus);
+}
+
+static void set_cpus(struct parse *p, const char *key, const char *v, struct cpu_list *l)
+{
+	if (cpu_list_parse(v, l))
+		perr(p, "key '%s': expected a CPU list such as 2-3 or 0,4-7 (CPUs below %d), "
+		     "got '%s'", key, CPU_SETSIZE, v);
+}
+
 static void mediator_key(struct parse *p, const char *k, const char *v)
 {
 	struct conf *c = p->c;
@@ -155,6 +203,8 @@ static void mediator_key(struct parse *p, const char *k, const char *v)
 			c->log_level = l;
 	} else if (!strcmp(k, "staging_bytes")) {
 		set_num(p, k, v, 1 << 20, 1ull << 34, &c->staging_bytes);
+	} else if (!strcmp(k, "cpus")) {
+		set_cpus(p, k, v, &c->main_cpus);
 	} else {
 		perr(p, "unknown key '%s' in [mediator]", k);
 	}
@@ -170,6 +220,8 @@ static void pool_key(struct parse *p, const char *k, const char *v)
 			pc->sms = (unsigned int)n;
 	} else if (!strcmp(k, "mem_limit_bytes")) {
 		set_num(p, k, v, 0, UINT64_MAX, &pc->mem_limit);
+	} else if (!strcmp(k, "cpus")) {
+		set_cpus(p, k, v, &p->c->pool_cpus[p->pool]);
 	} else {
 		perr(p, "unknown key '%s' in [pool %s]", k, vgpu_pool_name(p->pool));
 	}

@@ -230,9 +230,11 @@ static void reload(struct mediator *m)
 	if (strcmp(nc.spool, m->conf.spool) || strcmp(nc.state_dir, m->conf.state_dir) ||
 	    strcmp(nc.ctl_path, m->conf.ctl_path) || nc.backend != m->conf.backend ||
 	    memcmp(nc.pools, m->conf.pools, sizeof(nc.pools)) ||
-	    nc.staging_bytes != m->conf.staging_bytes)
-		log_warnx("reload: spool, state_dir, control_socket, backend and pool settings "
-			  "take effect at the next restart");
+	    nc.staging_bytes != m->conf.staging_bytes ||
+	    memcmp(&nc.main_cpus, &m->conf.main_cpus, sizeof(nc.main_cpus)) ||
+	    memcmp(nc.pool_cpus, m->conf.pool_cpus, sizeof(nc.pool_cpus)))
+		log_warnx("reload: spool, state_dir, control_socket, backend, staging_bytes, "
+			  "cpus and pool settings take effect at the next restart");
 	if (nc.rescan_s != m->conf.rescan_s) {
 		loop_timer_del(m->loop, m->rescan_fd);
 		m->rescan_fd = -1;
@@ -553,6 +555,16 @@ int main(int argc, char **argv)
 	arm_rescan(&m);
 	if (sched_start(&m))
 		goto out_stop;
+	/* After the workers started: they must not inherit this binding. */
+	c = cpu_list_apply(&m.conf.main_cpus);
+	if (c) {
+		log_errx("cpus %s: cannot bind the main thread: %s", m.conf.main_cpus.text,
+			 c == -EINVAL ? "none of those CPUs is online and allowed" :
+			 strerror(-c));
+		goto out_stop;
+	}
+	if (m.conf.main_cpus.set)
+		log_info("main thread on cpus %s", m.conf.main_cpus.text);
 	log_info("ready: %u VM%s, control socket %s", m.conf.nvms, m.conf.nvms == 1 ? "" : "s",
 		 m.conf.ctl_path);
 	if (loop_run(m.loop) == 0)

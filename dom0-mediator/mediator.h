@@ -16,6 +16,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,6 +50,13 @@ struct vm_conf {
 	char where[PATH_MAX + 16];	/* "file:line" of its section */
 };
 
+/* A "cpus =" key: the CPUs a thread may run on. */
+struct cpu_list {
+	bool set;			/* false: wherever the kernel likes */
+	cpu_set_t cpus;
+	char text[64];			/* as written, for the logs */
+};
+
 struct conf {
 	char spool[PATH_MAX];
 	char state_dir[PATH_MAX];
@@ -60,13 +68,19 @@ struct conf {
 	bool fsync;
 	int log_level;
 	uint64_t staging_bytes;
+	struct cpu_list main_cpus;	/* the main thread (accepts, control socket) */
 	struct vgpu_pool_conf pools[VGPU_NR_POOLS];
+	struct cpu_list pool_cpus[VGPU_NR_POOLS];	/* each pool's worker */
 	struct vm_conf *vms;
 	unsigned int nvms;
 };
 
 /* Loads @path and every include_dir/NAME.conf. 0, or -1 with "file:line: ..." in @err. */
 int conf_load(const char *path, struct conf *c, char *err, size_t errlen);
+/* "0-3,8,10-11" into @l; 0, or -1 (bad syntax, or a CPU >= CPU_SETSIZE). */
+int cpu_list_parse(const char *text, struct cpu_list *l);
+/* Binds the calling thread to @l (if set); 0 or -errno. */
+int cpu_list_apply(const struct cpu_list *l);
 void conf_free(struct conf *c);
 
 struct vm;

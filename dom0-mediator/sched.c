@@ -194,16 +194,30 @@ int sched_start(struct mediator *m)
 {
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
 		struct pool *p = &m->pools[i];
+		const struct cpu_list *cpus = &m->conf.pool_cpus[i];
+		char name[16];
+		pthread_attr_t attr;
 		int err;
 
 		worker_args[i] = (struct worker_arg){ m, i };
-		err = pthread_create(&p->thread, NULL, worker, &worker_args[i]);
+		pthread_attr_init(&attr);
+		if (cpus->set)
+			pthread_attr_setaffinity_np(&attr, sizeof(cpus->cpus), &cpus->cpus);
+		err = pthread_create(&p->thread, &attr, worker, &worker_args[i]);
+		pthread_attr_destroy(&attr);
 		if (err) {
-			log_errx("cannot start the worker of pool %s: %s", vgpu_pool_name(i),
-				 strerror(err));
+			log_errx("cannot start the worker of pool %s%s%s: %s", vgpu_pool_name(i),
+				 cpus->set ? " on cpus " : "", cpus->set ? cpus->text : "",
+				 err == EINVAL && cpus->set ?
+				 "none of those CPUs is online and allowed" : strerror(err));
 			return -err;
 		}
 		p->started = true;
+		/* "vgpu-pool-A" in top -H, ps -L and the like */
+		snprintf(name, sizeof(name), "vgpu-pool-%s", vgpu_pool_name(i));
+		pthread_setname_np(p->thread, name);
+		if (cpus->set)
+			log_info("pool %s: worker on cpus %s", vgpu_pool_name(i), cpus->text);
 	}
 	return 0;
 }

@@ -7,10 +7,12 @@
  * restart losing and duplicating nothing, SIGHUP, SIGTERM, idle CPU and
  * expiry of uncollected responses.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -875,6 +877,125 @@ TEST(uncollected_responses_expire)
 	EXPECT_NE(NULL, strstr(status, "expired=1")) TH_LOG("%s", status);
 	vgpu_client_close(c);
 	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
+	tm_cleanup(&t);
+}
+
+/* Cpus_allowed_list of /proc/PID/task/TID into @buf; "" if not found. */
+static void task_cpus(pid_t pid, const char *tid, char *buf, size_t len)
+{
+	char path[128], line[256], cpus[256];
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, tid);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Cpus_allowed_list: %255s", cpus) == 1) {
+			snprintf(buf, len, "%s", cpus);
+			break;
+		}
+	fclose(f);
+}
+
+/* TID of @pid's thread named @comm into @tid; 0 or -1. */
+static int find_thread(pid_t pid, const char *comm, char *tid, size_t len)
+{
+	char path[300], name[64];
+	struct dirent *d;
+	DIR *dir;
+	int found = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while (found && (d = readdir(dir))) {
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, d->d_name);
+		f = fopen(path, "r");
+		if (f && fgets(name, sizeof(name), f)) {
+			name[strcspn(name, "\n")] = '\0';
+			if (!strcmp(name, comm) && strlen(d->d_name) < len) {
+				memcpy(tid, d->d_name, strlen(d->d_name) + 1);
+				found = 0;
+			}
+		}
+		if (f)
+			fclose(f);
+	}
+	closedir(dir);
+	return found;
+}
+
+TEST(workers_are_named_and_bound_to_their_cpus)
+{
+	struct test_mediator t;
+	struct vgpu_client *c;
+	struct vgpu_result r;
+	char keys[256], tid[32], got[256], mine[256], self_tid[32];
+	cpu_set_t allowed;
+	int first = -1, last = -1;
+
+	ASSERT_EQ(0, sched_getaffinity(0, sizeof(allowed), &allowed));
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed))
+			continue;
+		if (first < 0)
+			first = cpu;
+		last = cpu;
+	}
+	/* main thread on the first CPU we may use, pool A on the last, B unbound */
+	snprintf(keys, sizeof(keys), "cpus = %d\n[pool A]\ncpus = %d\n", first, last);
+	ASSERT_EQ(0, tm_init(&t, keys, "[vm x]\nid = 1\npool = A\npriority = low\n"));
+	ASSERT_EQ(0, tm_start(&t));
+	c = client(&t, "x");
+	ASSERT_NE(NULL, c);
+	submit_spin(c, 0);
+	ASSERT_EQ(1, collect(&c, 1, &r, 1, 5000));
+	EXPECT_EQ(0, r.rsp.status);
+
+	ASSERT_EQ(0, find_thread(t.pid, "vgpu-pool-A", tid, sizeof(tid)));
+	task_cpus(t.pid, tid, got, sizeof(got));
+	snprintf(mine, sizeof(mine), "%d", last);
+	EXPECT_STREQ(mine, got);
+	snprintf(tid, sizeof(tid), "%d", (int)t.pid);
+	task_cpus(t.pid, tid, got, sizeof(got));
+	snprintf(mine, sizeof(mine), "%d", first);
+	EXPECT_STREQ(mine, got);
+	ASSERT_EQ(0, find_thread(t.pid, "vgpu-pool-B", tid, sizeof(tid)));
+	task_cpus(t.pid, tid, got, sizeof(got));
+	snprintf(self_tid, sizeof(self_tid), "%d", (int)getpid());
+	task_cpus(getpid(), self_tid, mine, sizeof(mine));
+	EXPECT_STREQ(mine, got);	/* unbound: what the mediator was started with */
+	vgpu_client_close(c);
+	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
+	tm_cleanup(&t);
+}
+
+TEST(cpus_that_cannot_be_used_stop_the_start)
+{
+	struct test_mediator t;
+	char cmd[1024], out[4096];
+	FILE *p;
+	size_t n;
+	int rc;
+
+	ASSERT_EQ(0, tm_init(&t, "[pool B]\ncpus = 1023\n",
+			     "[vm x]\nid = 1\npool = A\npriority = low\n"));
+	snprintf(cmd, sizeof(cmd), "%s -d -c %s 2>&1", test_bin("vgpu-mediator"), t.conf);
+	p = popen(cmd, "r");
+	ASSERT_NE(NULL, p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	rc = pclose(p);
+	EXPECT_EQ(1, WEXITSTATUS(rc));
+	EXPECT_NE(NULL, strstr(out, "cannot start the worker of pool B on cpus 1023: none of "
+				"those CPUs is online and allowed")) TH_LOG("%s", out);
 	tm_cleanup(&t);
 }
 

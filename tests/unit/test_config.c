@@ -132,6 +132,26 @@ TEST_F(conf, drop_in_files_add_vms)
 	EXPECT_NE(NULL, strstr(self->s.err, "30-bad.conf:3:")) TH_LOG("%s", self->s.err);
 }
 
+TEST_F(conf, cpus_take_lists_and_ranges)
+{
+	const struct conf *c = &self->s.c;
+
+	write_file(self->s.path,
+		   "[mediator]\ncpus = 0\n[pool A]\ncpus = 2-3,7\n[pool B]\nsms = 8\n");
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)))
+		TH_LOG("%s", self->s.err);
+	EXPECT_TRUE(c->main_cpus.set);
+	EXPECT_EQ(1, CPU_COUNT(&c->main_cpus.cpus));
+	EXPECT_TRUE(CPU_ISSET(0, &c->main_cpus.cpus));
+	EXPECT_TRUE(c->pool_cpus[VGPU_POOL_A].set);
+	EXPECT_EQ(3, CPU_COUNT(&c->pool_cpus[VGPU_POOL_A].cpus));
+	for (int cpu = 2; cpu <= 7; cpu++)
+		EXPECT_EQ(cpu <= 3 || cpu == 7, !!CPU_ISSET(cpu, &c->pool_cpus[VGPU_POOL_A].cpus));
+	EXPECT_STREQ("2-3,7", c->pool_cpus[VGPU_POOL_A].text);
+	EXPECT_FALSE(c->pool_cpus[VGPU_POOL_B].set);	/* unset: not bound */
+	conf_free(&self->s.c);
+}
+
 struct bad_case {
 	const char *text;
 	const char *want;	/* the error must contain this */
@@ -187,6 +207,11 @@ BAD(bad_backend, "[mediator]\nbackend = gpu\n", ":2: key 'backend': expected aut
 BAD(bad_fsync, "[mediator]\nfsync = maybe\n", ":2: key 'fsync': expected yes or no");
 BAD(bad_size_suffix, VMHEAD "id = 1\nmax_payload_bytes = 12Q\n", ":6: key 'max_payload_bytes'");
 BAD(queue_too_deep, VMHEAD "id = 1\nmax_queued = 100000\n", ":6: key 'max_queued'");
+BAD(cpus_backwards, "[pool A]\ncpus = 3-1\n", ":2: key 'cpus': expected a CPU list");
+BAD(cpus_empty_item, "[pool B]\ncpus = 1,,2\n", ":2: key 'cpus'");
+BAD(cpus_trailing_comma, "[mediator]\ncpus = 1,\n", ":2: key 'cpus'");
+BAD(cpus_not_numbers, "[mediator]\ncpus = all\n", ":2: key 'cpus'");
+BAD(cpus_beyond_cpu_setsize, "[pool A]\ncpus = 0-4096\n", ":2: key 'cpus'");
 BAD(missing_file, NULL, "No such file or directory");
 
 TEST_F(badconf, names_file_line_and_key)
