@@ -44,7 +44,7 @@ extern "C" {
 #include "kernels.h"
 #include "vgpu_cuda.h"
 
-#define STAGING_BYTES_DEFAULT	(16ull << 20)	/* per pool: 2 x 8 MiB */
+#define STAGING_BYTES_DEFAULT	(2ull << 20)	/* per pool: 2 x 1 MiB, as the mediator's config */
 #define STAGING_BYTES_MIN	(64ull << 10)
 #define BLAS_WORKSPACE_BYTES	(32ull << 20)	/* per pool, what cuBLAS asks for on Hopper */
 #define DEV_ALIGN		256		/* bytes; cudaMalloc's own alignment */

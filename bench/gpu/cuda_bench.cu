@@ -17,8 +17,8 @@
  *				SGEMMs back to back, or (saxpy) SAXPYs that
  *				move the same bytes (512 MiB in, 256 MiB out)
  *				with almost no SM time: copy interference alone;
- *				STAGING_KIB: both pools' staging (default 16 MiB,
- *				copied in chunks of half of it)
+ *				STAGING_KIB: both pools' staging (default 2 MiB,
+ *				the mediator's, copied in chunks of half of it)
  *   datapath MIB [STAGING_KIB]	SAXPY request of MIB payload through a file job
  *				on tmpfs vs cudaMemcpy pageable and pinned
  */
@@ -465,7 +465,7 @@ static int mode_isolation(unsigned int sms_a, unsigned int sms_b, double seconds
 	printf("isolation probe=%s load=%s staging_kib=%" PRIu64 " sms_a=%u sms_b=%u green=%d/%d a_alone_p50_us=%.1f a_alone_p99_us=%.1f "
 	       "a_loaded_p50_us=%.1f a_loaded_p99_us=%.1f p99_ratio=%.3f b_jobs=%zu "
 	       "b_job_ms=%.1f a_jobs=%zu/%zu\n",
-	       probe, load, (staging ? staging : (uint64_t)16 << 20) >> 10, vgpu_cuda_pool_sms(be, 0), vgpu_cuda_pool_sms(be, 1),
+	       probe, load, (staging ? staging : (uint64_t)2 << 20) >> 10, vgpu_cuda_pool_sms(be, 0), vgpu_cuda_pool_sms(be, 1),
 	       vgpu_cuda_pool_green(be, 0), vgpu_cuda_pool_green(be, 1), alone.p50_us,
 	       alone.p99_us, loaded.p50_us, loaded.p99_us, loaded.p99_us / alone.p99_us, b.n,
 	       (double)tgemm / 1e6, na, nl);
@@ -555,7 +555,7 @@ static int mode_datapath(uint64_t mib, uint64_t staging)
 	}
 	printf("datapath payload_mib=%" PRIu64 " staging_kib=%" PRIu64 " e2e_ms=%.2f e2e_gbps=%.2f "
 	       "e2e_payload_gbps=%.2f pageable_h2d_gbps=%.2f pinned_h2d_gbps=%.2f\n", mib,
-	       (staging ? staging : (uint64_t)16 << 20) >> 10,
+	       (staging ? staging : (uint64_t)2 << 20) >> 10,
 	       (double)best_e2e / 1e6, gbps(d.in_len + d.out_len, best_e2e),
 	       gbps(d.in_len, best_e2e), gbps(payload, best_pageable),
 	       gbps(payload, best_pinned));

@@ -21,7 +21,9 @@
 #   mediator_check op= ok=                                  results vs the CPU reference
 #
 # Details (mediator logs, client output, vgpuctl snapshots) go to WORKDIR
-# (default build/gpu-mediator). Scale with SECS (default 2).
+# (default build/gpu-mediator). Scale with SECS (default 2); PARTS picks
+# the sections (default "main prio iso"); ISO_CONFIGS, ISO_ROUNDS and ISO_T
+# shape (d), see there.
 set -u -o pipefail
 cd "$(dirname "$0")/../.." || exit 1
 O=${O:-build/gpu}
@@ -29,6 +31,8 @@ WORK=${1:-build/gpu-mediator}
 SECS=${SECS:-2}
 BACKEND=${BACKEND:-cuda}	# cpu: a dry run of this script without a GPU
 GEMM=${GEMM:-8192}		# pool B's load in (d): GEMM x GEMM x GEMM SGEMMs
+PARTS=${PARTS:-main prio iso}	# main: (a) (b) (e) and the checks; prio: (c); iso: (d)
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 MED=$O/vgpu-mediator
 SUB=$O/vgpu-submit
 CTL=$O/vgpuctl
@@ -78,11 +82,14 @@ start_mediator() {
 		echo "include = $WORK/none.d"
 		echo "backend = $BACKEND"
 		echo "log_level = info"
-		echo "staging_bytes = ${STAGING:-16M}"
+		[ -n "${STAGING:-}" ] && echo "staging_bytes = $STAGING"
+		[ -n "${MAIN_CPUS:-}" ] && echo "cpus = $MAIN_CPUS"
 		echo "[pool A]"
 		echo "sms = $sa"
+		[ -n "${A_CPUS:-}" ] && echo "cpus = $A_CPUS"
 		echo "[pool B]"
 		echo "sms = $sb"
+		[ -n "${B_CPUS:-}" ] && echo "cpus = $B_CPUS"
 		for v in "$@"; do
 			IFS=: read -r vn vp vprio vmax vq <<<"$v"
 			id=$((id + 1))
@@ -165,8 +172,8 @@ median_run() {
 val() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 # ---- 1. (a), (b), correctness: shared SMs, two VMs per pool ---------------
-echo "== mediator (a) NOOP, (b) small jobs, correctness"
-if start_mediator main 0 0 a1:A:medium a2:A:medium b1:B:medium b2:B:medium \
+want main && echo "== mediator (a) NOOP, (b) small jobs, correctness"
+if want main && start_mediator main 0 0 a1:A:medium a2:A:medium b1:B:medium b2:B:medium \
 		       d1:A:medium:1G; then
 	# correctness through the whole path, CUDA backend vs the CPU reference
 	for job in "noop" "spin 20000" "vector_add 100003" "saxpy 65537 0.75" \
@@ -245,8 +252,8 @@ if start_mediator main 0 0 a1:A:medium a2:A:medium b1:B:medium b2:B:medium \
 fi
 
 # ---- 2. (c) priority: pool A saturated by low-priority 1 ms jobs ----------
-echo "== mediator (c) priority"
-if start_mediator prio 0 0 lo:A:low hi:A:high bx:B:medium; then
+want prio && echo "== mediator (c) priority"
+if want prio && start_mediator prio 0 0 lo:A:low hi:A:high bx:B:medium; then
 	lo_n=$((1500 + 500 * SECS))
 	"$SUB" -d "$(vmdir lo)" -l lo -v -q 48 -n "$lo_n" spin 1000000 >"$WORK/c-lo.txt" 2>&1 &
 	lopid=$!
@@ -280,8 +287,25 @@ fi
 # back, 2 in flight; as a control, SAXPYs of the same bytes (copies, almost
 # no SM time). Probes one at a time in pool A: a 256^3 SGEMM (needs SMs,
 # 768 KiB of copies) and a 100 us SPIN (one thread, no data).
-echo "== mediator (d) isolation"
-iso_t=$((SECS + 2))
+#
+# "Alone" and "loaded" alternate, ISO_ROUNDS times ISO_T seconds each, and
+# the samples of each side are pooled before the percentiles are taken, so
+# that a drift of the machine over the run (another tenant, a clock
+# change) falls on both sides alike. Alone means pool B idle with its client
+# stopped (SIGSTOP): no GPU work and no file traffic from B.
+#
+# Configs SMS_A/SMS_B/STAGING/PIN: shared SMs or a 72/60 split; staging
+# 2M (the default: 1 MiB copy chunks) or 16M; PIN "pin": main thread,
+# both workers and both clients on five different physical cores (the
+# layout Documentation/mediator.rst recommends), "-": left to the
+# scheduler.
+want iso && echo "== mediator (d) isolation"
+ISO_T=${ISO_T:-$(awk -v s="$SECS" 'BEGIN { print s * 0.75 }')}
+ISO_ROUNDS=${ISO_ROUNDS:-3}
+# one CPU per physical core, in order; the first is left to the system
+mapfile -t CORES < <(lscpu -p=CPU,CORE,SOCKET 2>/dev/null | grep -v '^#' |
+	awk -F, '!seen[$3 "," $2]++ { print $1 }')
+echo "mediator_cores physical=${#CORES[@]} first_cpus=${CORES[*]:0:8}"
 wait_pool_b() {	# wait_pool_b running|idle
 	for _ in $(seq 600); do
 		s=$(ctl 2>/dev/null | grep '^pool B:')
@@ -289,63 +313,82 @@ wait_pool_b() {	# wait_pool_b running|idle
 		running) [[ $s == *running* ]] && return 0 ;;
 		idle) [[ $s == *idle*low=0* && $s == *high=0\ medium=0* ]] && return 0 ;;
 		esac
-		sleep 0.05
+		sleep 0.02
 	done
 	echo "mediator_error pool B never became $1"
 	return 1
 }
-# Configs SMS_A/SMS_B/STAGING: shared SMs, a 72/60 split, and the split with
-# 1 MiB copy chunks (staging_bytes = 2M) instead of 8 MiB.
-for cfg in 0/0/16M 72/56/16M 72/56/2M; do
-	sms=${cfg%/*}
-	STAGING=${cfg##*/}
-	if ! start_mediator "iso-${cfg//\//-}" "${sms%/*}" "${sms#*/}" pa:A:medium pb:B:medium:1G:4; then
+# pct FILE COL P: the P-th percentile (us) of column COL (ns) of FILE
+pct() {
+	cut -d' ' -f"$2" "$1" | sort -n | awk -v p="$3" '{ v[NR] = $1 }
+		END { if (!NR) { print "NA"; exit } i = int(NR * p / 100) + 1; if (i > NR) i = NR
+		      printf "%.2f\n", v[i] / 1e3 }'
+}
+want iso || ISO_CONFIGS=" "
+for cfg in ${ISO_CONFIGS:-72/56/2M/pin 72/56/2M/- 0/0/2M/pin 72/56/16M/pin}; do
+	IFS=/ read -r sa sb STAGING pin <<<"$cfg"
+	MAIN_CPUS= A_CPUS= B_CPUS= probe_pin=() b_pin=()
+	if [ "$pin" = pin ]; then
+		if [ ${#CORES[@]} -lt 6 ]; then
+			echo "mediator_isolation config=$cfg SKIP: ${#CORES[@]} physical cores, pinning needs 6"
+			continue
+		fi
+		MAIN_CPUS=${CORES[1]} A_CPUS=${CORES[2]} B_CPUS=${CORES[3]}
+		probe_pin=(taskset -c "${CORES[4]}")
+		b_pin=(taskset -c "${CORES[5]}")
+	fi
+	if ! start_mediator "iso-${cfg//\//-}" "$sa" "$sb" pa:A:medium pb:B:medium:1G:4; then
 		continue
 	fi
 	split=$(sed -n 's/.*pool \([AB]\): \([0-9]*\) of .*/\2/p' "$WORK/mediator-$SCEN.log" | paste -sd/)
-	"$SUB" -d "$(vmdir pa)" -q 1 -n 200 sgemm 256 256 256 >/dev/null	# warm-up
-	declare -A alone=()
-	for probe in "sgemm 256 256 256" "spin 100000"; do
-		key=${probe// /-}
-		# shellcheck disable=SC2086
-		alone[$key]=$("$PROBE" -d "$(vmdir pa)" -l alone -n 1000000 -T "$iso_t" -w 50 $probe)
-	done
+	"${probe_pin[@]}" "$SUB" -d "$(vmdir pa)" -q 1 -n 200 sgemm 256 256 256 >/dev/null	# warm-up
 	for load in "sgemm $GEMM $GEMM $GEMM" "saxpy $((GEMM * GEMM)) 1.5"; do
 		lkey=${load%% *}
+		raw=$WORK/d-$SCEN-$lkey
+		rm -f "$raw".*.raw
 		# shellcheck disable=SC2086
-		"$SUB" -d "$(vmdir pb)" -l "pb-$lkey" -v -q 2 -n 100000 $load \
+		"${b_pin[@]}" "$SUB" -d "$(vmdir pb)" -l "pb-$lkey" -v -q 2 -n 100000 $load \
 			>"$WORK/d-$SCEN-$lkey-b.txt" 2>&1 &
 		bpid=$!
-		wait_pool_b running
+		wait_pool_b running || break
 		d0=$(grep -o 'done [0-9]*' <<<"$(ctl | grep '^pool B:')" | cut -d' ' -f2)
-		for probe in "sgemm 256 256 256" "spin 100000"; do
-			key=${probe// /-}
-			# shellcheck disable=SC2086
-			l=$("$PROBE" -d "$(vmdir pa)" -l loaded -n 1000000 -T "$iso_t" -w 20 $probe)
-			a=${alone[$key]}
-			echo "$a" >>"$WORK/d-$SCEN-probes.txt"
-			echo "$l" >>"$WORK/d-$SCEN-probes.txt"
-			case $key in sgemm*) pname=sgemm256 ;; *) pname=spin100us ;; esac
-			echo "mediator_isolation config=$cfg sms=${split:-?} probe=$pname" \
-			     "load=$lkey alone_p50_us=$(val "$a" e2e_p50_us) alone_p99_us=$(val "$a" e2e_p99_us)" \
-			     "loaded_p50_us=$(val "$l" e2e_p50_us) loaded_p99_us=$(val "$l" e2e_p99_us)" \
-			     "p99_ratio=$(awk -v x="$(val "$l" e2e_p99_us)" -v y="$(val "$a" e2e_p99_us)" \
-				'BEGIN { printf "%.3f", x / y }')" \
-			     "med_p99_ratio=$(awk -v x="$(val "$l" med_p99_us)" -v y="$(val "$a" med_p99_us)" \
-				'BEGIN { printf "%.3f", x / y }')" \
-			     "med_alone_p99_us=$(val "$a" med_p99_us) med_loaded_p99_us=$(val "$l" med_p99_us)" \
-			     "n=$(val "$l" n)"
+		for round in $(seq "$ISO_ROUNDS"); do
+			for side in alone loaded; do
+				if [ $side = alone ]; then
+					kill -STOP "$bpid"; wait_pool_b idle
+				else
+					kill -CONT "$bpid"; wait_pool_b running
+				fi
+				for probe in "sgemm 256 256 256" "spin 100000"; do
+					key=${probe%% *}
+					# shellcheck disable=SC2086
+					"${probe_pin[@]}" "$PROBE" -d "$(vmdir pa)" -l "$side-$round" \
+						-n 1000000 -T "$ISO_T" -w 20 -o "$raw.$key.$side.raw" \
+						$probe >>"$WORK/d-$SCEN-probes.txt"
+				done
+			done
 		done
 		d1=$(grep -o 'done [0-9]*' <<<"$(ctl | grep '^pool B:')" | cut -d' ' -f2)
 		kill "$bpid" 2>/dev/null
 		wait "$bpid" 2>/dev/null
 		wait_pool_b idle
+		for key in sgemm spin; do
+			a=$raw.$key.alone.raw l=$raw.$key.loaded.raw
+			case $key in sgemm) pname=sgemm256 ;; *) pname=spin100us ;; esac
+			ap99=$(pct "$a" 1 99) lp99=$(pct "$l" 1 99)
+			echo "mediator_isolation config=$cfg sms=${split:-?} probe=$pname load=$lkey" \
+			     "alone_p50_us=$(pct "$a" 1 50) alone_p99_us=$ap99" \
+			     "loaded_p50_us=$(pct "$l" 1 50) loaded_p99_us=$lp99" \
+			     "p99_ratio=$(awk -v x="$lp99" -v y="$ap99" 'BEGIN { printf "%.3f", x / y }')" \
+			     "run_alone_p99_us=$(pct "$a" 3 99) run_loaded_p99_us=$(pct "$l" 3 99)" \
+			     "med_alone_p99_us=$(pct "$a" 4 99) med_loaded_p99_us=$(pct "$l" 4 99)" \
+			     "n=$(wc -l <"$a")/$(wc -l <"$l") rounds=$ISO_ROUNDS"
+		done
 		b_run=$(median_run "$WORK/d-$SCEN-$lkey-b.txt" 1e6)
 		echo "mediator_isolation_load config=$cfg load=$lkey b_jobs_during_probes=$((d1 - d0))" \
 		     "b_run_p50_ms=$b_run sms_a_b=${split:-?}"
 	done
-	unset alone
 	stop_mediator
-	STAGING=
+	STAGING= MAIN_CPUS= A_CPUS= B_CPUS=
 done
 exit 0

@@ -49,6 +49,8 @@ fi
 	nvidia-smi
 	nvcc --version 2>/dev/null || /usr/local/cuda/bin/nvcc --version
 	df -h /dev/shm
+	lscpu
+	lscpu -e
 } >"$OUTDIR/machine.txt" 2>&1
 head -3 "$OUTDIR/machine.txt"
 
@@ -82,14 +84,14 @@ for load in sgemm saxpy; do
 		bench isolation 72 60 3 $probe $load
 	done
 done
-echo "== (d) the same with smaller copy chunks: staging 2 MiB and 512 KiB (1 MiB, 256 KiB chunks)"
-for kib in 2048 512; do
+echo "== (d) the same with other copy chunks: staging 16 MiB and 512 KiB (8 MiB, 256 KiB chunks)"
+for kib in 16384 512; do
 	for load in sgemm saxpy; do bench isolation 72 60 3 sgemm $load $kib; done
 done
 
 echo "== (e) data path"
 bench datapath 256
-for kib in 2048 65536; do bench datapath 256 $kib; done
+for kib in 16384 65536; do bench datapath 256 $kib; done
 
 echo "== (b) under MPS"
 if command -v nvidia-cuda-mps-control >/dev/null; then
@@ -145,18 +147,24 @@ m_jobs4=$(val mediator_spin jobs_per_s 'vms=4 ns=20000 ')
 # (c): the worse of back-to-back and random arrivals
 hi=$(grep -E '^mediator_priority' "$LOG" | tr ' ' '\n' | sed -n 's/^hi_wait_p99_us=//p' |
 	sort -g | tail -1)
+# (d): partitions, default staging, workers pinned (Documentation/mediator.rst);
+# unpinned where the machine has too few cores to pin
+iso() { val mediator_isolation p99_ratio "config=$1 .*probe=sgemm256 load=$2 " | na; }
+iso_main=$(iso 72/56/2M/pin sgemm)
+[ "$iso_main" = NA ] && iso_main=$(iso 72/56/2M/- sgemm)
 echo "RESULT_DETAIL noop_overhead_p99_us=$(diff_ "$(val mediator_noop p99_us)" "$launch99")" \
      "small_job_ratio_vs_direct_4vms=$(ratio "$m_jobs4" "$direct")" \
      "small_job_ratio_vs_naive_4vms=$(ratio "$m_jobs4" "$(val spin_procs jobs_per_s 'procs=4 ns=20000 ')")" \
      "small_job_ratio_vs_mps_2=$(ratio "$m_jobs" "$(val spin_mps jobs_per_s 'procs=2 ns=20000 ')")" \
-     "isolation_ratio_shared=$(val mediator_isolation p99_ratio 'config=0/0/16M .*probe=sgemm256 load=sgemm ' | na)" \
-     "isolation_ratio_copies_only=$(val mediator_isolation p99_ratio 'config=72/56/16M .*probe=sgemm256 load=saxpy ' | na)" \
-     "isolation_ratio_staging2m=$(val mediator_isolation p99_ratio 'config=72/56/2M .*probe=sgemm256 load=sgemm ' | na)" \
-     "isolation_ratio_backend=$(val isolation p99_ratio 'probe=sgemm load=sgemm staging_kib=16384 .*green=1/1' | na)" \
+     "isolation_ratio_unpinned=$(iso 72/56/2M/- sgemm)" \
+     "isolation_ratio_shared_sms=$(iso 0/0/2M/pin sgemm)" \
+     "isolation_ratio_copies_only=$(iso 72/56/2M/pin saxpy)" \
+     "isolation_ratio_staging16m=$(iso 72/56/16M/pin sgemm)" \
+     "isolation_ratio_backend=$(val isolation p99_ratio 'probe=sgemm load=sgemm staging_kib=2048 .*green=1/1' | na)" \
      "mediator_datapath_gbps=$(val mediator_datapath run_gbps | na)" | tee -a "$LOG"
 echo "RESULT noop_overhead_us=$(diff_ "$(val mediator_noop p50_us)" "$launch")" \
      "small_job_ratio_vs_direct=$(ratio "$m_jobs" "$direct")" \
      "small_job_ratio_vs_naive=$(ratio "$m_jobs" "$naive")" \
      "hi_wait_p99_us=$(echo "$hi" | na)" \
-     "isolation_ratio=$(val mediator_isolation p99_ratio 'config=72/56/16M .*probe=sgemm256 load=sgemm ' | na)" \
-     "datapath_gbps=$(val datapath e2e_gbps 'staging_kib=16384 ' | na)" | tee -a "$LOG"
+     "isolation_ratio=$iso_main" \
+     "datapath_gbps=$(val datapath e2e_gbps 'staging_kib=2048 ' | na)" | tee -a "$LOG"

@@ -15,10 +15,11 @@
  * spool's transport: publish, inotify, accept, collect).
  *
  *   vgpu-spool-probe -d DIR [-l LABEL] [-n COUNT] [-T SECONDS] [-w WARMUP]
- *                    [-g MAX_GAP_US] [-s SEED] OP [ARG...]
+ *                    [-g MAX_GAP_US] [-s SEED] [-o FILE] OP [ARG...]
  *
  * Stops after COUNT timed requests (default 1000) or SECONDS, whichever
- * comes first. -g sleeps a uniformly random 0..MAX_GAP_US between
+ * comes first. -o appends every timed sample to FILE as a line
+ * "e2e_ns wait_ns run_ns med_ns", so that several runs can be pooled. -g sleeps a uniformly random 0..MAX_GAP_US between
  * requests, so that arrivals fall at random phases of other VMs' jobs.
  * Inputs are random floats, drawn once. Prints one line:
  *
@@ -67,13 +68,13 @@ static double pct(uint64_t *v, size_t n, unsigned int p)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: vgpu-spool-probe -d DIR [-l LABEL] [-n COUNT] [-T SECONDS] [-w WARMUP]\n"
-		   "                        [-g MAX_GAP_US] [-s SEED] OP [ARG...]\n");
+		   "                        [-g MAX_GAP_US] [-s SEED] [-o FILE] OP [ARG...]\n");
 }
 
 int main(int argc, char **argv)
 {
 	struct vgpu_client_opts opts = { 0 };
-	const char *dir = NULL, *label = NULL;
+	const char *dir = NULL, *label = NULL, *raw_path = NULL;
 	unsigned long count = 1000, warmup = 20, gap_us = 0;
 	double seconds = 0;
 	uint64_t args[VGPU_NR_ARGS] = { 0 }, in_len, out_len, *e2e, *wait, *run, *med;
@@ -84,7 +85,7 @@ int main(int argc, char **argv)
 	int opt, op;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt(argc, argv, "d:l:n:T:w:g:s:h")) != -1) {
+	while ((opt = getopt(argc, argv, "d:l:n:T:w:g:s:o:h")) != -1) {
 		switch (opt) {
 		case 'd': dir = optarg; break;
 		case 'l': label = optarg; break;
@@ -93,6 +94,7 @@ int main(int argc, char **argv)
 		case 'w': warmup = strtoul(optarg, NULL, 0); break;
 		case 'g': gap_us = strtoul(optarg, NULL, 0); break;
 		case 's': rng = strtoull(optarg, NULL, 0) | 1; break;
+		case 'o': raw_path = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -181,6 +183,17 @@ int main(int argc, char **argv)
 		n++;
 	}
 	vgpu_client_close(c);
+	if (raw_path) {
+		FILE *f = fopen(raw_path, "a");
+
+		for (unsigned long i = 0; f && i < n; i++)
+			fprintf(f, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", e2e[i],
+				wait[i], run[i], med[i]);
+		if (!f || fclose(f)) {
+			fprintf(stderr, "vgpu-spool-probe: %s: %s\n", raw_path, strerror(errno));
+			return 1;
+		}
+	}
 	qsort(e2e, n, sizeof(*e2e), cmp_u64);
 	qsort(wait, n, sizeof(*wait), cmp_u64);
 	qsort(run, n, sizeof(*run), cmp_u64);
