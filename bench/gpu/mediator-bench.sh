@@ -294,14 +294,19 @@ fi
 # change) falls on both sides alike. Alone means pool B idle with its client
 # stopped (SIGSTOP): no GPU work and no file traffic from B.
 #
+# For reference, each config also measures A "fresh": alone before B ever
+# ran on it (alone_fresh_p99_us); B's file traffic leaves the memory
+# allocator of the host slower for a while after it stops, so the
+# interleaved alone side can be slower than fresh (p99_ratio_vs_fresh).
+#
 # Configs SMS_A/SMS_B/STAGING/PIN: shared SMs or a 72/60 split; staging
 # 2M (the default: 1 MiB copy chunks) or 16M; PIN "pin": main thread,
 # both workers and both clients on five different physical cores (the
-# layout Documentation/mediator.rst recommends), "-": left to the
-# scheduler.
+# mediator's cpus = keys), "-": left to the scheduler (the default).
 want iso && echo "== mediator (d) isolation"
-ISO_T=${ISO_T:-$(awk -v s="$SECS" 'BEGIN { print s * 0.75 }')}
-ISO_ROUNDS=${ISO_ROUNDS:-3}
+ISO_T=${ISO_T:-$(awk -v s="$SECS" 'BEGIN { print s * 0.625 }')}
+ISO_ROUNDS=${ISO_ROUNDS:-4}
+steal() { awk '/^cpu / { print $9 }' /proc/stat; }	# ticks the hypervisor took
 # one CPU per physical core, in order; the first is left to the system
 mapfile -t CORES < <(lscpu -p=CPU,CORE,SOCKET 2>/dev/null | grep -v '^#' |
 	awk -F, '!seen[$3 "," $2]++ { print $1 }')
@@ -325,7 +330,7 @@ pct() {
 		      printf "%.2f\n", v[i] / 1e3 }'
 }
 want iso || ISO_CONFIGS=" "
-for cfg in ${ISO_CONFIGS:-72/56/2M/pin 72/56/2M/- 0/0/2M/pin 72/56/16M/pin}; do
+for cfg in ${ISO_CONFIGS:-72/56/2M/- 0/0/2M/- 72/56/2M/pin}; do
 	IFS=/ read -r sa sb STAGING pin <<<"$cfg"
 	MAIN_CPUS= A_CPUS= B_CPUS= probe_pin=() b_pin=()
 	if [ "$pin" = pin ]; then
@@ -342,6 +347,15 @@ for cfg in ${ISO_CONFIGS:-72/56/2M/pin 72/56/2M/- 0/0/2M/pin 72/56/16M/pin}; do
 	fi
 	split=$(sed -n 's/.*pool \([AB]\): \([0-9]*\) of .*/\2/p' "$WORK/mediator-$SCEN.log" | paste -sd/)
 	"${probe_pin[@]}" "$SUB" -d "$(vmdir pa)" -q 1 -n 200 sgemm 256 256 256 >/dev/null	# warm-up
+	declare -A fresh=()
+	for probe in "sgemm 256 256 256" "spin 100000"; do
+		key=${probe%% *}
+		# shellcheck disable=SC2086
+		"${probe_pin[@]}" "$PROBE" -d "$(vmdir pa)" -l fresh -n 1000000 -T "$ISO_T" -w 20 \
+			-o "$WORK/d-$SCEN.$key.fresh.raw" $probe >>"$WORK/d-$SCEN-probes.txt"
+		fresh[$key]=$(pct "$WORK/d-$SCEN.$key.fresh.raw" 1 99)
+	done
+	st0=$(steal) t0=$(date +%s%N)
 	for load in "sgemm $GEMM $GEMM $GEMM" "saxpy $((GEMM * GEMM)) 1.5"; do
 		lkey=${load%% *}
 		raw=$WORK/d-$SCEN-$lkey
@@ -380,6 +394,8 @@ for cfg in ${ISO_CONFIGS:-72/56/2M/pin 72/56/2M/- 0/0/2M/pin 72/56/16M/pin}; do
 			     "alone_p50_us=$(pct "$a" 1 50) alone_p99_us=$ap99" \
 			     "loaded_p50_us=$(pct "$l" 1 50) loaded_p99_us=$lp99" \
 			     "p99_ratio=$(awk -v x="$lp99" -v y="$ap99" 'BEGIN { printf "%.3f", x / y }')" \
+			     "alone_fresh_p99_us=${fresh[$key]}" \
+			     "p99_ratio_vs_fresh=$(awk -v x="$lp99" -v y="${fresh[$key]}" 'BEGIN { printf "%.3f", x / y }')" \
 			     "run_alone_p99_us=$(pct "$a" 3 99) run_loaded_p99_us=$(pct "$l" 3 99)" \
 			     "med_alone_p99_us=$(pct "$a" 4 99) med_loaded_p99_us=$(pct "$l" 4 99)" \
 			     "n=$(wc -l <"$a")/$(wc -l <"$l") rounds=$ISO_ROUNDS"
@@ -388,6 +404,10 @@ for cfg in ${ISO_CONFIGS:-72/56/2M/pin 72/56/2M/- 0/0/2M/pin 72/56/16M/pin}; do
 		echo "mediator_isolation_load config=$cfg load=$lkey b_jobs_during_probes=$((d1 - d0))" \
 		     "b_run_p50_ms=$b_run sms_a_b=${split:-?}"
 	done
+	echo "mediator_isolation_steal config=$cfg steal_ticks_per_s=$(awk -v a="$st0" -v b="$(steal)" \
+		-v ns=$(($(date +%s%N) - t0)) 'BEGIN { printf "%.1f", (b - a) / (ns / 1e9) }')" \
+		"ticks_per_s_per_cpu=$(getconf CLK_TCK)"
+	unset fresh
 	stop_mediator
 	STAGING= MAIN_CPUS= A_CPUS= B_CPUS=
 done

@@ -51,6 +51,14 @@ fi
 	df -h /dev/shm
 	lscpu
 	lscpu -e
+	echo "cgroup: $(cat /proc/self/cgroup)"
+	for f in memory.max memory.high cpu.max; do
+		echo "$f: $(cat "/sys/fs/cgroup/$f" 2>/dev/null || echo n/a)"
+	done
+	grep -H . /proc/pressure/* 2>/dev/null
+	ls /sys/bus/virtio/drivers/ 2>/dev/null | tr '\n' ' '; echo
+	cat /proc/sys/vm/page_reporting_order 2>/dev/null
+	cat /sys/kernel/mm/transparent_hugepage/enabled /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null
 } >"$OUTDIR/machine.txt" 2>&1
 head -3 "$OUTDIR/machine.txt"
 
@@ -147,19 +155,17 @@ m_jobs4=$(val mediator_spin jobs_per_s 'vms=4 ns=20000 ')
 # (c): the worse of back-to-back and random arrivals
 hi=$(grep -E '^mediator_priority' "$LOG" | tr ' ' '\n' | sed -n 's/^hi_wait_p99_us=//p' |
 	sort -g | tail -1)
-# (d): partitions, default staging, workers pinned (Documentation/mediator.rst);
-# unpinned where the machine has too few cores to pin
-iso() { val mediator_isolation p99_ratio "config=$1 .*probe=sgemm256 load=$2 " | na; }
-iso_main=$(iso 72/56/2M/pin sgemm)
-[ "$iso_main" = NA ] && iso_main=$(iso 72/56/2M/- sgemm)
+# (d): partitions, the default config otherwise (staging 2M, threads not pinned)
+iso() { val mediator_isolation "${3:-p99_ratio}" "config=$1 .*probe=sgemm256 load=$2 " | na; }
+iso_main=$(iso 72/56/2M/- sgemm)
 echo "RESULT_DETAIL noop_overhead_p99_us=$(diff_ "$(val mediator_noop p99_us)" "$launch99")" \
      "small_job_ratio_vs_direct_4vms=$(ratio "$m_jobs4" "$direct")" \
      "small_job_ratio_vs_naive_4vms=$(ratio "$m_jobs4" "$(val spin_procs jobs_per_s 'procs=4 ns=20000 ')")" \
      "small_job_ratio_vs_mps_2=$(ratio "$m_jobs" "$(val spin_mps jobs_per_s 'procs=2 ns=20000 ')")" \
-     "isolation_ratio_unpinned=$(iso 72/56/2M/- sgemm)" \
-     "isolation_ratio_shared_sms=$(iso 0/0/2M/pin sgemm)" \
-     "isolation_ratio_copies_only=$(iso 72/56/2M/pin saxpy)" \
-     "isolation_ratio_staging16m=$(iso 72/56/16M/pin sgemm)" \
+     "isolation_ratio_vs_fresh=$(iso 72/56/2M/- sgemm p99_ratio_vs_fresh)" \
+     "isolation_ratio_pinned=$(iso 72/56/2M/pin sgemm)" \
+     "isolation_ratio_shared_sms=$(iso 0/0/2M/- sgemm)" \
+     "isolation_ratio_copies_only=$(iso 72/56/2M/- saxpy)" \
      "isolation_ratio_backend=$(val isolation p99_ratio 'probe=sgemm load=sgemm staging_kib=2048 .*green=1/1' | na)" \
      "mediator_datapath_gbps=$(val mediator_datapath run_gbps | na)" | tee -a "$LOG"
 echo "RESULT noop_overhead_us=$(diff_ "$(val mediator_noop p50_us)" "$launch")" \
