@@ -203,6 +203,9 @@ static void mediator_key(struct parse *p, const char *k, const char *v)
 			c->log_level = l;
 	} else if (!strcmp(k, "staging_bytes")) {
 		set_num(p, k, v, 1 << 20, 1ull << 34, &c->staging_bytes);
+	} else if (!strcmp(k, "worker_spin_us")) {
+		if (set_num(p, k, v, 0, 1000000, &n))
+			c->worker_spin_us = (unsigned int)n;
 	} else if (!strcmp(k, "cpus")) {
 		set_cpus(p, k, v, &c->main_cpus);
 	} else {
@@ -527,6 +530,9 @@ int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 	/* 1 MiB chunks: 4.9 GB/s on the H100, and a small job of the other
 	 * pool waits behind one chunk at most (Documentation/cuda-backend.rst). */
 	c->staging_bytes = 2ull << 20;
+	/* Covers the round trip of a client that sends its next request as
+	 * soon as it has the answer (Documentation/mediator.rst). */
+	c->worker_spin_us = 50;
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++)
 		c->pools[i].index = i;
 

@@ -231,10 +231,12 @@ static void reload(struct mediator *m)
 	    strcmp(nc.ctl_path, m->conf.ctl_path) || nc.backend != m->conf.backend ||
 	    memcmp(nc.pools, m->conf.pools, sizeof(nc.pools)) ||
 	    nc.staging_bytes != m->conf.staging_bytes ||
+	    nc.worker_spin_us != m->conf.worker_spin_us ||
 	    memcmp(&nc.main_cpus, &m->conf.main_cpus, sizeof(nc.main_cpus)) ||
 	    memcmp(nc.pool_cpus, m->conf.pool_cpus, sizeof(nc.pool_cpus)))
 		log_warnx("reload: spool, state_dir, control_socket, backend, staging_bytes, "
-			  "cpus and pool settings take effect at the next restart");
+			  "worker_spin_us, cpus and pool settings take effect at the next "
+			  "restart");
 	if (nc.rescan_s != m->conf.rescan_s) {
 		loop_timer_del(m->loop, m->rescan_fd);
 		m->rescan_fd = -1;

@@ -68,6 +68,7 @@ struct conf {
 	bool fsync;
 	int log_level;
 	uint64_t staging_bytes;
+	unsigned int worker_spin_us;	/* a worker polls this long after a job */
 	struct cpu_list main_cpus;	/* the main thread (accepts, control socket) */
 	struct vgpu_pool_conf pools[VGPU_NR_POOLS];
 	struct cpu_list pool_cpus[VGPU_NR_POOLS];	/* each pool's worker */
@@ -141,6 +142,7 @@ struct pool {
 	uint64_t running_since_ns;	/* [L] */
 	uint64_t done;			/* [L] */
 	pthread_cond_t wake;
+	atomic_uint kicks;		/* bumped with every signal of wake */
 	pthread_t thread;
 	bool started;
 };

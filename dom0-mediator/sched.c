@@ -41,6 +41,43 @@ void vm_put(struct vm *vm)
 	free(vm);
 }
 
+/* Wakes @p's worker, sleeping or polling. Called with m->lock held. */
+static void kick(struct pool *p)
+{
+	atomic_fetch_add_explicit(&p->kicks, 1, memory_order_release);
+	pthread_cond_signal(&p->wake);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/*
+ * After a job, poll for the next one for @spin_ns before sleeping: a client
+ * that sends its next request as soon as it has an answer finds the worker
+ * awake, and saves the wake-up of a sleeping thread (a cross-CPU interrupt,
+ * a VM exit under a hypervisor: 5 to 10 us). Called and returns with
+ * m->lock held.
+ */
+static void poll_for_work(struct mediator *m, struct pool *p, uint64_t spin_ns)
+{
+	unsigned int seen;
+	uint64_t until;
+
+	if (!spin_ns || m->stopping || jobq_len(&p->q))
+		return;
+	seen = atomic_load_explicit(&p->kicks, memory_order_acquire);
+	pthread_mutex_unlock(&m->lock);
+	until = vgpu_now_ns() + spin_ns;
+	while (atomic_load_explicit(&p->kicks, memory_order_acquire) == seen &&
+	       vgpu_now_ns() < until)
+		cpu_relax();
+	pthread_mutex_lock(&m->lock);
+}
+
 void sched_enqueue(struct mediator *m, struct job *j)
 {
 	struct pool *p;
@@ -49,7 +86,7 @@ void sched_enqueue(struct mediator *m, struct job *j)
 	p = &m->pools[j->vm->conf.pool];
 	j->prio = j->vm->conf.prio;
 	jobq_push(&p->q, j);
-	pthread_cond_signal(&p->wake);
+	kick(p);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -81,7 +118,7 @@ void sched_flush(struct mediator *m)
 	}
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++)
 		if (wake[i])
-			pthread_cond_signal(&m->pools[i].wake);
+			kick(&m->pools[i]);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -108,7 +145,7 @@ void sched_move_vm(struct mediator *m, struct vm *vm, unsigned int pool, unsigne
 		j->prio = prio;
 		jobq_push(&m->pools[pool].q, j);	/* keeps arrival order */
 	}
-	pthread_cond_signal(&m->pools[pool].wake);
+	kick(&m->pools[pool]);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -153,12 +190,15 @@ static void *worker(void *arg)
 	struct mediator *m = wa->m;
 	struct pool *p = &m->pools[wa->pool];
 
+	uint64_t spin_ns = (uint64_t)m->conf.worker_spin_us * 1000;
+
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
 		struct job *j;
 		struct vm *vm;
 		int err;
 
+		poll_for_work(m, p, spin_ns);
 		while (!m->stopping && !jobq_len(&p->q))
 			pthread_cond_wait(&p->wake, &m->lock);
 		if (m->stopping)	/* queued jobs stay on disk for next time */
@@ -227,7 +267,7 @@ void sched_stop(struct mediator *m)
 	pthread_mutex_lock(&m->lock);
 	m->stopping = true;
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++)
-		pthread_cond_signal(&m->pools[i].wake);
+		kick(&m->pools[i]);
 	pthread_mutex_unlock(&m->lock);
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
 		if (m->pools[i].started)

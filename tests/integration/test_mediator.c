@@ -880,6 +880,34 @@ TEST(uncollected_responses_expire)
 	tm_cleanup(&t);
 }
 
+TEST(worker_polls_for_worker_spin_us_after_a_job_then_sleeps)
+{
+	struct test_mediator t;
+	struct vgpu_client *c;
+	struct vgpu_result r;
+	long before, polled, slept;
+
+	ASSERT_EQ(0, tm_init(&t, "worker_spin_us = 400000\n",
+			     "[vm x]\nid = 1\npool = A\npriority = low\n"));
+	ASSERT_EQ(0, tm_start(&t));
+	c = client(&t, "x");
+	ASSERT_NE(NULL, c);
+	sleep_ms(600);		/* the start's own poll is over */
+	before = tm_cpu_ticks(&t);
+	submit_spin(c, 0);
+	ASSERT_EQ(1, collect(&c, 1, &r, 1, 5000));
+	sleep_ms(600);
+	polled = tm_cpu_ticks(&t) - before;
+	sleep_ms(600);
+	slept = tm_cpu_ticks(&t) - before - polled;
+	/* 0.4 s of polling is 40 ticks at 100 Hz; some may go to the others */
+	EXPECT_LE(20, polled) TH_LOG("ticks in the 0.6 s after a job");
+	EXPECT_GE(1, slept) TH_LOG("ticks once the poll is over");
+	vgpu_client_close(c);
+	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
+	tm_cleanup(&t);
+}
+
 /* Cpus_allowed_list of /proc/PID/task/TID into @buf; "" if not found. */
 static void task_cpus(pid_t pid, const char *tid, char *buf, size_t len)
 {

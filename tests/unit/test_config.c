@@ -89,6 +89,8 @@ TEST_F(conf, good_file_gives_values_and_defaults)
 	EXPECT_STREQ("/srv/vgpu", self->s.c.spool);
 	EXPECT_STREQ("/var/lib/vgpu", self->s.c.state_dir);
 	EXPECT_TRUE(self->s.c.fsync);
+	EXPECT_EQ(50u, self->s.c.worker_spin_us);	/* default */
+	EXPECT_FALSE(self->s.c.main_cpus.set);
 	EXPECT_EQ(64u, self->s.c.pools[VGPU_POOL_B].sms);
 	EXPECT_EQ(0u, self->s.c.pools[VGPU_POOL_A].sms);
 	EXPECT_STREQ("web-1", self->s.c.vms[0].name);
@@ -212,6 +214,7 @@ BAD(cpus_empty_item, "[pool B]\ncpus = 1,,2\n", ":2: key 'cpus'");
 BAD(cpus_trailing_comma, "[mediator]\ncpus = 1,\n", ":2: key 'cpus'");
 BAD(cpus_not_numbers, "[mediator]\ncpus = all\n", ":2: key 'cpus'");
 BAD(cpus_beyond_cpu_setsize, "[pool A]\ncpus = 0-4096\n", ":2: key 'cpus'");
+BAD(spin_too_long, "[mediator]\nworker_spin_us = 2000000\n", ":2: key 'worker_spin_us'");
 BAD(missing_file, NULL, "No such file or directory");
 
 TEST_F(badconf, names_file_line_and_key)
