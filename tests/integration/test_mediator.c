@@ -1005,23 +1005,35 @@ TEST(workers_are_named_and_bound_to_their_cpus)
 	tm_cleanup(&t);
 }
 
-TEST(cpus_that_cannot_be_used_stop_the_start)
+/*
+ * Runs the mediator on @t's config with @flag (-d: start, -n: check) until
+ * it exits; its output into @out. Returns its exit status, or -1.
+ */
+static int run_mediator(const struct test_mediator *t, const char *flag, char *out, size_t len)
 {
-	struct test_mediator t;
-	char cmd[1024], out[4096];
+	char cmd[1024];
 	FILE *p;
 	size_t n;
 	int rc;
 
-	ASSERT_EQ(0, tm_init(&t, "[pool B]\ncpus = 1023\n",
-			     "[vm x]\nid = 1\npool = A\npriority = low\n"));
-	snprintf(cmd, sizeof(cmd), "%s -d -c %s 2>&1", test_bin("vgpu-mediator"), t.conf);
+	snprintf(cmd, sizeof(cmd), "%s %s -c %s 2>&1", test_bin("vgpu-mediator"), flag, t->conf);
 	p = popen(cmd, "r");
-	ASSERT_NE(NULL, p);
-	n = fread(out, 1, sizeof(out) - 1, p);
+	if (!p)
+		return -1;
+	n = fread(out, 1, len - 1, p);
 	out[n] = '\0';
 	rc = pclose(p);
-	EXPECT_EQ(1, WEXITSTATUS(rc));
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+TEST(cpus_that_cannot_be_used_stop_the_start)
+{
+	struct test_mediator t;
+	char out[4096];
+
+	ASSERT_EQ(0, tm_init(&t, "[pool B]\ncpus = 1023\n",
+			     "[vm x]\nid = 1\npool = A\npriority = low\n"));
+	EXPECT_EQ(1, run_mediator(&t, "-d", out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "cannot start the worker of pool B on cpus 1023: none of "
 				"those CPUs is online and allowed")) TH_LOG("%s", out);
 	tm_cleanup(&t);
@@ -1030,19 +1042,10 @@ TEST(cpus_that_cannot_be_used_stop_the_start)
 TEST(check_mode_reports_config_errors)
 {
 	struct test_mediator t;
-	char cmd[1024], out[1024];
-	FILE *p;
-	size_t n;
-	int rc;
+	char out[1024];
 
 	ASSERT_EQ(0, tm_init(&t, NULL, "[vm x]\nid = 1\npool = A\npriority = soon\n"));
-	snprintf(cmd, sizeof(cmd), "%s -n -c %s 2>&1", test_bin("vgpu-mediator"), t.conf);
-	p = popen(cmd, "r");
-	ASSERT_NE(NULL, p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	rc = pclose(p);
-	EXPECT_EQ(1, WEXITSTATUS(rc));
+	EXPECT_EQ(1, run_mediator(&t, "-n", out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "mediator.conf:11: key 'priority'")) TH_LOG("%s", out);
 	tm_cleanup(&t);
 }
