@@ -189,7 +189,6 @@ static void *worker(void *arg)
 	struct worker_arg *wa = arg;
 	struct mediator *m = wa->m;
 	struct pool *p = &m->pools[wa->pool];
-
 	uint64_t spin_ns = (uint64_t)m->conf.worker_spin_us * 1000;
 
 	pthread_mutex_lock(&m->lock);
