@@ -101,7 +101,7 @@ __global__ void reduce_final_kernel(const double *partial, unsigned int nb, floa
  * One thread per VGPU_CRC_CHUNK bytes: slicing-by-4 over 16-byte loads
  * with the tables in shared memory (4 KiB, built by each block: 1024
  * entries, cheaper than a copy), then the chunk's term of the GF(2)
- * combination (crc32c_gf.h) and an XOR reduction with one atomic per warp.
+ * combination (include/vgpu/crc32c_gf.h) and an XOR reduction with one atomic per warp.
  * @data is 256-byte aligned, so every chunk's 16-byte loads are aligned.
  */
 __global__ void crc32c_kernel(const uint8_t *data, uint64_t n, const struct vgpu_gf_x2n x2n,

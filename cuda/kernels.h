@@ -15,7 +15,7 @@
 
 #include <cuda_runtime.h>
 
-#include "crc32c_gf.h"
+#include "vgpu/crc32c_gf.h"
 
 #define VGPU_REDUCE_BLOCKS_MAX	1024	/* partial sums, 8 bytes each */
 #define VGPU_CRC_CHUNK		2048	/* bytes per thread; multiple of 16 */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "vgpu/crc32c_gf.h"
 #include "vgpu/proto.h"
 
 #define CRC32C_POLY 0x82f63b78u
@@ -22,6 +23,7 @@ static uint32_t crc_table[8][256];
 static int have_hw;	/* CPU has the SSE4.2 crc32 instruction */
 /* shift_tab[s][k][v]: the raw CRC register v << 8k after (s + 1) * LANE zero bytes */
 static uint32_t shift_tab[2][4][256];
+static struct vgpu_gf_x2n x2n;	/* x^(2^k) mod P, for combining */
 
 static uint32_t zeros_slow(uint32_t c, size_t n)
 {
@@ -49,6 +51,7 @@ static void __attribute__((constructor)) crc32c_init_table(void)
 #if defined(__x86_64__)
 	have_hw = __builtin_cpu_supports("sse4.2");
 #endif
+	vgpu_gf_x2n_init(&x2n);
 	for (unsigned int i = 0; i < 256; i++)
 		for (int t = 1; t < 8; t++)
 			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
@@ -158,4 +161,13 @@ uint32_t vgpu_crc32c(uint32_t crc, const void *buf, size_t len)
 		return ~crc32c_hw3(~crc, buf, len);
 #endif
 	return ~crc32c_sw(~crc, buf, len);
+}
+
+/*
+ * crc32c(A || B) from crc1 = crc32c(A) and crc2 = crc32c(B): the inversions
+ * cancel (include/vgpu/crc32c_gf.h), leaving crc1 * x^(8|B|) ^ crc2.
+ */
+uint32_t vgpu_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
+{
+	return vgpu_gf_mul(crc1, vgpu_gf_x8n(len2, &x2n)) ^ crc2;
 }

@@ -130,6 +130,8 @@ int vgpu_id_parse(const char *name, uint64_t *id);
 
 /* CRC32C (Castagnoli), reflected, init/final xor 0xffffffff as in iSCSI. */
 uint32_t vgpu_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The CRC of A || B from crc32c(A), crc32c(B) and B's length. */
+uint32_t vgpu_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
 
 /* Shapes are capped so that no dimension product can overflow 64 bits. */
 #define VGPU_DIM_MAX		(1ull << 20)	/* GEMM m, n, k */

@@ -2,7 +2,8 @@
 /*
  * CRC32C arithmetic in GF(2)[x] mod P, for combining CRCs of chunks that
  * were computed independently (zlib's crc32_combine, generalised). Shared by
- * the GPU kernel, the host side of the backend, and the tests (plain C).
+ * the GPU's checksum kernel, libvgpu's vgpu_crc32c_combine() and the tests
+ * (plain C).
  *
  * Polynomials are 32-bit words in the reflected order the CRC uses: bit 31
  * is x^0, bit 0 is x^31. With raw(r, M) the CRC register after feeding
