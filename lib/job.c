@@ -5,11 +5,267 @@
  * turn a server hiccup into SIGBUS.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "job.h"
 #include "spool.h"
+
+#define IO_PIECE_MIN	(64u << 10)	/* a smaller piece is not worth a hand-off */
+#define IO_PIECE_ALIGN	4096u
+
+/* One thread's share of a read or write. */
+struct io_piece {
+	int fd;
+	bool write;
+	uint8_t *buf;
+	size_t len;
+	uint64_t off;
+	uint32_t crc;		/* in: CRC to continue; out: with the piece */
+	int err;
+};
+
+struct io_helper {
+	struct vgpu_io_team *t;
+	unsigned int idx;	/* runs piece[idx] of every batch that has one */
+	pthread_t thread;
+	bool started;
+};
+
+/*
+ * A batch: the caller fills piece[], sets left to the number of helpers and
+ * bumps gen; every helper takes its piece (if the batch has one), and the
+ * last to finish wakes the caller if it went to sleep. Each helper counts
+ * down once per batch, so the next batch cannot start while a helper still
+ * looks at this one. Helpers poll gen for spin_ns before sleeping on go.
+ */
+struct vgpu_io_team {
+	unsigned int threads;		/* the caller included */
+	uint64_t spin_ns;
+	pthread_mutex_t lock;
+	pthread_cond_t go, done;
+	atomic_uint gen;
+	atomic_uint left;		/* helpers not done with this batch */
+	atomic_bool stop;
+	unsigned int sleeping;		/* helpers waiting on go [lock] */
+	bool waiting;			/* the caller waits on done [lock] */
+	unsigned int pieces;		/* of this batch */
+	struct io_piece piece[VGPU_IO_TEAM_MAX];
+	struct io_helper helper[VGPU_IO_TEAM_MAX];
+};
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* Moves one piece and computes its CRC while the bytes are in cache. */
+static void piece_run(struct io_piece *pc)
+{
+	uint8_t *p = pc->buf;
+	uint64_t off = pc->off;
+	size_t len = pc->len;
+
+	pc->err = 0;
+	if (pc->write)
+		pc->crc = vgpu_crc32c(pc->crc, p, len);
+	while (len) {
+		ssize_t n = pc->write ? pwrite(pc->fd, p, len, (off_t)off)
+				      : pread(pc->fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			pc->err = -errno;
+			return;
+		}
+		if (n == 0) {		/* a read past EOF: the file shrank under us */
+			pc->err = pc->write ? -EIO : -EBADMSG;
+			return;
+		}
+		if (!pc->write)
+			pc->crc = vgpu_crc32c(pc->crc, p, (size_t)n);
+		off += (uint64_t)n;
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Waits for a batch after @seen; false when the team is stopping. */
+static bool helper_wait(struct vgpu_io_team *t, unsigned int seen)
+{
+	uint64_t until = vgpu_now_ns() + t->spin_ns;
+
+	while (atomic_load_explicit(&t->gen, memory_order_acquire) == seen) {
+		if (vgpu_now_ns() >= until) {
+			pthread_mutex_lock(&t->lock);
+			while (atomic_load_explicit(&t->gen, memory_order_acquire) == seen) {
+				t->sleeping++;
+				pthread_cond_wait(&t->go, &t->lock);
+				t->sleeping--;
+			}
+			pthread_mutex_unlock(&t->lock);
+			break;
+		}
+		cpu_relax();
+	}
+	return !atomic_load(&t->stop);
+}
+
+static void *helper_main(void *arg)
+{
+	struct io_helper *h = arg;
+	struct vgpu_io_team *t = h->t;
+	unsigned int seen = 0;
+
+	while (helper_wait(t, seen)) {
+		seen = atomic_load_explicit(&t->gen, memory_order_acquire);
+		if (h->idx < t->pieces)
+			piece_run(&t->piece[h->idx]);
+		if (atomic_fetch_sub_explicit(&t->left, 1, memory_order_acq_rel) == 1) {
+			pthread_mutex_lock(&t->lock);
+			if (t->waiting)
+				pthread_cond_signal(&t->done);
+			pthread_mutex_unlock(&t->lock);
+		}
+	}
+	return NULL;
+}
+
+/* Runs piece[0] here and the others on the helpers; returns when all are done. */
+static void team_run(struct vgpu_io_team *t)
+{
+	uint64_t until;
+
+	atomic_store_explicit(&t->left, t->threads - 1, memory_order_relaxed);
+	pthread_mutex_lock(&t->lock);
+	atomic_fetch_add_explicit(&t->gen, 1, memory_order_release);
+	if (t->sleeping)
+		pthread_cond_broadcast(&t->go);
+	pthread_mutex_unlock(&t->lock);
+
+	piece_run(&t->piece[0]);
+
+	until = vgpu_now_ns() + t->spin_ns;
+	while (atomic_load_explicit(&t->left, memory_order_acquire)) {
+		if (vgpu_now_ns() >= until) {
+			pthread_mutex_lock(&t->lock);
+			t->waiting = true;
+			while (atomic_load_explicit(&t->left, memory_order_acquire))
+				pthread_cond_wait(&t->done, &t->lock);
+			t->waiting = false;
+			pthread_mutex_unlock(&t->lock);
+			break;
+		}
+		cpu_relax();
+	}
+}
+
+void vgpu_io_team_destroy(struct vgpu_io_team *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->lock);
+	atomic_store(&t->stop, true);
+	atomic_fetch_add_explicit(&t->gen, 1, memory_order_release);
+	pthread_cond_broadcast(&t->go);
+	pthread_mutex_unlock(&t->lock);
+	for (unsigned int i = 1; i < t->threads; i++)
+		if (t->helper[i].started)
+			pthread_join(t->helper[i].thread, NULL);
+	pthread_cond_destroy(&t->go);
+	pthread_cond_destroy(&t->done);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+int vgpu_io_team_create(unsigned int threads, uint64_t spin_ns, const cpu_set_t *cpus,
+			const char *name, struct vgpu_io_team **out)
+{
+	struct vgpu_io_team *t;
+	pthread_attr_t attr;
+	int err = 0;
+
+	*out = NULL;
+	if (!threads || threads > VGPU_IO_TEAM_MAX)
+		return -EINVAL;
+	if (threads == 1)
+		return 0;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->threads = threads;
+	t->spin_ns = spin_ns;
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->go, NULL);
+	pthread_cond_init(&t->done, NULL);
+	pthread_attr_init(&attr);
+	if (cpus)
+		pthread_attr_setaffinity_np(&attr, sizeof(*cpus), cpus);
+	for (unsigned int i = 1; i < threads && !err; i++) {
+		struct io_helper *h = &t->helper[i];
+		char tname[16];
+
+		h->t = t;
+		h->idx = i;
+		err = -pthread_create(&h->thread, &attr, helper_main, h);
+		if (err)
+			break;
+		h->started = true;
+		snprintf(tname, sizeof(tname), "%.12s/%u", name, i);
+		pthread_setname_np(h->thread, tname);
+	}
+	pthread_attr_destroy(&attr);
+	if (err) {
+		vgpu_io_team_destroy(t);
+		return err;
+	}
+	*out = t;
+	return 0;
+}
+
+/*
+ * Moves @len bytes between @buf and @fd at @off, in pieces over the team when
+ * there is one and @len is worth it. *@crc continues over the bytes in order.
+ */
+static int job_io(struct vgpu_io_team *t, int fd, bool write, uint8_t *buf, size_t len,
+		  uint64_t off, uint32_t *crc)
+{
+	unsigned int pieces = t ? t->threads : 1;
+	struct io_piece one, *pc = t ? t->piece : &one;
+	size_t step;
+
+	if (len / IO_PIECE_MIN < pieces)
+		pieces = (unsigned int)(len / IO_PIECE_MIN);
+	if (pieces < 2) {
+		one = (struct io_piece){ fd, write, buf, len, off, *crc, 0 };
+		piece_run(&one);
+		*crc = one.crc;
+		return one.err;
+	}
+	step = (len / pieces + IO_PIECE_ALIGN - 1) & ~(size_t)(IO_PIECE_ALIGN - 1);
+	for (unsigned int i = 0; i < pieces; i++) {
+		size_t at = i * step, n = i + 1 < pieces ? step : len - at;
+
+		pc[i] = (struct io_piece){ fd, write, buf + at, n, off + at, i ? 0 : *crc, 0 };
+	}
+	t->pieces = pieces;
+	team_run(t);
+	*crc = pc[0].crc;
+	for (unsigned int i = 0; i < pieces; i++) {
+		if (pc[i].err)
+			return pc[i].err;
+		if (i)
+			*crc = vgpu_crc32c_combine(*crc, pc[i].crc, pc[i].len);
+	}
+	return 0;
+}
 
 void vgpu_job_init_file(struct vgpu_job *job, const struct vgpu_req_hdr *req,
 			int in_fd, uint64_t in_off, int out_fd, uint64_t out_off)
@@ -40,6 +296,7 @@ void vgpu_job_init_mem(struct vgpu_job *job, const void *in, uint64_t in_len,
 int vgpu_job_read(struct vgpu_job *job, void *buf, size_t len)
 {
 	uint8_t *p = buf;
+	int err;
 
 	if (len > job->in_left)
 		return -EINVAL;
@@ -49,21 +306,11 @@ int vgpu_job_read(struct vgpu_job *job, void *buf, size_t len)
 		job->in_left -= len;
 		return 0;
 	}
-	while (len) {
-		ssize_t n = pread(job->in_fd, p, len, (off_t)job->in_off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)		/* file shrank under us */
-			return -EBADMSG;
-		job->in_crc = vgpu_crc32c(job->in_crc, p, (size_t)n);
-		job->in_off += (uint64_t)n;
-		job->in_left -= (uint64_t)n;
-		p += n;
-		len -= (size_t)n;
-	}
+	err = job_io(job->team, job->in_fd, false, p, len, job->in_off, &job->in_crc);
+	if (err)
+		return err;
+	job->in_off += len;
+	job->in_left -= len;
 	return 0;
 }
 
@@ -99,6 +346,7 @@ int vgpu_job_input_end(struct vgpu_job *job)
 int vgpu_job_write(struct vgpu_job *job, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
+	int err;
 
 	if (!job->input_ok)	/* no output before the input was verified */
 		return -EPROTO;
@@ -110,18 +358,11 @@ int vgpu_job_write(struct vgpu_job *job, const void *buf, size_t len)
 		job->out_left -= len;
 		return 0;
 	}
-	job->out_crc = vgpu_crc32c(job->out_crc, p, len);
-	while (len) {
-		ssize_t n = pwrite(job->out_fd, p, len, (off_t)job->out_off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		job->out_off += (uint64_t)n;
-		job->out_left -= (uint64_t)n;
-		p += n;
-		len -= (size_t)n;
-	}
+	err = job_io(job->team, job->out_fd, true, (uint8_t *)p, len, job->out_off,
+		     &job->out_crc);
+	if (err)
+		return err;
+	job->out_off += len;
+	job->out_left -= len;
 	return 0;
 }

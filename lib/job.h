@@ -8,10 +8,17 @@
  * writes the output to a response fd while computing the response CRC.
  * A memory job (tests, benches) reads from and writes to caller buffers
  * and has no CRC to check.
+ *
+ * An I/O team splits each large read or write of a file job between the
+ * calling thread and helper threads: one thread copies from or to the page
+ * cache at a few GB/s, well under what the memory can do, so a 256 MiB
+ * payload is read about twice as fast by two. Each piece's CRC is computed
+ * by the thread that moved it, and the pieces' CRCs are combined in order.
  */
 #ifndef VGPU_JOB_H
 #define VGPU_JOB_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -19,7 +26,10 @@
 #include "vgpu/backend.h"
 #include "vgpu/proto.h"
 
+struct vgpu_io_team;
+
 struct vgpu_job {
+	struct vgpu_io_team *team;	/* NULL: the calling thread alone */
 	/* input */
 	int in_fd;			/* -1 for a memory job */
 	const uint8_t *in_mem;
@@ -43,6 +53,19 @@ void vgpu_job_init_file(struct vgpu_job *job, const struct vgpu_req_hdr *req,
 			int in_fd, uint64_t in_off, int out_fd, uint64_t out_off);
 void vgpu_job_init_mem(struct vgpu_job *job, const void *in, uint64_t in_len,
 		       void *out, uint64_t out_len);
+
+/*
+ * A team of @threads threads (the caller and @threads - 1 helpers, at most
+ * VGPU_IO_TEAM_MAX), helpers named "@name/1", "@name/2", ... and bound to
+ * @cpus (NULL: not bound). After a piece a helper polls for the next for
+ * @spin_ns before it sleeps. *@out is NULL for one thread: no team needed.
+ * Returns 0 or -errno. A team serves one thread's jobs at a time (a pool's
+ * worker); set job->team after vgpu_job_init_file().
+ */
+#define VGPU_IO_TEAM_MAX	16
+int vgpu_io_team_create(unsigned int threads, uint64_t spin_ns, const cpu_set_t *cpus,
+			const char *name, struct vgpu_io_team **out);
+void vgpu_io_team_destroy(struct vgpu_io_team *t);
 
 /* True once all output was written. */
 static inline bool vgpu_job_output_complete(const struct vgpu_job *job)

@@ -4,8 +4,11 @@
  * known vectors and the table implementation, header codecs, the checks of
  * untrusted headers, op shapes, id names, bf16 and streamed job I/O.
  */
+#include <dirent.h>
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,7 +38,7 @@ TEST(crc32c_known_vectors)
 	EXPECT_EQ(0u, vgpu_crc32c(0, NULL, 0));
 }
 
-TEST(crc32c_fast_path_matches_table_and_chains)
+TEST(crc32c_fast_path_matches_table_chains_and_combines)
 {
 	static uint8_t buf[65536 + 16];
 
@@ -53,6 +56,10 @@ TEST(crc32c_fast_path_matches_table_and_chains)
 		EXPECT_EQ(vgpu_crc32c_sw(0, buf + off, len), whole)
 			TH_LOG("len %zu off %zu", len, off);
 		EXPECT_EQ(whole, chained) TH_LOG("len %zu cut %zu", len, cut);
+		EXPECT_EQ(whole, vgpu_crc32c_combine(vgpu_crc32c(0, buf + off, cut),
+						     vgpu_crc32c(0, buf + off + cut, len - cut),
+						     len - cut))
+			TH_LOG("combine: len %zu cut %zu", len, cut);
 	}
 }
 
@@ -327,6 +334,126 @@ TEST(file_job_streams_and_verifies_the_payload)
 		free(back);
 		free(p);
 	}
+}
+
+/* Threads of this process whose name starts with @prefix. */
+static int threads_named(const char *prefix)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (f && fgets(comm, sizeof(comm), f) && !strncmp(comm, prefix, strlen(prefix)))
+			n++;
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/*
+ * Reads and writes split over a team give the bytes and CRCs the calling
+ * thread alone gives, whatever the chunk sizes (pieces of 64 KiB and more,
+ * cut at 4 KiB, and odd tails), and a piece's error is the job's.
+ */
+TEST(io_team_splits_reads_and_writes_without_changing_bytes_or_crcs)
+{
+	static const unsigned int sizes[] = { 2, 3, 4, VGPU_IO_TEAM_MAX };
+	const size_t max = (6u << 20) + 4099;
+	uint8_t *data = malloc(max), *back = malloc(max), *file = malloc(max);
+	char in_path[] = "/dev/shm/vgpu-team-in-XXXXXX";
+	char out_path[] = "/dev/shm/vgpu-team-out-XXXXXX";
+	int in_fd = mkstemp(in_path), out_fd = mkstemp(out_path);
+	int ro_fd = open(out_path, O_RDONLY | O_CLOEXEC);
+	struct vgpu_io_team *t;
+
+	ASSERT_NE(NULL, data);
+	ASSERT_NE(NULL, back);
+	ASSERT_NE(NULL, file);
+	ASSERT_LE(0, in_fd);
+	ASSERT_LE(0, out_fd);
+	ASSERT_LE(0, ro_fd);
+	unlink(in_path);
+	unlink(out_path);
+	test_seed();
+	EXPECT_EQ(0, vgpu_io_team_create(1, 0, NULL, "vgpu-t1", &t));
+	EXPECT_EQ(NULL, t);			/* one thread needs no team */
+	EXPECT_EQ(-EINVAL, vgpu_io_team_create(VGPU_IO_TEAM_MAX + 1, 0, NULL, "x", &t));
+	for (unsigned int s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		/* Helpers that sleep after every piece, and helpers that poll. */
+		uint64_t spin_ns = s & 1 ? 50000 : 0;
+
+		ASSERT_EQ(0, vgpu_io_team_create(sizes[s], spin_ns, NULL, "vgpu-team", &t));
+		EXPECT_EQ((int)sizes[s] - 1, threads_named("vgpu-team/"));
+		for (int round = 0; round < 6; round++) {
+			size_t len = (size_t)test_rand_range(1, max);
+			struct vgpu_req_hdr h = { .payload_len = len, .out_len = len };
+			struct vgpu_job job;
+			size_t done;
+
+			test_rand_bytes(data, len);
+			ASSERT_EQ(0, vgpu_pwrite_full(in_fd, data, len, 0));
+			ASSERT_EQ(0, ftruncate(out_fd, 0));
+			vgpu_job_init_file(&job, &h, in_fd, 0, out_fd, 4096);
+			job.team = t;
+			for (done = 0; done < len;) {
+				size_t c = test_rand() & 1 ? len - done :
+					   (size_t)test_rand_range(1, len - done);
+
+				ASSERT_EQ(0, vgpu_job_read(&job, back + done, c));
+				done += c;
+			}
+			EXPECT_EQ(0, memcmp(back, data, len)) TH_LOG("team %u, %zu bytes", sizes[s], len);
+			EXPECT_EQ(vgpu_crc32c(0, data, len), job.in_crc)
+				TH_LOG("team %u, %zu bytes", sizes[s], len);
+			job.input_ok = true;
+			for (done = 0; done < len;) {
+				size_t c = test_rand() & 1 ? len - done :
+					   (size_t)test_rand_range(1, len - done);
+
+				ASSERT_EQ(0, vgpu_job_write(&job, data + done, c));
+				done += c;
+			}
+			EXPECT_TRUE(vgpu_job_output_complete(&job));
+			EXPECT_EQ(vgpu_crc32c(0, data, len), job.out_crc);
+			ASSERT_EQ(0, vgpu_pread_full(out_fd, file, len, 4096));
+			EXPECT_EQ(0, memcmp(file, data, len)) TH_LOG("team %u, %zu bytes written",
+								     sizes[s], len);
+		}
+		/*
+		 * The input lost its last page: the last piece fails. The output
+		 * cannot be written: every piece fails, and the job with them.
+		 */
+		{
+			struct vgpu_req_hdr h = { .payload_len = 1u << 20, .out_len = 1u << 20 };
+			struct vgpu_job job;
+
+			ASSERT_EQ(0, ftruncate(in_fd, (1u << 20) - 4096));
+			vgpu_job_init_file(&job, &h, in_fd, 0, ro_fd, 0);
+			job.team = t;
+			EXPECT_EQ(-EBADMSG, vgpu_job_read(&job, back, 1u << 20));
+			job.input_ok = true;
+			EXPECT_EQ(-EBADF, vgpu_job_write(&job, data, 1u << 20));
+		}
+		vgpu_io_team_destroy(t);
+		EXPECT_EQ(0, threads_named("vgpu-team/"));
+	}
+	close(in_fd);
+	close(out_fd);
+	close(ro_fd);
+	free(data);
+	free(back);
+	free(file);
 }
 
 TEST(crc_covers_header_fields_of_a_later_revision)
