@@ -233,7 +233,8 @@ static void reload(struct mediator *m)
 	    nc.staging_bytes != m->conf.staging_bytes ||
 	    nc.worker_spin_us != m->conf.worker_spin_us ||
 	    memcmp(&nc.main_cpus, &m->conf.main_cpus, sizeof(nc.main_cpus)) ||
-	    memcmp(nc.pool_cpus, m->conf.pool_cpus, sizeof(nc.pool_cpus)))
+	    memcmp(nc.pool_cpus, m->conf.pool_cpus, sizeof(nc.pool_cpus)) ||
+	    memcmp(nc.io_threads, m->conf.io_threads, sizeof(nc.io_threads)))
 		log_warnx("reload: spool, state_dir, control_socket, backend, staging_bytes, "
 			  "worker_spin_us, cpus and pool settings take effect at the next "
 			  "restart");
@@ -245,6 +246,8 @@ static void reload(struct mediator *m)
 	m->conf.response_ttl_s = nc.response_ttl_s;
 	m->conf.fsync = nc.fsync;
 	m->conf.log_level = nc.log_level;
+	m->conf.accept_spin_us = nc.accept_spin_us;
+	loop_set_spin(m->loop, (uint64_t)nc.accept_spin_us * 1000);
 	if (!m->verbose)
 		log_setlevel(m->conf.log_level);
 
@@ -540,6 +543,7 @@ int main(int argc, char **argv)
 		log_errx("out of memory");
 		return 1;
 	}
+	loop_set_spin(m.loop, (uint64_t)m.conf.accept_spin_us * 1000);
 	if (mkdir_p(m.conf.state_dir, 0700) || mkdir_p(m.conf.spool, 0755)) {
 		log_err("cannot create %s or %s", m.conf.state_dir, m.conf.spool);
 		goto out;

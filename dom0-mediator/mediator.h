@@ -69,9 +69,11 @@ struct conf {
 	int log_level;
 	uint64_t staging_bytes;
 	unsigned int worker_spin_us;	/* a worker polls this long after a job */
+	unsigned int accept_spin_us;	/* the main thread, after events */
 	struct cpu_list main_cpus;	/* the main thread (accepts, control socket) */
 	struct vgpu_pool_conf pools[VGPU_NR_POOLS];
 	struct cpu_list pool_cpus[VGPU_NR_POOLS];	/* each pool's worker */
+	unsigned int io_threads[VGPU_NR_POOLS];	/* threads moving a job's bytes */
 	struct vm_conf *vms;
 	unsigned int nvms;
 };
@@ -145,6 +147,7 @@ struct pool {
 	atomic_uint kicks;		/* bumped with every signal of wake */
 	pthread_t thread;
 	bool started;
+	struct vgpu_io_team *team;	/* the worker's I/O helpers, or NULL */
 };
 
 struct mediator {

@@ -166,6 +166,7 @@ static int run_job(struct mediator *m, unsigned int pool, struct job *j)
 	memcpy(desc.args, j->hdr.args, sizeof(desc.args));
 	/* The output follows the request in the same file (see requests.c). */
 	vgpu_job_init_file(&io, &j->hdr, j->fd, j->hdr.hdr_size, j->fd, req_size);
+	io.team = m->pools[pool].team;
 	started = vgpu_now_ns();
 	err = m->be_ops->run(m->be, pool, &desc, &io, msg);
 	if (!err && !vgpu_job_output_complete(&io)) {
@@ -229,6 +230,15 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static void start_failed(const char *what, unsigned int pool, const struct cpu_list *cpus,
+			 int err)
+{
+	log_errx("cannot start the %s of pool %s%s%s: %s", what, vgpu_pool_name(pool),
+		 cpus->set ? " on cpus " : "", cpus->set ? cpus->text : "",
+		 err == EINVAL && cpus->set ? "none of those CPUs is online and allowed" :
+		 strerror(err));
+}
+
 int sched_start(struct mediator *m)
 {
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
@@ -238,6 +248,15 @@ int sched_start(struct mediator *m)
 		pthread_attr_t attr;
 		int err;
 
+		/* "vgpu-pool-A" in top -H, ps -L and the like; helpers "vgpu-pool-A/1" */
+		snprintf(name, sizeof(name), "vgpu-pool-%s", vgpu_pool_name(i));
+		err = -vgpu_io_team_create(m->conf.io_threads[i],
+					   (uint64_t)m->conf.worker_spin_us * 1000,
+					   cpus->set ? &cpus->cpus : NULL, name, &p->team);
+		if (err) {
+			start_failed("I/O helpers", i, cpus, err);
+			return -err;
+		}
 		worker_args[i] = (struct worker_arg){ m, i };
 		pthread_attr_init(&attr);
 		if (cpus->set)
@@ -245,15 +264,10 @@ int sched_start(struct mediator *m)
 		err = pthread_create(&p->thread, &attr, worker, &worker_args[i]);
 		pthread_attr_destroy(&attr);
 		if (err) {
-			log_errx("cannot start the worker of pool %s%s%s: %s", vgpu_pool_name(i),
-				 cpus->set ? " on cpus " : "", cpus->set ? cpus->text : "",
-				 err == EINVAL && cpus->set ?
-				 "none of those CPUs is online and allowed" : strerror(err));
+			start_failed("worker", i, cpus, err);
 			return -err;
 		}
 		p->started = true;
-		/* "vgpu-pool-A" in top -H, ps -L and the like */
-		snprintf(name, sizeof(name), "vgpu-pool-%s", vgpu_pool_name(i));
 		pthread_setname_np(p->thread, name);
 		if (cpus->set)
 			log_info("pool %s: worker on cpus %s", vgpu_pool_name(i), cpus->text);
@@ -272,6 +286,8 @@ void sched_stop(struct mediator *m)
 		if (m->pools[i].started)
 			pthread_join(m->pools[i].thread, NULL);
 		m->pools[i].started = false;
+		vgpu_io_team_destroy(m->pools[i].team);
+		m->pools[i].team = NULL;
 	}
 	/* Forget what never ran: it is still in acc/ and re-queued at start. */
 	pthread_mutex_lock(&m->lock);

@@ -887,7 +887,7 @@ TEST(worker_polls_for_worker_spin_us_after_a_job_then_sleeps)
 	struct vgpu_result r;
 	long before, polled, slept;
 
-	ASSERT_EQ(0, tm_init(&t, "worker_spin_us = 400000\n",
+	ASSERT_EQ(0, tm_init(&t, "worker_spin_us = 400000\naccept_spin_us = 0\n",
 			     "[vm x]\nid = 1\npool = A\npriority = low\n"));
 	ASSERT_EQ(0, tm_start(&t));
 	c = client(&t, "x");
@@ -902,6 +902,33 @@ TEST(worker_polls_for_worker_spin_us_after_a_job_then_sleeps)
 	slept = tm_cpu_ticks(&t) - before - polled;
 	/* 0.4 s of polling is 40 ticks at 100 Hz; some may go to the others */
 	EXPECT_LE(20, polled) TH_LOG("ticks in the 0.6 s after a job");
+	EXPECT_GE(1, slept) TH_LOG("ticks once the poll is over");
+	vgpu_client_close(c);
+	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
+	tm_cleanup(&t);
+}
+
+TEST(main_thread_polls_for_accept_spin_us_after_a_request_then_sleeps)
+{
+	struct test_mediator t;
+	struct vgpu_client *c;
+	struct vgpu_result r;
+	long before, polled, slept;
+
+	ASSERT_EQ(0, tm_init(&t, "accept_spin_us = 400000\nworker_spin_us = 0\n",
+			     "[vm x]\nid = 1\npool = A\npriority = low\n"));
+	ASSERT_EQ(0, tm_start(&t));
+	c = client(&t, "x");
+	ASSERT_NE(NULL, c);
+	sleep_ms(600);		/* the start's own events are long past */
+	before = tm_cpu_ticks(&t);
+	submit_spin(c, 0);
+	ASSERT_EQ(1, collect(&c, 1, &r, 1, 5000));
+	sleep_ms(600);
+	polled = tm_cpu_ticks(&t) - before;
+	sleep_ms(600);
+	slept = tm_cpu_ticks(&t) - before - polled;
+	EXPECT_LE(20, polled) TH_LOG("ticks in the 0.6 s after a request");
 	EXPECT_GE(1, slept) TH_LOG("ticks once the poll is over");
 	vgpu_client_close(c);
 	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
@@ -977,8 +1004,12 @@ TEST(workers_are_named_and_bound_to_their_cpus)
 			first = cpu;
 		last = cpu;
 	}
-	/* main thread on the first CPU we may use, pool A on the last, B unbound */
-	snprintf(keys, sizeof(keys), "cpus = %d\n[pool A]\ncpus = %d\n", first, last);
+	/*
+	 * Main thread on the first CPU we may use, pool A's worker and its two
+	 * I/O helpers on the last, B's worker and helper unbound.
+	 */
+	snprintf(keys, sizeof(keys), "cpus = %d\n[pool A]\ncpus = %d\nio_threads = 3\n",
+		 first, last);
 	ASSERT_EQ(0, tm_init(&t, keys, "[vm x]\nid = 1\npool = A\npriority = low\n"));
 	ASSERT_EQ(0, tm_start(&t));
 	c = client(&t, "x");
@@ -987,19 +1018,27 @@ TEST(workers_are_named_and_bound_to_their_cpus)
 	ASSERT_EQ(1, collect(&c, 1, &r, 1, 5000));
 	EXPECT_EQ(0, r.rsp.status);
 
-	ASSERT_EQ(0, find_thread(t.pid, "vgpu-pool-A", tid, sizeof(tid)));
-	task_cpus(t.pid, tid, got, sizeof(got));
 	snprintf(mine, sizeof(mine), "%d", last);
-	EXPECT_STREQ(mine, got);
+	for (int i = 0; i < 3; i++) {
+		const char *names[] = { "vgpu-pool-A", "vgpu-pool-A/1", "vgpu-pool-A/2" };
+
+		ASSERT_EQ(0, find_thread(t.pid, names[i], tid, sizeof(tid))) TH_LOG("%s", names[i]);
+		task_cpus(t.pid, tid, got, sizeof(got));
+		EXPECT_STREQ(mine, got) TH_LOG("%s", names[i]);
+	}
+	EXPECT_EQ(-1, find_thread(t.pid, "vgpu-pool-A/3", tid, sizeof(tid)));
 	snprintf(tid, sizeof(tid), "%d", (int)t.pid);
 	task_cpus(t.pid, tid, got, sizeof(got));
 	snprintf(mine, sizeof(mine), "%d", first);
 	EXPECT_STREQ(mine, got);
-	ASSERT_EQ(0, find_thread(t.pid, "vgpu-pool-B", tid, sizeof(tid)));
-	task_cpus(t.pid, tid, got, sizeof(got));
 	snprintf(self_tid, sizeof(self_tid), "%d", (int)getpid());
 	task_cpus(getpid(), self_tid, mine, sizeof(mine));
+	ASSERT_EQ(0, find_thread(t.pid, "vgpu-pool-B", tid, sizeof(tid)));
+	task_cpus(t.pid, tid, got, sizeof(got));
 	EXPECT_STREQ(mine, got);	/* unbound: what the mediator was started with */
+	ASSERT_EQ(0, find_thread(t.pid, "vgpu-pool-B/1", tid, sizeof(tid)));	/* default: 2 */
+	task_cpus(t.pid, tid, got, sizeof(got));
+	EXPECT_STREQ(mine, got);
 	vgpu_client_close(c);
 	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
 	tm_cleanup(&t);
@@ -1028,15 +1067,22 @@ static int run_mediator(const struct test_mediator *t, const char *flag, char *o
 
 TEST(cpus_that_cannot_be_used_stop_the_start)
 {
-	struct test_mediator t;
-	char out[4096];
+	/* The I/O helpers start first; with none, the worker is the first. */
+	static const char *const keys[] = { "[pool B]\ncpus = 1023\n",
+					    "[pool B]\ncpus = 1023\nio_threads = 1\n" };
+	static const char *const want[] = { "I/O helpers", "worker" };
 
-	ASSERT_EQ(0, tm_init(&t, "[pool B]\ncpus = 1023\n",
-			     "[vm x]\nid = 1\npool = A\npriority = low\n"));
-	EXPECT_EQ(1, run_mediator(&t, "-d", out, sizeof(out)));
-	EXPECT_NE(NULL, strstr(out, "cannot start the worker of pool B on cpus 1023: none of "
-				"those CPUs is online and allowed")) TH_LOG("%s", out);
-	tm_cleanup(&t);
+	for (int i = 0; i < 2; i++) {
+		struct test_mediator t;
+		char out[4096], line[256];
+
+		ASSERT_EQ(0, tm_init(&t, keys[i], "[vm x]\nid = 1\npool = A\npriority = low\n"));
+		EXPECT_EQ(1, run_mediator(&t, "-d", out, sizeof(out)));
+		snprintf(line, sizeof(line), "cannot start the %s of pool B on cpus 1023: none of "
+			 "those CPUs is online and allowed", want[i]);
+		EXPECT_NE(NULL, strstr(out, line)) TH_LOG("%s", out);
+		tm_cleanup(&t);
+	}
 }
 
 TEST(check_mode_reports_config_errors)

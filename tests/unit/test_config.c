@@ -90,6 +90,7 @@ TEST_F(conf, good_file_gives_values_and_defaults)
 	EXPECT_STREQ("/var/lib/vgpu", self->s.c.state_dir);
 	EXPECT_TRUE(self->s.c.fsync);
 	EXPECT_EQ(50u, self->s.c.worker_spin_us);	/* default */
+	EXPECT_EQ(50u, self->s.c.accept_spin_us);	/* default */
 	EXPECT_FALSE(self->s.c.main_cpus.set);
 	EXPECT_EQ(64u, self->s.c.pools[VGPU_POOL_B].sms);
 	EXPECT_EQ(0u, self->s.c.pools[VGPU_POOL_A].sms);
@@ -139,7 +140,8 @@ TEST_F(conf, cpus_take_lists_and_ranges)
 	const struct conf *c = &self->s.c;
 
 	write_file(self->s.path,
-		   "[mediator]\ncpus = 0\n[pool A]\ncpus = 2-3,7\n[pool B]\nsms = 8\n");
+		   "[mediator]\ncpus = 0\n[pool A]\ncpus = 2-3,7\nio_threads = 4\n"
+		   "[pool B]\nsms = 8\n");
 	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)))
 		TH_LOG("%s", self->s.err);
 	EXPECT_TRUE(c->main_cpus.set);
@@ -151,6 +153,8 @@ TEST_F(conf, cpus_take_lists_and_ranges)
 		EXPECT_EQ(cpu <= 3 || cpu == 7, !!CPU_ISSET(cpu, &c->pool_cpus[VGPU_POOL_A].cpus));
 	EXPECT_STREQ("2-3,7", c->pool_cpus[VGPU_POOL_A].text);
 	EXPECT_FALSE(c->pool_cpus[VGPU_POOL_B].set);	/* unset: not bound */
+	EXPECT_EQ(4u, c->io_threads[VGPU_POOL_A]);
+	EXPECT_EQ(2u, c->io_threads[VGPU_POOL_B]);	/* default */
 	conf_free(&self->s.c);
 }
 
@@ -214,6 +218,11 @@ BAD(cpus_empty_item, "[pool B]\ncpus = 1,,2\n", ":2: key 'cpus'");
 BAD(cpus_trailing_comma, "[mediator]\ncpus = 1,\n", ":2: key 'cpus'");
 BAD(cpus_not_numbers, "[mediator]\ncpus = all\n", ":2: key 'cpus'");
 BAD(cpus_beyond_cpu_setsize, "[pool A]\ncpus = 0-4096\n", ":2: key 'cpus'");
+BAD(accept_spin_too_long, "[mediator]\naccept_spin_us = 2000000\n",
+    ":2: key 'accept_spin_us': expected a number in 0..1000000");
+BAD(io_threads_zero, "[pool A]\nio_threads = 0\n",
+    ":2: key 'io_threads': expected a number in 1..16, got '0'");
+BAD(io_threads_too_many, "[pool B]\nio_threads = 17\n", ":2: key 'io_threads'");
 BAD(spin_too_long, "[mediator]\nworker_spin_us = 2000000\n", ":2: key 'worker_spin_us'");
 BAD(missing_file, NULL, "No such file or directory");
 
