@@ -19,8 +19,11 @@
  *				with almost no SM time: copy interference alone;
  *				STAGING_KIB: both pools' staging (default 2 MiB,
  *				the mediator's, copied in chunks of half of it)
- *   datapath MIB [STAGING_KIB]	SAXPY request of MIB payload through a file job
- *				on tmpfs vs cudaMemcpy pageable and pinned
+ *   datapath MIB [STAGING_KIB [IO_THREADS]]
+ *				SAXPY request of MIB payload through a file job
+ *				on tmpfs vs cudaMemcpy pageable and pinned;
+ *				IO_THREADS move the file bytes (default 2, the
+ *				mediator's io_threads)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -482,9 +485,10 @@ static double gbps(uint64_t bytes, uint64_t ns)
 	return (double)bytes / (double)ns;
 }
 
-static int mode_datapath(uint64_t mib, uint64_t staging)
+static int mode_datapath(uint64_t mib, uint64_t staging, unsigned int io_threads)
 {
 	struct vgpu_backend *be = open_backend(0, 0, staging);
+	struct vgpu_io_team *team;
 	const uint64_t payload = mib << 20;
 	struct vgpu_job_desc d;
 	struct vgpu_req_hdr h;
@@ -499,6 +503,9 @@ static int mode_datapath(uint64_t mib, uint64_t staging)
 
 	if (!x || in_fd < 0 || out_fd < 0)
 		die("setup (is /dev/shm a tmpfs?)");
+	/* As a pool's worker and helpers do it, polling as long as by default. */
+	if (vgpu_io_team_create(io_threads, 50000, NULL, "vgpu-bench-io", &team))
+		die("vgpu_io_team_create");
 	unlink(in_path);
 	unlink(out_path);
 	desc_for(&d, VGPU_OP_SAXPY, payload / 8, 0x3fc00000u /* 1.5f */, 0);
@@ -524,6 +531,7 @@ static int mode_datapath(uint64_t mib, uint64_t staging)
 		struct vgpu_job job;
 
 		vgpu_job_init_file(&job, &h, in_fd, VGPU_REQ_HDR_SIZE, out_fd, VGPU_RSP_HDR_SIZE);
+		job.team = team;
 		t = now_ns();
 		if (vgpu_backend_cuda.run(be, 0, &d, &job, msg)) {
 			fprintf(stderr, "vgpu-cuda-bench: saxpy file job: %s\n", msg);
@@ -534,6 +542,7 @@ static int mode_datapath(uint64_t mib, uint64_t staging)
 			best_e2e = t;
 	}
 	vgpu_backend_cuda.close(be);
+	vgpu_io_team_destroy(team);
 
 	/* The same bytes with plain cudaMemcpy, host to device. */
 	uint64_t best_pageable = UINT64_MAX, best_pinned = UINT64_MAX;
@@ -553,9 +562,9 @@ static int mode_datapath(uint64_t mib, uint64_t staging)
 		if (i && t < best_pinned)
 			best_pinned = t;
 	}
-	printf("datapath payload_mib=%" PRIu64 " staging_kib=%" PRIu64 " e2e_ms=%.2f e2e_gbps=%.2f "
-	       "e2e_payload_gbps=%.2f pageable_h2d_gbps=%.2f pinned_h2d_gbps=%.2f\n", mib,
-	       (staging ? staging : (uint64_t)2 << 20) >> 10,
+	printf("datapath payload_mib=%" PRIu64 " staging_kib=%" PRIu64 " io_threads=%u e2e_ms=%.2f "
+	       "e2e_gbps=%.2f e2e_payload_gbps=%.2f pageable_h2d_gbps=%.2f pinned_h2d_gbps=%.2f\n",
+	       mib, (staging ? staging : (uint64_t)2 << 20) >> 10, io_threads,
 	       (double)best_e2e / 1e6, gbps(d.in_len + d.out_len, best_e2e),
 	       gbps(d.in_len, best_e2e), gbps(payload, best_pageable),
 	       gbps(payload, best_pinned));
@@ -600,7 +609,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "datapath") && argc >= 3)
 		return mode_datapath(strtoull(argv[2], NULL, 0),
-				     argc > 3 ? strtoull(argv[3], NULL, 0) << 10 : 0);
+				     argc > 3 ? strtoull(argv[3], NULL, 0) << 10 : 0,
+				     argc > 4 ? (unsigned int)atoi(argv[4]) : 2);
 	fprintf(stderr, "vgpu-cuda-bench: bad arguments\n");
 	return 2;
 }

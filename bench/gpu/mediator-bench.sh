@@ -197,6 +197,18 @@ if want main && start_mediator main 0 0 a1:A:medium a2:A:medium b1:B:medium b2:B
 	     "med_p50_us=$(val "$p" med_p50_us) med_p99_us=$(val "$p" med_p99_us)" \
 	     "run_p50_us=$(val "$p" run_p50_us) n=$(val "$p" n)" \
 	     "submit_p50_us=$sp50 submit_p99_us=$sp99 submit_rps=$srps"
+	# the same with the main thread sleeping between requests (a reload
+	# applies accept_spin_us), then back to the default
+	sed -i '/^\[mediator\]$/a accept_spin_us = 0' "$CONF"
+	kill -HUP "$MPID"
+	sleep 0.5
+	p=$("$PROBE" -d "$(vmdir a1)" -l noop -n 20000 -w 1000 noop)
+	echo "$p" >"$WORK/a-noop-probe-nospin.txt"
+	echo "mediator_noop_accept_spin_0 p50_us=$(val "$p" e2e_p50_us) p99_us=$(val "$p" e2e_p99_us)" \
+	     "med_p50_us=$(val "$p" med_p50_us) med_p99_us=$(val "$p" med_p99_us) n=$(val "$p" n)"
+	sed -i '/^accept_spin_us = 0$/d' "$CONF"
+	kill -HUP "$MPID"
+	sleep 0.5
 
 	# (b) SPIN jobs from 2 VMs (one per pool) and 4 VMs (two per pool),
 	# 32 in flight per VM; about SECS seconds each

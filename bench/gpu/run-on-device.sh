@@ -97,9 +97,11 @@ for kib in 16384 512; do
 	for load in sgemm saxpy; do bench isolation 72 60 3 sgemm $load $kib; done
 done
 
-echo "== (e) data path"
+echo "== (e) data path: the default (2 MiB staging, 2 I/O threads), then the worker alone, 4 threads, 16 MiB"
 bench datapath 256
-for kib in 16384 65536; do bench datapath 256 $kib; done
+bench datapath 256 2048 1
+bench datapath 256 2048 4
+bench datapath 256 16384
 
 echo "== (b) under MPS"
 if command -v nvidia-cuda-mps-control >/dev/null; then
@@ -158,7 +160,7 @@ hi=$(grep -E '^mediator_priority' "$LOG" | tr ' ' '\n' | sed -n 's/^hi_wait_p99_
 # (d): partitions, the default config otherwise (staging 2M, threads not pinned)
 iso() { val mediator_isolation "${3:-p99_ratio}" "config=$1 .*probe=sgemm256 load=$2 " | na; }
 iso_main=$(iso 72/56/2M/- sgemm)
-echo "RESULT_DETAIL noop_overhead_p99_us=$(diff_ "$(val mediator_noop p99_us)" "$launch99")" \
+echo "RESULT_DETAIL noop_overhead_p99_us=$(diff_ "$(val "mediator_noop " p99_us)" "$launch99")" \
      "small_job_ratio_vs_direct_4vms=$(ratio "$m_jobs4" "$direct")" \
      "small_job_ratio_vs_naive_4vms=$(ratio "$m_jobs4" "$(val spin_procs jobs_per_s 'procs=4 ns=20000 ')")" \
      "small_job_ratio_vs_mps_2=$(ratio "$m_jobs" "$(val spin_mps jobs_per_s 'procs=2 ns=20000 ')")" \
@@ -167,10 +169,12 @@ echo "RESULT_DETAIL noop_overhead_p99_us=$(diff_ "$(val mediator_noop p99_us)" "
      "isolation_ratio_shared_sms=$(iso 0/0/2M/- sgemm)" \
      "isolation_ratio_copies_only=$(iso 72/56/2M/- saxpy)" \
      "isolation_ratio_backend=$(val isolation p99_ratio 'probe=sgemm load=sgemm staging_kib=2048 .*green=1/1' | na)" \
+     "noop_overhead_accept_spin_0_us=$(diff_ "$(val mediator_noop_accept_spin_0 p50_us)" "$launch")" \
+     "datapath_gbps_io_threads_1=$(val datapath e2e_gbps 'staging_kib=2048 io_threads=1 ' | na)" \
      "mediator_datapath_gbps=$(val mediator_datapath run_gbps | na)" | tee -a "$LOG"
-echo "RESULT noop_overhead_us=$(diff_ "$(val mediator_noop p50_us)" "$launch")" \
+echo "RESULT noop_overhead_us=$(diff_ "$(val "mediator_noop " p50_us)" "$launch")" \
      "small_job_ratio_vs_direct=$(ratio "$m_jobs" "$direct")" \
      "small_job_ratio_vs_naive=$(ratio "$m_jobs" "$naive")" \
      "hi_wait_p99_us=$(echo "$hi" | na)" \
      "isolation_ratio=$iso_main" \
-     "datapath_gbps=$(val datapath e2e_gbps 'staging_kib=2048 ' | na)" | tee -a "$LOG"
+     "datapath_gbps=$(val datapath e2e_gbps 'staging_kib=2048 io_threads=2 ' | na)" | tee -a "$LOG"
