@@ -15,7 +15,7 @@
 #include "job.h"
 #include "spool.h"
 
-#define IO_PIECE_MIN	(64u << 10)	/* a smaller piece is not worth a hand-off */
+#define IO_PIECE_MIN	(256u << 10)	/* smaller is not worth a hand-off */
 #define IO_PIECE_ALIGN	4096u
 
 /* One thread's share of a read or write. */
@@ -31,32 +31,38 @@ struct io_piece {
 
 struct io_helper {
 	struct vgpu_io_team *t;
-	unsigned int idx;	/* runs piece[idx] of every batch that has one */
 	pthread_t thread;
 	bool started;
 };
 
 /*
- * A batch: the caller fills piece[], sets left to the number of helpers and
- * bumps gen; every helper takes its piece (if the batch has one), and the
- * last to finish wakes the caller if it went to sleep. Each helper counts
- * down once per batch, so the next batch cannot start while a helper still
- * looks at this one. Helpers poll gen for spin_ns before sleeping on go.
+ * A batch is a few pieces that any thread of the team may claim: the caller
+ * fills piece[] and publishes the batch in one word, claim = gen << 16 |
+ * pieces << 8 | next. Helpers (and the caller) take pieces by bumping next
+ * with a compare-and-swap that also checks gen, so a helper that wakes up
+ * late takes nothing from a batch that is over, and the caller takes every
+ * piece no helper has started: a sleeping helper never delays a job, at
+ * worst the caller moves all the bytes itself. The caller then waits only
+ * for pieces in progress; done counts them. Helpers poll claim for spin_ns
+ * after a batch before they sleep on go.
  */
 struct vgpu_io_team {
 	unsigned int threads;		/* the caller included */
 	uint64_t spin_ns;
 	pthread_mutex_t lock;
-	pthread_cond_t go, done;
-	atomic_uint gen;
-	atomic_uint left;		/* helpers not done with this batch */
+	pthread_cond_t go, done_cv;
+	_Atomic uint64_t claim;
+	atomic_uint done;		/* pieces finished, this batch */
 	atomic_bool stop;
 	unsigned int sleeping;		/* helpers waiting on go [lock] */
-	bool waiting;			/* the caller waits on done [lock] */
-	unsigned int pieces;		/* of this batch */
+	bool waiting;			/* the caller waits on done_cv [lock] */
 	struct io_piece piece[VGPU_IO_TEAM_MAX];
 	struct io_helper helper[VGPU_IO_TEAM_MAX];
 };
+
+#define CLAIM_GEN(c)	((c) >> 16)
+#define CLAIM_PIECES(c)	((unsigned int)((c) >> 8) & 0xff)
+#define CLAIM_NEXT(c)	((unsigned int)(c) & 0xff)
 
 static inline void cpu_relax(void)
 {
@@ -97,73 +103,96 @@ static void piece_run(struct io_piece *pc)
 	}
 }
 
-/* Waits for a batch after @seen; false when the team is stopping. */
-static bool helper_wait(struct vgpu_io_team *t, unsigned int seen)
+/* Runs pieces of batch @gen until none is left to claim. */
+static void claim_pieces(struct vgpu_io_team *t, uint64_t gen)
 {
-	uint64_t until = vgpu_now_ns() + t->spin_ns;
+	uint64_t c = atomic_load_explicit(&t->claim, memory_order_acquire);
 
-	while (atomic_load_explicit(&t->gen, memory_order_acquire) == seen) {
-		if (vgpu_now_ns() >= until) {
+	while (CLAIM_GEN(c) == gen && CLAIM_NEXT(c) < CLAIM_PIECES(c)) {
+		if (!atomic_compare_exchange_weak_explicit(&t->claim, &c, c + 1,
+							   memory_order_acq_rel,
+							   memory_order_acquire))
+			continue;
+		piece_run(&t->piece[CLAIM_NEXT(c)]);
+		if (atomic_fetch_add_explicit(&t->done, 1, memory_order_acq_rel) + 1 ==
+		    CLAIM_PIECES(c)) {
 			pthread_mutex_lock(&t->lock);
-			while (atomic_load_explicit(&t->gen, memory_order_acquire) == seen) {
-				t->sleeping++;
-				pthread_cond_wait(&t->go, &t->lock);
-				t->sleeping--;
-			}
+			if (t->waiting)
+				pthread_cond_signal(&t->done_cv);
 			pthread_mutex_unlock(&t->lock);
-			break;
 		}
-		cpu_relax();
+		c = atomic_load_explicit(&t->claim, memory_order_acquire);
 	}
-	return !atomic_load(&t->stop);
+}
+
+/* Waits for a batch after @seen; returns its gen, or @seen when stopping. */
+static uint64_t helper_wait(struct vgpu_io_team *t, uint64_t seen)
+{
+	uint64_t until = vgpu_now_ns() + t->spin_ns, gen;
+
+	while ((gen = CLAIM_GEN(atomic_load_explicit(&t->claim, memory_order_acquire))) == seen &&
+	       !atomic_load_explicit(&t->stop, memory_order_relaxed)) {
+		if (vgpu_now_ns() < until) {
+			cpu_relax();
+			continue;
+		}
+		pthread_mutex_lock(&t->lock);
+		while (!atomic_load(&t->stop) &&
+		       CLAIM_GEN(atomic_load_explicit(&t->claim, memory_order_acquire)) == seen) {
+			t->sleeping++;
+			pthread_cond_wait(&t->go, &t->lock);
+			t->sleeping--;
+		}
+		pthread_mutex_unlock(&t->lock);
+		until = vgpu_now_ns() + t->spin_ns;
+	}
+	return gen;
 }
 
 static void *helper_main(void *arg)
 {
 	struct io_helper *h = arg;
 	struct vgpu_io_team *t = h->t;
-	unsigned int seen = 0;
+	uint64_t gen = 0;
 
-	while (helper_wait(t, seen)) {
-		seen = atomic_load_explicit(&t->gen, memory_order_acquire);
-		if (h->idx < t->pieces)
-			piece_run(&t->piece[h->idx]);
-		if (atomic_fetch_sub_explicit(&t->left, 1, memory_order_acq_rel) == 1) {
-			pthread_mutex_lock(&t->lock);
-			if (t->waiting)
-				pthread_cond_signal(&t->done);
-			pthread_mutex_unlock(&t->lock);
-		}
+	for (;;) {
+		gen = helper_wait(t, gen);
+		if (atomic_load(&t->stop))
+			break;
+		claim_pieces(t, gen);
 	}
 	return NULL;
 }
 
-/* Runs piece[0] here and the others on the helpers; returns when all are done. */
-static void team_run(struct vgpu_io_team *t)
+/* Runs piece[0 .. @pieces) on the team; returns when all are done. */
+static void team_run(struct vgpu_io_team *t, unsigned int pieces)
 {
+	uint64_t gen = CLAIM_GEN(atomic_load_explicit(&t->claim, memory_order_relaxed)) + 1;
 	uint64_t until;
 
-	atomic_store_explicit(&t->left, t->threads - 1, memory_order_relaxed);
+	atomic_store_explicit(&t->done, 0, memory_order_relaxed);
 	pthread_mutex_lock(&t->lock);
-	atomic_fetch_add_explicit(&t->gen, 1, memory_order_release);
+	atomic_store_explicit(&t->claim, gen << 16 | (uint64_t)pieces << 8,
+			      memory_order_release);
 	if (t->sleeping)
 		pthread_cond_broadcast(&t->go);
 	pthread_mutex_unlock(&t->lock);
 
-	piece_run(&t->piece[0]);
+	claim_pieces(t, gen);
 
+	/* What is left is in progress on helpers. */
 	until = vgpu_now_ns() + t->spin_ns;
-	while (atomic_load_explicit(&t->left, memory_order_acquire)) {
-		if (vgpu_now_ns() >= until) {
-			pthread_mutex_lock(&t->lock);
-			t->waiting = true;
-			while (atomic_load_explicit(&t->left, memory_order_acquire))
-				pthread_cond_wait(&t->done, &t->lock);
-			t->waiting = false;
-			pthread_mutex_unlock(&t->lock);
-			break;
+	while (atomic_load_explicit(&t->done, memory_order_acquire) < pieces) {
+		if (vgpu_now_ns() < until) {
+			cpu_relax();
+			continue;
 		}
-		cpu_relax();
+		pthread_mutex_lock(&t->lock);
+		t->waiting = true;
+		while (atomic_load_explicit(&t->done, memory_order_acquire) < pieces)
+			pthread_cond_wait(&t->done_cv, &t->lock);
+		t->waiting = false;
+		pthread_mutex_unlock(&t->lock);
 	}
 }
 
@@ -173,14 +202,13 @@ void vgpu_io_team_destroy(struct vgpu_io_team *t)
 		return;
 	pthread_mutex_lock(&t->lock);
 	atomic_store(&t->stop, true);
-	atomic_fetch_add_explicit(&t->gen, 1, memory_order_release);
 	pthread_cond_broadcast(&t->go);
 	pthread_mutex_unlock(&t->lock);
 	for (unsigned int i = 1; i < t->threads; i++)
 		if (t->helper[i].started)
 			pthread_join(t->helper[i].thread, NULL);
 	pthread_cond_destroy(&t->go);
-	pthread_cond_destroy(&t->done);
+	pthread_cond_destroy(&t->done_cv);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -204,7 +232,7 @@ int vgpu_io_team_create(unsigned int threads, uint64_t spin_ns, const cpu_set_t 
 	t->spin_ns = spin_ns;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->go, NULL);
-	pthread_cond_init(&t->done, NULL);
+	pthread_cond_init(&t->done_cv, NULL);
 	pthread_attr_init(&attr);
 	if (cpus)
 		pthread_attr_setaffinity_np(&attr, sizeof(*cpus), cpus);
@@ -213,7 +241,6 @@ int vgpu_io_team_create(unsigned int threads, uint64_t spin_ns, const cpu_set_t 
 		char tname[16];
 
 		h->t = t;
-		h->idx = i;
 		err = -pthread_create(&h->thread, &attr, helper_main, h);
 		if (err)
 			break;
@@ -255,8 +282,7 @@ static int job_io(struct vgpu_io_team *t, int fd, bool write, uint8_t *buf, size
 
 		pc[i] = (struct io_piece){ fd, write, buf + at, n, off + at, i ? 0 : *crc, 0 };
 	}
-	t->pieces = pieces;
-	team_run(t);
+	team_run(t, pieces);
 	*crc = pc[0].crc;
 	for (unsigned int i = 0; i < pieces; i++) {
 		if (pc[i].err)
