@@ -207,9 +207,6 @@ static void mediator_key(struct parse *p, const char *k, const char *v)
 	} else if (!strcmp(k, "worker_spin_us")) {
 		if (set_num(p, k, v, 0, 1000000, &n))
 			c->worker_spin_us = (unsigned int)n;
-	} else if (!strcmp(k, "accept_spin_us")) {
-		if (set_num(p, k, v, 0, 1000000, &n))
-			c->accept_spin_us = (unsigned int)n;
 	} else if (!strcmp(k, "cpus")) {
 		set_cpus(p, k, v, &c->main_cpus);
 	} else {
@@ -540,7 +537,6 @@ int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 	/* Covers the round trip of a client that sends its next request as
 	 * soon as it has the answer (Documentation/mediator.rst). */
 	c->worker_spin_us = 50;
-	c->accept_spin_us = 50;
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
 		c->pools[i].index = i;
 		/* The worker and one helper: a large payload moves about twice

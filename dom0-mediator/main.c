@@ -246,8 +246,6 @@ static void reload(struct mediator *m)
 	m->conf.response_ttl_s = nc.response_ttl_s;
 	m->conf.fsync = nc.fsync;
 	m->conf.log_level = nc.log_level;
-	m->conf.accept_spin_us = nc.accept_spin_us;
-	loop_set_spin(m->loop, (uint64_t)nc.accept_spin_us * 1000);
 	if (!m->verbose)
 		log_setlevel(m->conf.log_level);
 
@@ -543,7 +541,6 @@ int main(int argc, char **argv)
 		log_errx("out of memory");
 		return 1;
 	}
-	loop_set_spin(m.loop, (uint64_t)m.conf.accept_spin_us * 1000);
 	if (mkdir_p(m.conf.state_dir, 0700) || mkdir_p(m.conf.spool, 0755)) {
 		log_err("cannot create %s or %s", m.conf.state_dir, m.conf.spool);
 		goto out;

@@ -69,7 +69,6 @@ struct conf {
 	int log_level;
 	uint64_t staging_bytes;
 	unsigned int worker_spin_us;	/* a worker polls this long after a job */
-	unsigned int accept_spin_us;	/* the main thread, after events */
 	struct cpu_list main_cpus;	/* the main thread (accepts, control socket) */
 	struct vgpu_pool_conf pools[VGPU_NR_POOLS];
 	struct cpu_list pool_cpus[VGPU_NR_POOLS];	/* each pool's worker */

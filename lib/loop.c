@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "loop.h"
-#include "spool.h"
 
 struct watch {
 	int fd;
@@ -21,7 +20,6 @@ struct watch {
 struct loop {
 	int epfd;
 	bool stop;
-	uint64_t spin_ns;	/* poll this long after events before sleeping */
 	struct watch *watches;	/* few: a dozen fds at most */
 };
 
@@ -135,29 +133,19 @@ void loop_timer_del(struct loop *l, int tfd)
 	close(tfd);
 }
 
-void loop_set_spin(struct loop *l, uint64_t ns)
-{
-	l->spin_ns = ns;
-}
-
 int loop_run(struct loop *l)
 {
 	struct epoll_event evs[16];
-	uint64_t spin_until = 0;
 
 	l->stop = false;
 	while (!l->stop) {
-		int n = epoll_wait(l->epfd, evs, 16, spin_until ? 0 : -1);
+		int n = epoll_wait(l->epfd, evs, 16, -1);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (n && l->spin_ns)
-			spin_until = vgpu_now_ns() + l->spin_ns;
-		else if (spin_until && vgpu_now_ns() >= spin_until)
-			spin_until = 0;
 		for (int i = 0; i < n; i++) {
 			struct watch *w = evs[i].data.ptr;
 			uint64_t expirations;

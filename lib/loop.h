@@ -4,8 +4,7 @@
  * callback and a context pointer, and one-shot or periodic timers on
  * CLOCK_MONOTONIC (timerfd). Single-threaded: call everything from the
  * thread that runs loop_run(). Idle costs nothing: the loop sleeps in
- * epoll_wait until a descriptor is ready (after polling for a while, if
- * loop_set_spin() asked for it).
+ * epoll_wait until a descriptor is ready.
  */
 #ifndef VGPU_LOOP_H
 #define VGPU_LOOP_H
@@ -27,12 +26,6 @@ void loop_del(struct loop *l, int fd);
 int loop_timer_add(struct loop *l, uint64_t first_ms, uint64_t every_ms,
 		   loop_cb cb, void *ctx);
 void loop_timer_del(struct loop *l, int tfd);
-/*
- * After a round with events, poll (epoll_wait with no timeout) for @ns more
- * before sleeping: the next event of a busy peer then finds the thread
- * awake instead of paying for its wake-up. 0 (the default): never poll.
- */
-void loop_set_spin(struct loop *l, uint64_t ns);
 /* Runs until loop_stop(); returns 0, or -errno if epoll fails. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);

@@ -87,9 +87,11 @@ start_mediator() {
 		echo "[pool A]"
 		echo "sms = $sa"
 		[ -n "${A_CPUS:-}" ] && echo "cpus = $A_CPUS"
+		[ -n "${IO_THREADS:-}" ] && echo "io_threads = $IO_THREADS"
 		echo "[pool B]"
 		echo "sms = $sb"
 		[ -n "${B_CPUS:-}" ] && echo "cpus = $B_CPUS"
+		[ -n "${IO_THREADS:-}" ] && echo "io_threads = $IO_THREADS"
 		for v in "$@"; do
 			IFS=: read -r vn vp vprio vmax vq <<<"$v"
 			id=$((id + 1))
@@ -170,12 +172,6 @@ median_run() {
 }
 # val LINE KEY
 val() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
-# pct FILE COL P: the P-th percentile (us) of column COL (ns) of FILE
-pct() {
-	cut -d' ' -f"$2" "$1" | sort -n | awk -v p="$3" '{ v[NR] = $1 }
-		END { if (!NR) { print "NA"; exit } i = int(NR * p / 100) + 1; if (i > NR) i = NR
-		      printf "%.2f\n", v[i] / 1e3 }'
-}
 
 # ---- 1. (a), (b), correctness: shared SMs, two VMs per pool ---------------
 want main && echo "== mediator (a) NOOP, (b) small jobs, correctness"
@@ -193,34 +189,16 @@ if want main && start_mediator main 0 0 a1:A:medium a2:A:medium b1:B:medium b2:B
 		fi
 	done
 
-	# (a) one VM, one request in flight. The main thread's polling
-	# (accept_spin_us, applied by a reload) on and off in turns, four
-	# rounds of 5,000 each way, samples pooled: the default config first.
+	# (a) one VM, one request in flight
 	"$SUB" -d "$(vmdir a1)" -l noop -q 1 -n 2000 noop >/dev/null	# warm-up
-	rm -f "$WORK"/a-noop-spin-*.raw
-	for round in 1 2 3 4; do
-		for spin in 50 0; do
-			sed -i '/^accept_spin_us = /d' "$CONF"
-			sed -i "/^\[mediator\]\$/a accept_spin_us = $spin" "$CONF"
-			kill -HUP "$MPID"
-			sleep 0.3
-			"$PROBE" -d "$(vmdir a1)" -l noop -n 5000 -w 200 \
-				-o "$WORK/a-noop-spin-$spin.raw" noop >>"$WORK/a-noop-probe.txt"
-		done
-	done
-	sed -i '/^accept_spin_us = /d' "$CONF"
-	kill -HUP "$MPID"
-	sleep 0.3
+	p=$("$PROBE" -d "$(vmdir a1)" -l noop -n 20000 -w 1000 noop)
+	echo "$p" >"$WORK/a-noop-probe.txt"
 	"$SUB" -d "$(vmdir a1)" -l noop -q 1 -n 20000 noop >"$WORK/a-noop-submit.txt"
 	read -r sp50 sp99 srps <<<"$(summary "$WORK/a-noop-submit.txt")"
-	r=$WORK/a-noop-spin-50.raw
-	echo "mediator_noop p50_us=$(pct "$r" 1 50) p99_us=$(pct "$r" 1 99)" \
-	     "med_p50_us=$(pct "$r" 4 50) med_p99_us=$(pct "$r" 4 99)" \
-	     "run_p50_us=$(pct "$r" 3 50) n=$(wc -l <"$r")" \
+	echo "mediator_noop p50_us=$(val "$p" e2e_p50_us) p99_us=$(val "$p" e2e_p99_us)" \
+	     "med_p50_us=$(val "$p" med_p50_us) med_p99_us=$(val "$p" med_p99_us)" \
+	     "run_p50_us=$(val "$p" run_p50_us) n=$(val "$p" n)" \
 	     "submit_p50_us=$sp50 submit_p99_us=$sp99 submit_rps=$srps"
-	r=$WORK/a-noop-spin-0.raw
-	echo "mediator_noop_accept_spin_0 p50_us=$(pct "$r" 1 50) p99_us=$(pct "$r" 1 99)" \
-	     "med_p50_us=$(pct "$r" 4 50) med_p99_us=$(pct "$r" 4 99) n=$(wc -l <"$r")"
 
 	# (b) SPIN jobs from 2 VMs (one per pool) and 4 VMs (two per pool),
 	# 32 in flight per VM; about SECS seconds each
@@ -323,10 +301,11 @@ fi
 # allocator of the host slower for a while after it stops, so the
 # interleaved alone side can be slower than fresh (p99_ratio_vs_fresh).
 #
-# Configs SMS_A/SMS_B/STAGING/PIN: shared SMs or a 72/60 split; staging
-# 2M (the default: 1 MiB copy chunks) or 16M; PIN "pin": main thread,
-# both workers and both clients on five different physical cores (the
-# mediator's cpus = keys), "-": left to the scheduler (the default).
+# Configs SMS_A/SMS_B/STAGING/PIN[/IO]: shared SMs or a 72/60 split;
+# staging 2M (the default: 1 MiB copy chunks) or 16M; PIN "pin": main
+# thread, both workers and both clients on five different physical cores
+# (the mediator's cpus = keys), "-": left to the scheduler (the default);
+# IO: both pools' io_threads (default: the mediator's, 2).
 want iso && echo "== mediator (d) isolation"
 ISO_T=${ISO_T:-$(awk -v s="$SECS" 'BEGIN { print s * 0.625 }')}
 ISO_ROUNDS=${ISO_ROUNDS:-4}
@@ -347,9 +326,15 @@ wait_pool_b() {	# wait_pool_b running|idle
 	echo "mediator_error pool B never became $1"
 	return 1
 }
+# pct FILE COL P: the P-th percentile (us) of column COL (ns) of FILE
+pct() {
+	cut -d' ' -f"$2" "$1" | sort -n | awk -v p="$3" '{ v[NR] = $1 }
+		END { if (!NR) { print "NA"; exit } i = int(NR * p / 100) + 1; if (i > NR) i = NR
+		      printf "%.2f\n", v[i] / 1e3 }'
+}
 want iso || ISO_CONFIGS=" "
-for cfg in ${ISO_CONFIGS:-72/56/2M/- 0/0/2M/- 72/56/2M/pin}; do
-	IFS=/ read -r sa sb STAGING pin <<<"$cfg"
+for cfg in ${ISO_CONFIGS:-72/56/2M/- 0/0/2M/- 72/56/2M/pin 72/56/2M/-/1}; do
+	IFS=/ read -r sa sb STAGING pin IO_THREADS <<<"$cfg"
 	MAIN_CPUS= A_CPUS= B_CPUS= probe_pin=() b_pin=()
 	if [ "$pin" = pin ]; then
 		if [ ${#CORES[@]} -lt 6 ]; then
@@ -427,6 +412,6 @@ for cfg in ${ISO_CONFIGS:-72/56/2M/- 0/0/2M/- 72/56/2M/pin}; do
 		"ticks_per_s_per_cpu=$(getconf CLK_TCK)"
 	unset fresh
 	stop_mediator
-	STAGING= MAIN_CPUS= A_CPUS= B_CPUS=
+	STAGING= MAIN_CPUS= A_CPUS= B_CPUS= IO_THREADS=
 done
 exit 0

@@ -167,9 +167,9 @@ echo "RESULT_DETAIL noop_overhead_p99_us=$(diff_ "$(val "mediator_noop " p99_us)
      "isolation_ratio_vs_fresh=$(iso 72/56/2M/- sgemm p99_ratio_vs_fresh)" \
      "isolation_ratio_pinned=$(iso 72/56/2M/pin sgemm)" \
      "isolation_ratio_shared_sms=$(iso 0/0/2M/- sgemm)" \
+     "isolation_ratio_io_threads_1=$(iso 72/56/2M/-/1 sgemm)" \
      "isolation_ratio_copies_only=$(iso 72/56/2M/- saxpy)" \
      "isolation_ratio_backend=$(val isolation p99_ratio 'probe=sgemm load=sgemm staging_kib=2048 .*green=1/1' | na)" \
-     "noop_overhead_accept_spin_0_us=$(diff_ "$(val mediator_noop_accept_spin_0 p50_us)" "$launch")" \
      "datapath_gbps_io_threads_1=$(val datapath e2e_gbps 'staging_kib=2048 io_threads=1 ' | na)" \
      "mediator_datapath_gbps=$(val mediator_datapath run_gbps | na)" | tee -a "$LOG"
 echo "RESULT noop_overhead_us=$(diff_ "$(val "mediator_noop " p50_us)" "$launch")" \

@@ -90,7 +90,6 @@ TEST_F(conf, good_file_gives_values_and_defaults)
 	EXPECT_STREQ("/var/lib/vgpu", self->s.c.state_dir);
 	EXPECT_TRUE(self->s.c.fsync);
 	EXPECT_EQ(50u, self->s.c.worker_spin_us);	/* default */
-	EXPECT_EQ(50u, self->s.c.accept_spin_us);	/* default */
 	EXPECT_FALSE(self->s.c.main_cpus.set);
 	EXPECT_EQ(64u, self->s.c.pools[VGPU_POOL_B].sms);
 	EXPECT_EQ(0u, self->s.c.pools[VGPU_POOL_A].sms);
@@ -218,8 +217,6 @@ BAD(cpus_empty_item, "[pool B]\ncpus = 1,,2\n", ":2: key 'cpus'");
 BAD(cpus_trailing_comma, "[mediator]\ncpus = 1,\n", ":2: key 'cpus'");
 BAD(cpus_not_numbers, "[mediator]\ncpus = all\n", ":2: key 'cpus'");
 BAD(cpus_beyond_cpu_setsize, "[pool A]\ncpus = 0-4096\n", ":2: key 'cpus'");
-BAD(accept_spin_too_long, "[mediator]\naccept_spin_us = 2000000\n",
-    ":2: key 'accept_spin_us': expected a number in 0..1000000");
 BAD(io_threads_zero, "[pool A]\nio_threads = 0\n",
     ":2: key 'io_threads': expected a number in 1..16, got '0'");
 BAD(io_threads_too_many, "[pool B]\nio_threads = 17\n", ":2: key 'io_threads'");
