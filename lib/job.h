@@ -11,9 +11,11 @@
  *
  * An I/O team splits each large read or write of a file job between the
  * calling thread and helper threads: one thread copies from or to the page
- * cache at a few GB/s, well under what the memory can do, so a 256 MiB
- * payload is read about twice as fast by two. Each piece's CRC is computed
- * by the thread that moved it, and the pieces' CRCs are combined in order.
+ * cache at a few GB/s, well under what the memory can do (a 256 MiB SAXPY
+ * file job moves 1.4 times as fast with two threads on the H100 machine).
+ * Each piece's CRC is computed by the thread that moved it, and the
+ * pieces' CRCs are combined in order. The calling thread takes any piece
+ * no helper has started, so a helper slow to wake never delays a job.
  */
 #ifndef VGPU_JOB_H
 #define VGPU_JOB_H
