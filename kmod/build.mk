@@ -21,7 +21,8 @@ $(GUEST_DEPS_STAMP): tools/install-deps
 $(KMOD_KO): $(KMOD_SRCS) include/vgpu/regs.h include/uapi/misc/vgpu.h FORCE | $(GUEST_DEPS_STAMP)
 	@mkdir -p $(KMOD_DIR)
 	@for f in $(KMOD_SRCS); do ln -sfn $(abspath $$f) $(KMOD_DIR)/; done
-	@$(MAKE) --no-print-directory -s -C $(KDIR) M=$(abspath $(KMOD_DIR)) \
+	@# O= : kbuild reads O as its output tree; ours (build/asan...) is not one
+	@$(MAKE) --no-print-directory -s -C $(KDIR) M=$(abspath $(KMOD_DIR)) O= \
 		VGPU_TOP=$(abspath .) W=$(KMOD_W) modules 2>&1 | \
 		grep -v 'Skipping BTF generation' >&2; test -f $@
 
