@@ -2,7 +2,8 @@
 #
 # vgpu: top-level build. Non-recursive for userspace: each part adds its
 # programs in its own build.mk. Objects go to $(O) (build/ by default;
-# build/asan/ for the sanitizer build that `make check` also runs).
+# build/asan/ and build/tsan/ for the sanitizer builds that `make check`
+# also runs).
 #
 #   make              build everything that can be built here
 #   make check        every test suite; ends with "N passed, N failed, N skipped"
@@ -58,12 +59,18 @@ RESULTS	?= $(abspath build/results)
 KTAP_RUN := tests/ktap-run
 
 check-host: $(HOST_TESTS) binaries
-	@$(KTAP_RUN) -s host$(if $(filter 1,$(SAN)),-asan) -r $(RESULTS) $(HOST_TESTS)
+	@$(KTAP_RUN) -s host$(if $(filter 1,$(SAN)),-asan)$(if $(filter thread,$(SAN)),-tsan) \
+		-r $(RESULTS) $(HOST_TESTS)
 
 check-asan:
 	@$(MAKE) --no-print-directory O=build/asan SAN=1 RESULTS=$(RESULTS) check-host
 
-CHECK_SUITES := check-host check-asan $(EXTRA_CHECK_SUITES)
+# ThreadSanitizer: a race in a test or in the mediator it runs fails the test
+check-tsan:
+	@TSAN_OPTIONS="halt_on_error=0 exitcode=66 $${TSAN_OPTIONS:-}" \
+		$(MAKE) --no-print-directory O=build/tsan SAN=thread RESULTS=$(RESULTS) check-host
+
+CHECK_SUITES := check-host check-asan check-tsan $(EXTRA_CHECK_SUITES)
 
 check:
 	@rm -f $(RESULTS); mkdir -p $(dir $(RESULTS))
@@ -88,7 +95,7 @@ install: binaries
 clean:
 	rm -rf build
 
-.PHONY: all binaries check check-host check-asan bench demo install clean
+.PHONY: all binaries check check-host check-asan check-tsan bench demo install clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -19,3 +19,8 @@ ifeq ($(SAN),1)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS_ALL += -fsanitize=address,undefined
 endif
+# SAN=thread: ThreadSanitizer, for the threads of the mediator and the I/O teams
+ifeq ($(SAN),thread)
+CFLAGS_ALL += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS_ALL += -fsanitize=thread
+endif

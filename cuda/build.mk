@@ -17,7 +17,7 @@ BACKEND_LINK   = $(CC) $(CFLAGS_ALL)
 VGPU_CUDA ?= 1
 NVCC ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) nvcc)
 HAVE_CUDA := 0
-ifneq ($(SAN),1)
+ifeq ($(SAN),0)
 ifneq ($(VGPU_CUDA),0)
 NVCC_PATH := $(shell command -v $(NVCC) 2>/dev/null)
 ifneq ($(NVCC_PATH),)

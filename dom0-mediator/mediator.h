@@ -65,7 +65,7 @@ struct conf {
 	enum backend_choice backend;
 	unsigned int rescan_s;
 	unsigned int response_ttl_s;
-	bool fsync;
+	atomic_bool fsync;		/* reloaded while workers read it */
 	int log_level;
 	uint64_t staging_bytes;
 	unsigned int worker_spin_us;	/* a worker polls this long after a job */

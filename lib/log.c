@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -8,7 +9,7 @@
 #include "log.h"
 
 static bool log_foreground = true;
-static int log_max = LOG_INFO;
+static atomic_int log_max = LOG_INFO;	/* set on reload, read by every thread */
 static const char *log_ident = "vgpu";
 
 static const char *const level_names[] = {

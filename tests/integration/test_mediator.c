@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,7 +315,7 @@ TEST_F(med, pools_run_concurrently_and_b_ignores_a_backlog)
 
 struct good_traffic {
 	struct test_mediator *t;
-	volatile bool stop;
+	atomic_bool stop;
 	int done, bad;
 };
 

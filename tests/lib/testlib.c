@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,23 @@
 
 #include "testlib.h"
 
-static uint64_t rng = 0;
+/*
+ * Each thread has its own generator: the seed's for the thread that called
+ * test_seed(), and for the others the seed mixed with the order in which
+ * they first drew (tests whose traffic threads draw while the main thread
+ * does must not share one state).
+ */
+static __thread uint64_t rng;
+static uint64_t seed_base;
+static atomic_uint threads_seeded;
+
+static uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
 
 uint64_t test_seed(void)
 {
@@ -27,14 +44,17 @@ uint64_t test_seed(void)
 	seed = env ? strtoull(env, NULL, 0) :
 	       (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid();
 	rng = seed ? seed : 1;
+	seed_base = rng;
 	printf("# random seed %" PRIu64 " (replay with VGPU_TEST_SEED=%" PRIu64 ")\n", seed, seed);
 	return seed;
 }
 
 uint64_t test_rand(void)
 {
-	if (!rng)
+	if (!rng && !seed_base)
 		test_seed();
+	if (!rng)
+		rng = splitmix64(seed_base + atomic_fetch_add(&threads_seeded, 1) + 1) | 1;
 	rng ^= rng >> 12;
 	rng ^= rng << 25;
 	rng ^= rng >> 27;
