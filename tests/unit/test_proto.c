@@ -361,6 +361,12 @@ static int threads_named(const char *prefix)
 	return n;
 }
 
+/* The next chunk of a transfer with @left bytes to go: all of it half the time. */
+static size_t random_chunk(size_t left)
+{
+	return test_rand() & 1 ? left : (size_t)test_rand_range(1, left);
+}
+
 /*
  * Reads and writes split over a team give the bytes and CRCs the calling
  * thread alone gives, whatever the chunk sizes (pieces of 64 KiB and more,
@@ -407,8 +413,7 @@ TEST(io_team_splits_reads_and_writes_without_changing_bytes_or_crcs)
 			vgpu_job_init_file(&job, &h, in_fd, 0, out_fd, 4096);
 			job.team = t;
 			for (done = 0; done < len;) {
-				size_t c = test_rand() & 1 ? len - done :
-					   (size_t)test_rand_range(1, len - done);
+				size_t c = random_chunk(len - done);
 
 				ASSERT_EQ(0, vgpu_job_read(&job, back + done, c));
 				done += c;
@@ -418,8 +423,7 @@ TEST(io_team_splits_reads_and_writes_without_changing_bytes_or_crcs)
 				TH_LOG("team %u, %zu bytes", sizes[s], len);
 			job.input_ok = true;
 			for (done = 0; done < len;) {
-				size_t c = test_rand() & 1 ? len - done :
-					   (size_t)test_rand_range(1, len - done);
+				size_t c = random_chunk(len - done);
 
 				ASSERT_EQ(0, vgpu_job_write(&job, data + done, c));
 				done += c;
