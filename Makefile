@@ -44,6 +44,7 @@ include tests/gpu/build.mk
 include bench/gpu/build.mk
 include qemu-patches/build.mk
 include tests/system/build.mk
+include tests/install/build.mk
 include tools/install.mk
 
 binaries: $(BINS)

@@ -1,11 +1,14 @@
 # vgpu.ko, the guest driver, built out of tree in build/kmod (sources linked
-# there) against KDIR when its headers are installed (linux-headers-amd64).
+# there) against KDIR: by default the headers of Debian's guest kernel
+# (linux-headers-amd64, never the running kernel's), which kmod/kdir finds
+# when the recipe runs, after tools/install-deps has installed them: on a
+# fresh machine they are not there yet when make reads this file.
 #
 #   make kmod            build build/kmod/vgpu.ko (also part of `make`)
 #   make kmod-checkpatch checkpatch.pl --strict (from linux-source-6.1)
+#   KDIR=DIR             build against another kernel's build tree
 #   KMOD_W=1             pass W=1 to kbuild (the default)
-KDIR	 ?= $(firstword $(wildcard /usr/src/linux-headers-6.1.*-amd64) \
-		/lib/modules/$(shell uname -r)/build)
+KDIR	 ?=
 KMOD_DIR := build/kmod
 KMOD_KO	 := $(KMOD_DIR)/vgpu.ko
 KMOD_W	 ?= 1
@@ -22,7 +25,8 @@ $(KMOD_KO): $(KMOD_SRCS) include/vgpu/regs.h include/uapi/misc/vgpu.h FORCE | $(
 	@mkdir -p $(KMOD_DIR)
 	@for f in $(KMOD_SRCS); do ln -sfn $(abspath $$f) $(KMOD_DIR)/; done
 	@# O= : kbuild reads O as its output tree; ours (build/asan...) is not one
-	@$(MAKE) --no-print-directory -s -C $(KDIR) M=$(abspath $(KMOD_DIR)) O= \
+	@kdir=$(or $(KDIR),$$(kmod/kdir)) || exit 1; \
+	$(MAKE) --no-print-directory -s -C "$$kdir" M=$(abspath $(KMOD_DIR)) O= \
 		VGPU_TOP=$(abspath .) W=$(KMOD_W) modules 2>&1 | \
 		grep -v 'Skipping BTF generation' >&2; test -f $@
 
@@ -38,9 +42,7 @@ $(CHECKPATCH): | $(DEPS_STAMP)
 kmod-checkpatch: $(CHECKPATCH)
 	@perl $(CHECKPATCH) --no-tree --strict --quiet -f kmod/vgpu.c include/uapi/misc/vgpu.h
 
-ifneq ($(wildcard $(KDIR)/Makefile),)
 BINS += $(KMOD_KO)
-endif
 
 FORCE:
 .PHONY: kmod kmod-checkpatch FORCE
