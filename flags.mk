@@ -6,11 +6,16 @@
 O	?= build
 SAN	?= 0
 
+# The one version of every program (--version), man page and package:
+# VERSION at the top of the tree (debian/changelog must agree).
+VGPU_VERSION := $(shell cat $(dir $(lastword $(MAKEFILE_LIST)))VERSION)
+
 CC	?= cc
 CFLAGS	?= -O2 -g
 WFLAGS	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wformat=2 -Wno-format-nonliteral -Wvla
-CPPFLAGS_ALL := -Iinclude -Ilib -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(CPPFLAGS)
+CPPFLAGS_ALL := -Iinclude -Ilib -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+		-DVGPU_VERSION='"$(VGPU_VERSION)"' $(CPPFLAGS)
 CFLAGS_ALL := -std=gnu11 $(WFLAGS) $(CFLAGS) -pthread -MMD -MP
 LDFLAGS_ALL := -pthread $(LDFLAGS)
 LDLIBS_ALL :=

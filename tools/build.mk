@@ -4,3 +4,7 @@ $(O)/vgpu-submit: $(O)/tools/vgpu-submit.o $(O)/cuda/cpu_ops.o $(LIBVGPU)
 
 BINS += $(O)/vgpu-submit
 INSTALL_BINS += $(O)/vgpu-submit
+
+# Shell tests of the programs' command lines find them in $(VGPU_O).
+export VGPU_O := $(abspath $(O))
+HOST_TESTS += tests/tools/submit-cli

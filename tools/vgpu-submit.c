@@ -4,9 +4,11 @@
  * a guest would. Inputs are random (seeded, so a failure can be replayed)
  * and every result can be checked against the CPU reference.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +36,96 @@ static void usage(FILE *f)
 		"  -p         poll rsp/ instead of inotify (a spool on NFS)\n"
 		"  -v         print one line per response (timeline)\n"
 		"  -l LABEL   name printed in those lines (default: DIR)\n"
-		"  -h, --help this help\n\n"
+		"  -h, --help this help\n"
+		"  --version  print the version\n\n"
 		"OP and ARGs:\n"
 		"  noop | spin NS | vector_add N | saxpy N ALPHA | reduce_sum N\n"
 		"  checksum BYTES | sgemm M N K | gemm_bf16 M N K\n"
-		"Exit status: 0 if every request succeeded (and matched, with -c).\n");
+		"Exit status: 0 if every request succeeded (and matched, with -c).\n"
+		"See vgpu-submit(1).\n");
+}
+
+/*
+ * -n, -q, -t: a whole number from 1 to @max. Otherwise says why on stderr
+ * (@zero: why 0 makes no sense) and returns -1.
+ */
+static int parse_positive(int opt, const char *s, unsigned long max, const char *zero,
+			  unsigned long *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (!*s || *end || errno || strchr(s, '-')) {
+		fprintf(stderr, "vgpu-submit: -%c %s: invalid number (a whole number from 1 to %lu)\n",
+			opt, s, max);
+		return -1;
+	}
+	if (!v) {
+		fprintf(stderr, "vgpu-submit: -%c 0: %s\n", opt, zero);
+		return -1;
+	}
+	if (v > max) {
+		fprintf(stderr, "vgpu-submit: -%c %s: too large (at most %lu)\n", opt, s, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* "E2BIG (Argument list too long)" for a negative errno @status. */
+static void errno_str(int status, char *buf, size_t len)
+{
+	const char *name = strerrorname_np(-status);
+
+	if (name)
+		snprintf(buf, len, "%s (%s)", name, strerror(-status));
+	else
+		snprintf(buf, len, "error %d", status);
+}
+
+/*
+ * Responses missing after the timeout: if the requests still lie in req/,
+ * nothing picked them up, and no mediator serves @dir. Says which.
+ */
+static void explain_missing(const char *dir)
+{
+	char path[PATH_MAX], first[VGPU_ID_NAME_LEN + 1] = "";
+	unsigned long left = 0;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, VGPU_DIR_REQ);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strlen(e->d_name) != VGPU_ID_NAME_LEN)
+			continue;
+		if (!left++ || strcmp(e->d_name, first) < 0)
+			snprintf(first, sizeof(first), "%s", e->d_name);
+	}
+	closedir(d);
+	if (left)
+		fprintf(stderr, "vgpu-submit: nothing picked up the request%s: the mediator does "
+			"not seem to be running (or does not serve %s); left %lu request%s in %s/ "
+			"(oldest %s)\n", left == 1 ? "" : "s", dir, left, left == 1 ? "" : "s",
+			path, first);
+	else
+		fprintf(stderr, "vgpu-submit: the mediator took the requests from %s/ but did "
+			"not answer in time (see vgpuctl status)\n", path);
+}
+
+/* The error vgpu_client_open() gave: a directory that is not a VM's says so. */
+static void explain_open(const char *dir, int err, const char *why)
+{
+	if (err == -ENOENT || err == -ENOTDIR || err == -ELOOP)
+		fprintf(stderr, "vgpu-submit: %s is not a VM directory (%s): -d wants the "
+			"guest's /mnt/vgpu or Dom0's /var/vgpu/NAME, with %s/, %s/ and %s/ in it\n",
+			dir, why, VGPU_DIR_REQ, VGPU_DIR_ACC, VGPU_DIR_RSP);
+	else
+		fprintf(stderr, "vgpu-submit: %s: %s\n", dir, why);
 }
 
 static uint64_t rng_state;
@@ -129,8 +216,11 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+enum { OPT_VERSION = 256 };
+
 static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -152,20 +242,36 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "d:n:q:cs:t:pvl:h", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': dir = optarg; break;
-		case 'n': count = strtoul(optarg, NULL, 0); break;
-		case 'q': depth = strtoul(optarg, NULL, 0); break;
+		case 'n':
+			if (parse_positive(opt, optarg, ULONG_MAX / sizeof(uint64_t),
+					   "nothing to send: COUNT must be at least 1", &count))
+				return 2;
+			break;
+		case 'q':
+			if (parse_positive(opt, optarg, ULONG_MAX / sizeof(struct slot),
+					   "no request could be in flight: DEPTH must be at least 1",
+					   &depth))
+				return 2;
+			break;
 		case 'c': check = true; break;
 		case 's': seed = strtoull(optarg, NULL, 0); break;
-		case 't': timeout_s = strtoul(optarg, NULL, 0); break;
+		case 't':
+			if (parse_positive(opt, optarg, INT_MAX / 1000,
+					   "no response comes in no time: SEC must be at least 1",
+					   &timeout_s))
+				return 2;
+			break;
 		case 'p': opts.poll = true; break;
 		case 'v': verbose = true; break;
 		case 'l': label = optarg; break;
 		case 'h': usage(stdout); return 0;
+		case OPT_VERSION: printf("vgpu-submit %s\n", VGPU_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!dir || optind >= argc || !count || !depth || !timeout_s) {
-		usage(stderr);
+	if (!dir || optind >= argc) {
+		fprintf(stderr, "vgpu-submit: %s (see vgpu-submit --help)\n",
+			!dir ? "-d DIR is required: the VM directory" : "no OP given");
 		return 2;
 	}
 	if (parse_args(argc - optind, argv + optind, &desc.op, desc.args))
@@ -179,7 +285,7 @@ int main(int argc, char **argv)
 	rng_state = seed | 1;
 	err = vgpu_client_open(dir, &opts, &c, why);
 	if (err) {
-		fprintf(stderr, "vgpu-submit: %s: %s\n", dir, why);
+		explain_open(dir, err, why);
 		return 1;
 	}
 	if (depth > count)
@@ -187,7 +293,7 @@ int main(int argc, char **argv)
 	slots = calloc(depth, sizeof(*slots));
 	lat = calloc(count, sizeof(*lat));
 	if (!slots || !lat) {
-		fprintf(stderr, "vgpu-submit: out of memory\n");
+		fprintf(stderr, "vgpu-submit: out of memory for %lu requests\n", count);
 		return 1;
 	}
 	for (unsigned long i = 0; i < depth; i++) {
@@ -235,16 +341,20 @@ int main(int argc, char **argv)
 			fprintf(stderr, "vgpu-submit: %s: %lu of %lu responses missing after %lus%s%s\n",
 				label, count - done, count, timeout_s, err ? ": " : "",
 				err ? strerror(-err) : "");
+			if (!err)
+				explain_missing(dir);
 			return 1;
 		}
 		s = res.user;
 		lat[done++] = vgpu_now_ns() - s->submitted_ns;
 		const char *verdict = "ok";
+		char status[96] = "";
 		double rel = 0;
 
 		if (res.rsp.status) {
 			failed++;
 			verdict = "ERROR";
+			errno_str(res.rsp.status, status, sizeof(status));
 		} else if (check && vgpu_cpu_verify(&desc, s->in, s->out, &rel, why)) {
 			mismatched++;
 			verdict = "MISMATCH";
@@ -253,10 +363,11 @@ int main(int argc, char **argv)
 		}
 		if (verbose || strcmp(verdict, "ok"))
 			printf("vm=%s id=%016" PRIx64 " op=%s status=%d queued_ns=%" PRIu64
-			       " started_ns=%" PRIu64 " finished_ns=%" PRIu64 " %s%s%s\n", label,
+			       " started_ns=%" PRIu64 " finished_ns=%" PRIu64 " %s%s%s%s%s\n", label,
 			       res.id, vgpu_op_name(desc.op), res.rsp.status, res.rsp.queued_ns,
 			       res.rsp.started_ns, res.rsp.finished_ns, verdict,
-			       res.rsp.status ? " " : "", res.rsp.status ? res.rsp.msg : "");
+			       *status ? " " : "", status, res.rsp.status ? ": " : "",
+			       res.rsp.status ? res.rsp.msg : "");
 		fflush(stdout);
 		s->submitted_ns = 0;
 		free_slot--;
