@@ -23,6 +23,6 @@ $(GUEST_O)/vgpu-lspci: $(GUEST_O)/guest-agent/vgpu-lspci.o $(GUEST_LIBVGPU)
 
 GUEST_BINS := $(GUEST_O)/vgpu-agent $(GUEST_O)/vgpu-lspci
 BINS += $(GUEST_BINS)
-INSTALL_BINS += $(GUEST_BINS)
+HOST_TESTS += tests/tools/agent-cli
 
 -include $(shell find $(GUEST_O) -name '*.d' 2>/dev/null)

@@ -490,16 +490,26 @@ static int open_spool(void)
 	return 0;
 }
 
-static __attribute__((noreturn)) void usage(void)
+static __attribute__((noreturn)) void usage(FILE *f, int status)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: vgpu-agent [-dFv] [-D device] [-s spool] [-j jobs] [-p poll_max_ms]\n"
 		"  -d  foreground, log to stderr   -F  no fsync before publishing\n"
 		"  -D  device (%s)   -s  spool directory, the NFS mount (%s)\n"
-		"  -j  requests in flight (%u)    -p  longest rsp/ poll interval (%u ms)\n",
+		"  -j  requests in flight (%u)    -p  longest rsp/ poll interval (%u ms)\n"
+		"  -h, --help  this help          --version  print the version\n"
+		"See vgpu-agent(8).\n",
 		DEF_DEVICE, DEF_SPOOL, DEF_JOBS, DEF_POLL_MAX_MS);
-	exit(2);
+	exit(status);
 }
+
+enum { OPT_VERSION = 256 };
+
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
 
 int main(int argc, char **argv)
 {
@@ -508,7 +518,7 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	struct job *j;
 
-	while ((c = getopt(argc, argv, "dFvD:s:j:p:")) != -1) {
+	while ((c = getopt_long(argc, argv, "dFvD:s:j:p:h", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': foreground = true; break;
 		case 'F': ag.sync = false; break;
@@ -517,31 +527,40 @@ int main(int argc, char **argv)
 		case 's': ag.spool = optarg; break;
 		case 'j': ag.max_jobs = (unsigned int)strtoul(optarg, NULL, 0); break;
 		case 'p': ag.poll_max_ms = (unsigned int)strtoul(optarg, NULL, 0); break;
-		default: usage();
+		case 'h': usage(stdout, 0);
+		case OPT_VERSION: printf("vgpu-agent %s\n", VGPU_VERSION); return 0;
+		default: usage(stderr, 2);
 		}
 	}
 	if (optind != argc || !ag.max_jobs || !ag.poll_max_ms)
-		usage();
+		usage(stderr, 2);
 	/* Blocked from the start: a SIGTERM before the loop runs is not lost. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	log_init("vgpu-agent", foreground, level);
-	if (!foreground && daemon(0, 0) < 0) {
-		log_err("daemon");
-		return 1;
-	}
-
+	/*
+	 * What can fail at once fails here, on stderr, with a non-zero exit,
+	 * before daemonizing: the device (absent without vgpu.ko or a
+	 * vgpu-stub device) and attaching to it (another agent, no root). The
+	 * attached file survives daemon()'s fork. The spool may come later.
+	 */
+	log_init("vgpu-agent", true, level);
 	ag.dev_fd = open(ag.device, O_RDWR | O_CLOEXEC);
 	if (ag.dev_fd < 0) {
-		log_err("%s", ag.device);
+		log_err("%s%s", ag.device, errno == ENOENT ?
+			" (is vgpu.ko loaded and a vgpu-stub device present?)" : "");
 		return 1;
 	}
 	ag.att.argsz = sizeof(ag.att);
 	if (ioctl(ag.dev_fd, VGPU_IOC_AGENT_ATTACH, &ag.att) < 0) {
 		log_err("%s: attach", ag.device);
+		return 1;
+	}
+	log_init("vgpu-agent", foreground, level);
+	if (!foreground && daemon(0, 0) < 0) {
+		log_err("daemon");
 		return 1;
 	}
 	open_spool();
