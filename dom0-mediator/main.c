@@ -26,6 +26,17 @@
 #include "loop.h"
 #include "mediator.h"
 
+#ifdef VGPU_HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#else	/* the GPU machine's standalone build (bench/gpu/device.mk) */
+static int sd_notify(int unset_environment, const char *state)
+{
+	(void)unset_environment;
+	(void)state;
+	return 0;
+}
+#endif
+
 #define DEFAULT_CONF	"/etc/vgpu/mediator.conf"
 #define INOTIFY_BUF	(64 * 1024)	/* bytes: ~2000 events per read */
 
@@ -38,9 +49,10 @@ static void usage(FILE *f)
 		"  -d        stay in the foreground and log to stderr\n"
 		"  -n        check the config, print a summary and exit\n"
 		"  -v        log debug messages\n"
-		"  -h, --help  this help\n\n"
+		"  -h, --help  this help\n"
+		"  --version   print the version\n\n"
 		"Signals: TERM/INT finish running jobs and exit; HUP reloads the config.\n"
-		"See vgpu-mediator(8) in Documentation/mediator.rst.\n");
+		"See vgpu-mediator(8), mediator.conf(5) and vgpuctl(1).\n");
 }
 
 static struct vm *find_vm_by_name(struct mediator *m, const char *name)
@@ -481,8 +493,11 @@ static void print_summary(const struct conf *c)
 		       c->vms[i].dir, c->vms[i].max_payload, c->vms[i].max_queued);
 }
 
+enum { OPT_VERSION = 256 };
+
 static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -506,6 +521,7 @@ int main(int argc, char **argv)
 		case 'n': check_only = true; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
+		case OPT_VERSION: printf("vgpu-mediator %s\n", VGPU_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -568,6 +584,8 @@ int main(int argc, char **argv)
 	}
 	if (m.conf.main_cpus.set)
 		log_info("main thread on cpus %s", m.conf.main_cpus.text);
+	/* Type=notify: the VMs' spool directories exist; the NFS server may start. */
+	sd_notify(0, "READY=1");
 	log_info("ready: %u VM%s, control socket %s", m.conf.nvms, m.conf.nvms == 1 ? "" : "s",
 		 m.conf.ctl_path);
 	if (loop_run(m.loop) == 0)

@@ -21,11 +21,16 @@ static void usage(FILE *f)
 		"  -c FILE    read control_socket from this mediator config\n"
 		"             (default /etc/vgpu/mediator.conf)\n"
 		"  -s SOCKET  the mediator's control socket\n"
-		"  -h, --help this help\n");
+		"  -h, --help this help\n"
+		"  --version  print the version\n"
+		"See vgpuctl(1).\n");
 }
+
+enum { OPT_VERSION = 256 };
 
 static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -43,6 +48,7 @@ int main(int argc, char **argv)
 		case 'c': conf_path = optarg; break;
 		case 's': sock = optarg; break;
 		case 'h': usage(stdout); return 0;
+		case OPT_VERSION: printf("vgpuctl %s\n", VGPU_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
