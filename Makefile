@@ -10,7 +10,8 @@
 #   make check-host   host-only tests (< 3 minutes)
 #   make bench        host benchmarks
 #   make demo         the main job: three VMs sharing the GPU over NFS
-#   make install      DESTDIR/PREFIX honoured
+#   make install      install-dom0 and install-guest (tools/install.mk);
+#                     DESTDIR/PREFIX honoured
 
 PREFIX	?= /usr/local
 DESTDIR	?=
@@ -18,8 +19,7 @@ DESTDIR	?=
 include flags.mk
 
 # Parts append to these.
-BINS		:=	# programs built by `make` (installed: see INSTALL_BINS)
-INSTALL_BINS	:=
+BINS		:=	# what `make` builds (tools/install.mk installs it)
 HOST_TESTS	:=	# KTAP test programs run by check-host
 BENCHES		:=
 
@@ -89,14 +89,10 @@ bench: $(BENCHES) binaries
 # mediator alone with simulated VMs.
 demo: demo-real
 
-install: binaries
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
-	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(PREFIX)/sbin/
-
 clean:
 	rm -rf build
 
-.PHONY: all binaries check check-host check-asan check-tsan bench demo install clean
+.PHONY: all binaries check check-host check-asan check-tsan bench demo clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

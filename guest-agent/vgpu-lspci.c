@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -122,6 +123,24 @@ static int show(struct pci_dev *d, const char *slot)
 	return 0;
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vgpu-lspci [-s DOMAIN:BUS:DEV.FN]\n"
+		"Lists the vgpu-stub devices and decodes their registers.\n\n"
+		"  -s SLOT    only the device in this slot\n"
+		"  -h, --help this help\n"
+		"  --version  print the version\n"
+		"See vgpu-lspci(1).\n");
+}
+
+enum { OPT_VERSION = 256 };
+
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
 int main(int argc, char **argv)
 {
 	const char *only = NULL;
@@ -129,12 +148,13 @@ int main(int argc, char **argv)
 	struct pci_dev *d;
 	int c, found = 0, bad = 0;
 
-	while ((c = getopt(argc, argv, "s:")) != -1) {
-		if (c != 's') {
-			fprintf(stderr, "usage: vgpu-lspci [-s DOMAIN:BUS:DEV.FN]\n");
-			return 2;
+	while ((c = getopt_long(argc, argv, "s:h", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 's': only = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case OPT_VERSION: printf("vgpu-lspci %s\n", VGPU_VERSION); return 0;
+		default: usage(stderr); return 2;
 		}
-		only = optarg;
 	}
 	pacc = pci_alloc();
 	pci_init(pacc);

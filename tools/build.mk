@@ -3,7 +3,6 @@ $(O)/vgpu-submit: $(O)/tools/vgpu-submit.o $(O)/cuda/cpu_ops.o $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -lm
 
 BINS += $(O)/vgpu-submit
-INSTALL_BINS += $(O)/vgpu-submit
 
 # Shell tests of the programs' command lines find them in $(VGPU_O).
 export VGPU_O := $(abspath $(O))

@@ -1,39 +1,110 @@
-# `make install` beyond the programs (the top-level Makefile installs
-# INSTALL_BINS into $(PREFIX)/sbin): systemd units, the udev rule, the
-# default config, the DKMS source of vgpu.ko and the documentation. Every
-# path honours DESTDIR; those that systemd, udev and DKMS only look for in
-# fixed places default to them.
+# SPDX-License-Identifier: MIT
+#
+# make install-dom0, make install-guest, make install (both). Each installs
+# what its side runs, built here first; neither builds a kernel module nor
+# touches the installing host's kernel: the guest side installs vgpu.ko's
+# source for DKMS, which builds it in the guest for each of its kernels.
+# Every path honours DESTDIR; those that systemd, udev, sysusers and DKMS
+# only look for in fixed places default to them. debian/rules uses these.
+#
+#   Dom0:  sbin/vgpu-mediator, sbin/vgpu-assign, bin/vgpuctl, bin/vgpu-submit,
+#          the unit, sysusers.d (group vgpu), /etc/vgpu/mediator.conf (only
+#          if absent) and mediator.d/, man pages, documentation
+#   guest: sbin/vgpu-agent, bin/vgpu-lspci, the unit, the udev rule,
+#          sysusers.d (group vgpu), the uapi header and vgpu.pc, man pages,
+#          the DKMS tree (install-dkms)
 #
 #   UNITDIR       systemd units        ($(PREFIX)/lib/systemd/system)
 #   UDEVRULESDIR  the udev rule        (/etc/udev/rules.d; /usr/lib/udev/rules.d for PREFIX=/usr)
+#   SYSUSERSDIR   sysusers.d           ($(PREFIX)/lib/sysusers.d)
 #   DKMSDIR       vgpu.ko for DKMS     (/usr/src/vgpu-$(VGPU_VERSION))
-#   SYSCONFDIR    mediator.conf        (/etc; installed only if absent)
-VGPU_VERSION	?= 0.1
+#   SYSCONFDIR    mediator.conf        (/etc)
+#   INCLUDEDIR, PKGCONFIGDIR, MANDIR, VGPU_DOCDIR under PREFIX
 SYSCONFDIR	?= /etc
 UNITDIR		?= $(PREFIX)/lib/systemd/system
 UDEVRULESDIR	?= $(if $(filter /usr,$(PREFIX)),/usr/lib/udev/rules.d,/etc/udev/rules.d)
+SYSUSERSDIR	?= $(PREFIX)/lib/sysusers.d
 DKMSDIR		?= /usr/src/vgpu-$(VGPU_VERSION)
+INCLUDEDIR	?= $(PREFIX)/include
+PKGCONFIGDIR	?= $(PREFIX)/lib/pkgconfig
+MANDIR		?= $(PREFIX)/share/man
 VGPU_DOCDIR	?= $(PREFIX)/share/doc/vgpu
 
-install: install-files
+# ---- man pages, from Documentation/man/NAME.SECTION.rst at build time ----
+MAN_O	 := build/man
+MAN_SRCS := $(wildcard Documentation/man/*.rst)
+MANPAGES := $(MAN_SRCS:Documentation/man/%.rst=$(MAN_O)/%)
 
-install-files:
-	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(VGPU_DOCDIR) \
-		$(DESTDIR)$(SYSCONFDIR)/vgpu/mediator.d \
-		$(DESTDIR)$(DKMSDIR)/include/vgpu $(DESTDIR)$(DKMSDIR)/include/uapi/misc
+$(MAN_O)/%: Documentation/man/%.rst VERSION | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	sed 's/@VERSION@/$(VGPU_VERSION)/' $< | rst2man --halt=warning >$@.tmp && \
+		mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
+
+man: $(MANPAGES)
+BINS += $(MANPAGES)
+
+DOM0_SBIN  := $(O)/vgpu-mediator
+DOM0_BIN   := $(O)/vgpuctl $(O)/vgpu-submit
+DOM0_MAN   := $(addprefix $(MAN_O)/,vgpu-mediator.8 vgpu-assign.8 mediator.conf.5 vgpuctl.1 \
+		vgpu-submit.1)
+GUEST_SBIN := $(GUEST_O)/vgpu-agent
+GUEST_BIN  := $(GUEST_O)/vgpu-lspci
+GUEST_MAN  := $(addprefix $(MAN_O)/,vgpu-agent.8 vgpu-lspci.1)
+
+# install-man SECTION-FILES: each page into man/manN by its suffix.
+define install-man
+	for m in $(1); do \
+		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s && \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; \
+	done
+endef
+
+install: install-dom0 install-guest
+
+install-dom0: $(DOM0_SBIN) $(DOM0_BIN) $(DOM0_MAN)
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(VGPU_DOCDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/vgpu/mediator.d
+	install -m 0755 $(DOM0_SBIN) $(DESTDIR)$(PREFIX)/sbin/
+	sed 's|^version=@VERSION@|version=$(VGPU_VERSION)|' qemu-patches/xcp-ng/vgpu-assign \
+		>$(DESTDIR)$(PREFIX)/sbin/vgpu-assign
+	chmod 0755 $(DESTDIR)$(PREFIX)/sbin/vgpu-assign
+	install -m 0755 $(DOM0_BIN) $(DESTDIR)$(PREFIX)/bin/
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g; s|/usr/local/share/doc/vgpu|$(VGPU_DOCDIR)|g' \
 		dom0-mediator/vgpu-mediator.service >$(DESTDIR)$(UNITDIR)/vgpu-mediator.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/vgpu-mediator.service
+	install -m 0644 tools/vgpu.sysusers $(DESTDIR)$(SYSUSERSDIR)/vgpu-dom0.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/vgpu/mediator.conf || \
+		install -m 0644 dom0-mediator/mediator.conf.example \
+		$(DESTDIR)$(SYSCONFDIR)/vgpu/mediator.conf
+	install -m 0644 dom0-mediator/mediator.conf.example Documentation/*.rst \
+		$(DESTDIR)$(VGPU_DOCDIR)/
+	@$(call install-man,$(DOM0_MAN))
+
+install-guest: $(GUEST_SBIN) $(GUEST_BIN) $(GUEST_MAN) install-dkms
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(INCLUDEDIR)/vgpu/misc $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 0755 $(GUEST_SBIN) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0755 $(GUEST_BIN) $(DESTDIR)$(PREFIX)/bin/
 	sed 's|/usr/local/sbin|$(PREFIX)/sbin|g; s|/usr/share/doc/vgpu|$(VGPU_DOCDIR)|g' \
 		guest-agent/vgpu-agent.service >$(DESTDIR)$(UNITDIR)/vgpu-agent.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/vgpu-mediator.service $(DESTDIR)$(UNITDIR)/vgpu-agent.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/vgpu-agent.service
 	install -m 0644 kmod/99-vgpu.rules $(DESTDIR)$(UDEVRULESDIR)/99-vgpu.rules
-	test -e $(DESTDIR)$(SYSCONFDIR)/vgpu/mediator.conf || \
-		install -m 0644 dom0-mediator/mediator.conf.example $(DESTDIR)$(SYSCONFDIR)/vgpu/mediator.conf
-	install -m 0644 dom0-mediator/mediator.conf.example $(DESTDIR)$(VGPU_DOCDIR)/
+	install -m 0644 tools/vgpu.sysusers $(DESTDIR)$(SYSUSERSDIR)/vgpu-guest.conf
+	install -m 0644 include/uapi/misc/vgpu.h $(DESTDIR)$(INCLUDEDIR)/vgpu/misc/
+	sed 's|@PREFIX@|$(PREFIX)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VGPU_VERSION)|' \
+		tools/vgpu.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/vgpu.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/vgpu.pc
+	@$(call install-man,$(GUEST_MAN))
+
+# vgpu.ko's source, as DKMS builds it (kmod/dkms.conf): no build here.
+install-dkms:
+	install -d $(DESTDIR)$(DKMSDIR)/include/vgpu $(DESTDIR)$(DKMSDIR)/include/uapi/misc
 	install -m 0644 kmod/vgpu.c kmod/Kbuild kmod/Makefile $(DESTDIR)$(DKMSDIR)/
 	sed 's|@VERSION@|$(VGPU_VERSION)|' kmod/dkms.conf >$(DESTDIR)$(DKMSDIR)/dkms.conf
+	chmod 0644 $(DESTDIR)$(DKMSDIR)/dkms.conf
 	install -m 0644 include/vgpu/regs.h $(DESTDIR)$(DKMSDIR)/include/vgpu/
 	install -m 0644 include/uapi/misc/vgpu.h $(DESTDIR)$(DKMSDIR)/include/uapi/misc/
-	install -m 0644 Documentation/*.rst $(DESTDIR)$(VGPU_DOCDIR)/
 
-.PHONY: install-files
+.PHONY: man install install-dom0 install-guest install-dkms
