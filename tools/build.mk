@@ -6,4 +6,4 @@ BINS += $(O)/vgpu-submit
 
 # Shell tests of the programs' command lines find them in $(VGPU_O).
 export VGPU_O := $(abspath $(O))
-HOST_TESTS += tests/tools/submit-cli
+HOST_TESTS += tests/tools/submit-cli tests/tools/mediator-notify
