@@ -15,11 +15,13 @@ $(GUEST_LIBVGPU): $(LIB_SRCS:%.c=$(GUEST_O)/%.o)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+# AGENT_STATIC= links it dynamically (debian/rules: a package has libc).
+AGENT_STATIC ?= -static
 $(GUEST_O)/vgpu-agent: $(GUEST_O)/guest-agent/vgpu-agent.o $(GUEST_LIBVGPU)
-	$(CC) $(GUEST_CFLAGS) -static -pthread -o $@ $^
+	$(CC) $(GUEST_CFLAGS) $(AGENT_STATIC) -pthread $(LDFLAGS) -o $@ $^
 
 $(GUEST_O)/vgpu-lspci: $(GUEST_O)/guest-agent/vgpu-lspci.o $(GUEST_LIBVGPU)
-	$(CC) $(GUEST_CFLAGS) -o $@ $^ -lpci
+	$(CC) $(GUEST_CFLAGS) $(LDFLAGS) -o $@ $^ -lpci
 
 GUEST_BINS := $(GUEST_O)/vgpu-agent $(GUEST_O)/vgpu-lspci
 BINS += $(GUEST_BINS)

@@ -8,8 +8,9 @@
 # only look for in fixed places default to them. debian/rules uses these.
 #
 #   Dom0:  sbin/vgpu-mediator, sbin/vgpu-assign, bin/vgpuctl, bin/vgpu-submit,
-#          the unit, sysusers.d (group vgpu), /etc/vgpu/mediator.conf (only
-#          if absent) and mediator.d/, man pages, documentation
+#          the unit, sysusers.d (group vgpu), tmpfiles.d (/var/vgpu),
+#          /etc/vgpu/mediator.conf (only if absent) and mediator.d/, man
+#          pages, documentation
 #   guest: sbin/vgpu-agent, bin/vgpu-lspci, the unit, the udev rule,
 #          sysusers.d (group vgpu), the uapi header and vgpu.pc, man pages,
 #          the DKMS tree (install-dkms)
@@ -19,14 +20,16 @@
 #   SYSUSERSDIR   sysusers.d           ($(PREFIX)/lib/sysusers.d)
 #   DKMSDIR       vgpu.ko for DKMS     (/usr/src/vgpu-$(VGPU_VERSION))
 #   SYSCONFDIR    mediator.conf        (/etc)
+#   TMPFILESDIR   tmpfiles.d: /var/vgpu ($(PREFIX)/lib/tmpfiles.d)
 #   INCLUDEDIR, PKGCONFIGDIR, MANDIR, VGPU_DOCDIR under PREFIX
 SYSCONFDIR	?= /etc
+TMPFILESDIR	?= $(PREFIX)/lib/tmpfiles.d
 UNITDIR		?= $(PREFIX)/lib/systemd/system
 UDEVRULESDIR	?= $(if $(filter /usr,$(PREFIX)),/usr/lib/udev/rules.d,/etc/udev/rules.d)
 SYSUSERSDIR	?= $(PREFIX)/lib/sysusers.d
 DKMSDIR		?= /usr/src/vgpu-$(VGPU_VERSION)
 INCLUDEDIR	?= $(PREFIX)/include
-PKGCONFIGDIR	?= $(PREFIX)/lib/pkgconfig
+PKGCONFIGDIR	?= $(PREFIX)/share/pkgconfig
 MANDIR		?= $(PREFIX)/share/man
 VGPU_DOCDIR	?= $(PREFIX)/share/doc/vgpu
 
@@ -59,11 +62,17 @@ define install-man
 	done
 endef
 
+# What each side installs, built (debian/rules builds these, then installs).
+dom0: $(DOM0_SBIN) $(DOM0_BIN) $(DOM0_MAN)
+guest: $(GUEST_SBIN) $(GUEST_BIN) $(GUEST_MAN)
+
 install: install-dom0 install-guest
 
-install-dom0: $(DOM0_SBIN) $(DOM0_BIN) $(DOM0_MAN)
+# tmpfiles.d creates /var/vgpu: the unit's ReadWritePaths= needs the spool
+# to exist before the mediator starts (/var is read-only to it otherwise).
+install-dom0: dom0
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) \
-		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(VGPU_DOCDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(VGPU_DOCDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/vgpu/mediator.d
 	install -m 0755 $(DOM0_SBIN) $(DESTDIR)$(PREFIX)/sbin/
 	sed 's|^version=@VERSION@|version=$(VGPU_VERSION)|' qemu-patches/xcp-ng/vgpu-assign \
@@ -74,6 +83,7 @@ install-dom0: $(DOM0_SBIN) $(DOM0_BIN) $(DOM0_MAN)
 		dom0-mediator/vgpu-mediator.service >$(DESTDIR)$(UNITDIR)/vgpu-mediator.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/vgpu-mediator.service
 	install -m 0644 tools/vgpu.sysusers $(DESTDIR)$(SYSUSERSDIR)/vgpu-dom0.conf
+	install -m 0644 tools/vgpu.tmpfiles $(DESTDIR)$(TMPFILESDIR)/vgpu.conf
 	test -e $(DESTDIR)$(SYSCONFDIR)/vgpu/mediator.conf || \
 		install -m 0644 dom0-mediator/mediator.conf.example \
 		$(DESTDIR)$(SYSCONFDIR)/vgpu/mediator.conf
@@ -81,7 +91,7 @@ install-dom0: $(DOM0_SBIN) $(DOM0_BIN) $(DOM0_MAN)
 		$(DESTDIR)$(VGPU_DOCDIR)/
 	@$(call install-man,$(DOM0_MAN))
 
-install-guest: $(GUEST_SBIN) $(GUEST_BIN) $(GUEST_MAN) install-dkms
+install-guest: guest install-dkms
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(INCLUDEDIR)/vgpu/misc $(DESTDIR)$(PKGCONFIGDIR)
@@ -107,4 +117,4 @@ install-dkms:
 	install -m 0644 include/vgpu/regs.h $(DESTDIR)$(DKMSDIR)/include/vgpu/
 	install -m 0644 include/uapi/misc/vgpu.h $(DESTDIR)$(DKMSDIR)/include/uapi/misc/
 
-.PHONY: man install install-dom0 install-guest install-dkms
+.PHONY: man dom0 guest install install-dom0 install-guest install-dkms

@@ -9,7 +9,7 @@ $(PKG_DEPS_STAMP): tools/install-deps
 	@tools/install-deps pkg
 	@mkdir -p $(dir $@) && touch $@
 
-PKG_TESTS := tests/install/kmod-fresh-host tests/install/install-layout
+PKG_TESTS := tests/install/kmod-fresh-host tests/install/install-layout tests/install/deb
 
 check-pkg: | $(PKG_DEPS_STAMP) $(GUEST_DEPS_STAMP)
 	@$(KTAP_RUN) -s pkg -r $(RESULTS) -t 900 $(PKG_TESTS)
