@@ -5,7 +5,8 @@
 # touches the installing host's kernel: the guest side installs vgpu.ko's
 # source for DKMS, which builds it in the guest for each of its kernels.
 # Every path honours DESTDIR; those that systemd, udev, sysusers and DKMS
-# only look for in fixed places default to them. debian/rules uses these.
+# only look for in fixed places default to them. debian/rules uses these;
+# `make deb` builds the packages.
 #
 #   Dom0:  sbin/vgpu-mediator, sbin/vgpu-assign, bin/vgpuctl, bin/vgpu-submit,
 #          the unit, sysusers.d (group vgpu), tmpfiles.d (/var/vgpu),
@@ -117,4 +118,8 @@ install-dkms:
 	install -m 0644 include/vgpu/regs.h $(DESTDIR)$(DKMSDIR)/include/vgpu/
 	install -m 0644 include/uapi/misc/vgpu.h $(DESTDIR)$(DKMSDIR)/include/uapi/misc/
 
-.PHONY: man dom0 guest install install-dom0 install-guest install-dkms
+# The Debian packages (debian/), into the parent directory.
+deb: | $(PKG_DEPS_STAMP)
+	dpkg-buildpackage -us -uc -b
+
+.PHONY: deb man dom0 guest install install-dom0 install-guest install-dkms
