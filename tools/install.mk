@@ -98,7 +98,7 @@ install-guest: guest install-dkms
 		$(DESTDIR)$(INCLUDEDIR)/vgpu/misc $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0755 $(GUEST_SBIN) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0755 $(GUEST_BIN) $(DESTDIR)$(PREFIX)/bin/
-	sed 's|/usr/local/sbin|$(PREFIX)/sbin|g; s|/usr/share/doc/vgpu|$(VGPU_DOCDIR)|g' \
+	sed 's|/usr/local/sbin|$(PREFIX)/sbin|g' \
 		guest-agent/vgpu-agent.service >$(DESTDIR)$(UNITDIR)/vgpu-agent.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/vgpu-agent.service
 	install -m 0644 kmod/99-vgpu.rules $(DESTDIR)$(UDEVRULESDIR)/99-vgpu.rules
