@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * CUDA backend: runs every op of include/vgpu/proto.h on the first GPU.
+ * CUDA backend: runs every op of the op table (include/vgpu/ops.h) on the first GPU.
  *
  * Pools. Each pool has its own stream, cuBLAS handle, pinned staging
  * buffers and device buffer, touched only by that pool's worker thread, so

@@ -4,7 +4,7 @@
 # objects live in their own tree, $(GUEST_O), built without sanitizers.
 GUEST_O	     := build/guest
 GUEST_CFLAGS := $(filter-out -fsanitize% -fno-sanitize% -fno-omit-frame-pointer,$(CFLAGS_ALL))
-GUEST_CPPFLAGS := $(CPPFLAGS_ALL) -Iinclude/uapi
+GUEST_CPPFLAGS := $(CPPFLAGS_ALL)
 GUEST_LIBVGPU := $(GUEST_O)/libvgpu.a
 
 $(GUEST_O)/%.o: %.c | $(DEPS_STAMP) $(GUEST_DEPS_STAMP)

@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "vgpu/proto.h"
-#include "vgpu/regs.h"
+#include <misc/vgpu_regs.h>
 
 /* Little-endian field access at byte offsets of a wire header. */
 static void put16(uint8_t *b, size_t off, uint16_t v) { v = htole16(v); memcpy(b + off, &v, 2); }

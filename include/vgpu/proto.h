@@ -18,7 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vgpu/regs.h"	/* VGPU_POOL_*, VGPU_PRIO_*: one encoding everywhere */
+#include <misc/vgpu.h>		/* enum vgpu_op, VGPU_NR_ARGS: the guest ABI's */
+#include <misc/vgpu_regs.h>	/* VGPU_POOL_*, VGPU_PRIO_*: one encoding everywhere */
 
 #define VGPU_REQ_MAGIC		0x51524756u	/* "VGRQ" */
 #define VGPU_RSP_MAGIC		0x53524756u	/* "VGRS" */
@@ -27,7 +28,6 @@
 #define VGPU_REQ_HDR_SIZE	96	/* bytes, version 1 */
 #define VGPU_RSP_HDR_SIZE	160	/* bytes, version 1 */
 #define VGPU_HDR_SIZE_MAX	4096	/* largest hdr_size a reader accepts */
-#define VGPU_NR_ARGS		4
 #define VGPU_MSG_LEN		64	/* response message incl. NUL */
 
 /* Spool layout inside one VM directory. */
@@ -40,17 +40,6 @@
 /* Hard ceiling on any one payload; per-VM limits are set lower in config. */
 #define VGPU_PAYLOAD_MAX	(1ull << 32)	/* bytes */
 
-enum vgpu_op {
-	VGPU_OP_NOOP		= 0,	/* no input, no output */
-	VGPU_OP_VECTOR_ADD	= 1,	/* c[n] = a[n] + b[n], float32 */
-	VGPU_OP_SAXPY		= 2,	/* y[n] = alpha * x[n] + y[n], float32 */
-	VGPU_OP_SGEMM		= 3,	/* C[m][n] = A[m][k] B[k][n], fp32 */
-	VGPU_OP_REDUCE_SUM	= 4,	/* s = sum x[n], float32 -> float32 */
-	VGPU_OP_CHECKSUM	= 5,	/* crc32c of the payload bytes */
-	VGPU_OP_GEMM_BF16	= 6,	/* C fp32 = A bf16 x B bf16, fp32 acc */
-	VGPU_OP_SPIN		= 7,	/* busy for args[0] ns; bench/test op */
-	VGPU_NR_OPS
-};
 
 /* Wire layout of a request header; offsets in bytes, all little-endian. */
 struct vgpu_req_hdr {

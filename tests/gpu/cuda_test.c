@@ -31,7 +31,7 @@
 #include "job.h"
 #include "vgpu/backend.h"
 #include "vgpu/proto.h"
-#include "vgpu/regs.h"
+#include <misc/vgpu_regs.h>
 
 #ifdef VGPU_HAVE_CUDA
 #include "../../cuda/vgpu_cuda.h"
