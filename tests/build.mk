@@ -23,15 +23,15 @@ $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
 
 TESTLIB := $(O)/tests/lib/testlib.o
 
-$(O)/tests/unit/test_proto: $(O)/tests/unit/test_proto.o $(TESTLIB) $(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+$(O)/tests/unit/test_proto: $(O)/tests/unit/test_proto.o $(TESTLIB) $(LIBVGPU_DOM0) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 $(O)/tests/unit/test_queue: $(O)/tests/unit/test_queue.o $(O)/dom0-mediator/queue.o $(TESTLIB)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
 $(O)/tests/unit/test_config: $(O)/tests/unit/test_config.o $(O)/dom0-mediator/config.o \
 		$(TESTLIB) $(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -linih
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -linih $(LIBVGPU_LDLIBS)
 $(O)/tests/integration/test_mediator: $(O)/tests/integration/test_mediator.o \
-		$(TESTLIB) $(O)/cuda/cpu_ops.o $(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -lm
+		$(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)

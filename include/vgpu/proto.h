@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vgpu spool file protocol, version 1: the one library interface that the
- * mediator, the host client, the guest agent, the tests and the benches use.
+ * vgpu spool file protocol, version 1: the wire headers and their codec,
+ * which the mediator, the host client, the guest agent, the tests and the
+ * benches share. What each op takes is the op table, include/vgpu/ops.h.
  * The specification is Documentation/protocol.rst; keep the two in step.
  *
  * A request file is a 96-byte little-endian header followed by payload_len
@@ -37,8 +38,17 @@
 #define VGPU_DIR_RSP		"rsp"	/* published responses */
 #define VGPU_ID_NAME_LEN	16	/* request/response names: %016llx */
 
-/* Hard ceiling on any one payload; per-VM limits are set lower in config. */
+/*
+ * Size limits, from the outside in (Documentation/protocol.rst, "Size
+ * limits", sets them side by side): the protocol's ceiling on any one
+ * payload, input or output; the mediator's default per-VM limit
+ * (max_payload_bytes, at most the ceiling); and, in the guest, the
+ * driver's default on the bytes it holds (VGPU_INFLIGHT_BYTES_DEFAULT of
+ * misc/vgpu.h, module parameter max_inflight_bytes), which bounds what one
+ * SUBMIT through /dev/vgpuN can carry.
+ */
 #define VGPU_PAYLOAD_MAX	(1ull << 32)	/* bytes */
+#define VGPU_PAYLOAD_DEFAULT	(256ull << 20)	/* bytes */
 
 
 /* Wire layout of a request header; offsets in bytes, all little-endian. */
@@ -96,16 +106,10 @@ uint32_t vgpu_rsp_crc(const struct vgpu_rsp_hdr *h, uint32_t payload_crc);
  * Checks of an untrusted request header that need no payload: magic,
  * version, sizes, flags, reserved fields, op and shape. Returns 0 or a
  * negative errno and writes a one-line reason into @why (VGPU_MSG_LEN).
- * @max_payload is the VM's limit in bytes.
+ * @max_payload is the VM's limit in bytes. Shapes are the op table's
+ * (include/vgpu/ops.h).
  */
 int vgpu_req_check(const struct vgpu_req_hdr *h, uint64_t max_payload, char *why);
-
-/* Bytes of input and output that @op with @args requires; -EINVAL if the
- * shape is invalid or overflows. */
-int vgpu_op_sizes(uint32_t op, const uint64_t args[VGPU_NR_ARGS],
-		  uint64_t *in_len, uint64_t *out_len, char *why);
-const char *vgpu_op_name(uint32_t op);
-int vgpu_op_from_name(const char *name);	/* -1 if unknown */
 
 /* Names of priorities and pools ("low", "A"); -1 from the parsers if bad. */
 const char *vgpu_prio_name(unsigned int prio);
@@ -121,13 +125,5 @@ int vgpu_id_parse(const char *name, uint64_t *id);
 uint32_t vgpu_crc32c(uint32_t crc, const void *buf, size_t len);
 /* The CRC of A || B from crc32c(A), crc32c(B) and B's length. */
 uint32_t vgpu_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
-
-/* Shapes are capped so that no dimension product can overflow 64 bits. */
-#define VGPU_DIM_MAX		(1ull << 20)	/* GEMM m, n, k */
-#define VGPU_VEC_MAX		(1ull << 30)	/* vector elements */
-
-/* fp32 <-> bf16 bit patterns (round to nearest even; NaN kept quiet). */
-uint16_t vgpu_f32_to_bf16(float f);
-float vgpu_bf16_to_f32(uint16_t b);
 
 #endif /* VGPU_PROTO_H */

@@ -21,7 +21,7 @@
 #include <misc/vgpu.h>
 
 #include "testlib.h"
-#include "vgpu/backend.h"
+#include "vgpu/ops.h"
 #include "vgpu/proto.h"
 
 #define DEV0		"/dev/vgpu0"

@@ -28,7 +28,7 @@
 #include "client.h"
 #include "spool.h"
 #include "testlib.h"
-#include "vgpu/backend.h"
+#include "vgpu/ops.h"
 
 #define VMS \
 	"[vm hi]\nid = 11\npool = A\npriority = high\n" \
