@@ -29,8 +29,9 @@ $(O)/tests/unit/test_proto: $(O)/tests/unit/test_proto.o $(TESTLIB) $(LIBVGPU_DO
 $(O)/tests/unit/test_ops.o: TEST_CFLAGS += -DVGPU_SRCDIR='"$(CURDIR)"'
 $(O)/tests/unit/test_ops: $(O)/tests/unit/test_ops.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
-$(O)/tests/unit/test_queue: $(O)/tests/unit/test_queue.o $(O)/dom0-mediator/queue.o $(TESTLIB)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+$(O)/tests/unit/test_queue: $(O)/tests/unit/test_queue.o $(O)/dom0-mediator/queue.o $(TESTLIB) \
+		$(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 $(O)/tests/unit/test_config: $(O)/tests/unit/test_config.o $(O)/dom0-mediator/config.o \
 		$(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -linih $(LIBVGPU_LDLIBS)

@@ -365,17 +365,7 @@ TEST(each_reference_passes_its_check_and_a_perturbed_result_fails)
 			out = malloc(d.out_len + 1);
 			ASSERT_NE(NULL, in);
 			ASSERT_NE(NULL, out);
-			if (o->nin && o->in[0].elem == VGPU_ELEM_F32)
-				test_rand_floats((float *)in, d.in_len / 4);
-			else if (o->nin && o->in[0].elem == VGPU_ELEM_BF16)
-				for (uint64_t i = 0; i < d.in_len / 2; i++) {
-					uint16_t b = vgpu_f32_to_bf16((float)test_rand_range(0, 2000)
-								      / 1000.0f - 1.0f);
-
-					memcpy(in + 2 * i, &b, 2);
-				}
-			else
-				test_rand_bytes(in, d.in_len);
+			test_rand_op_input(&d, in);
 			ASSERT_EQ(0, vgpu_cpu_compute(&d, in, out, msg)) TH_LOG("%s", msg);
 			EXPECT_EQ(0, vgpu_cpu_verify(&d, in, out, &rel, msg))
 				TH_LOG("%s: %s", o->name, msg);
