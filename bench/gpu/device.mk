@@ -31,6 +31,17 @@ $(O)/vgpuctl: $(O)/dom0-mediator/vgpuctl.o $(O)/dom0-mediator/config.o $(LIBVGPU
 BINS += $(O)/vgpu-mediator $(O)/vgpuctl
 endif
 
+# tests/gpu is a kselftest harness program. Its header comes from Debian's
+# linux-source-6.1 (tests/build.mk extracts it into build/ksft); a GPU
+# machine without that package needs build/ksft carried over.
+KSFT_DIR ?= build/ksft
+$(O)/tests/gpu/cuda_test.o: CPPFLAGS_ALL += -isystem $(KSFT_DIR) -Icuda
+$(O)/tests/gpu/cuda_test.o: CFLAGS_ALL += -Wno-missing-prototypes
+$(O)/tests/gpu/cuda_test.o: $(KSFT_DIR)/kselftest_harness.h
+$(KSFT_DIR)/kselftest_harness.h:
+	@echo "$@ missing: run 'make $@' where linux-source-6.1 is installed and carry it" >&2
+	@exit 1
+
 binaries: $(BINS) $(BACKEND_OBJS)
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
