@@ -183,9 +183,15 @@ static int cpu_gemm_bf16(const uint64_t args[VGPU_NR_ARGS], const void *in, void
 #define ARRAY(e, d0, d1)	{ .elem = VGPU_ELEM_##e, .dim = { (d0), (d1) } }
 #define SCALAR(e)		ARRAY(e, -1, -1)
 
-/* GEMM arguments: m, n, k; A is m x k, B k x n, C m x n. */
-#define GEMM_ARGS	{ COUNT("m", 1, VGPU_DIM_MAX), COUNT("n", 1, VGPU_DIM_MAX), \
-			  COUNT("k", 1, VGPU_DIM_MAX) }
+/* C = A B with m, n, k; A is m x k of @e, B k x n of @e, C m x n of f32. */
+#define GEMM(nm, e, fn, t) {							\
+	.name = (nm),								\
+	.nargs = 3, .args = { COUNT("m", 1, VGPU_DIM_MAX), COUNT("n", 1, VGPU_DIM_MAX), \
+			      COUNT("k", 1, VGPU_DIM_MAX) },			\
+	.nin = 2, .in = { ARRAY(e, 0, 2), ARRAY(e, 2, 1) },			\
+	.out = ARRAY(F32, 0, 1),						\
+	.cpu = (fn), .tol_kind = VGPU_TOL_NORM, .tol = (t),			\
+}
 
 static const struct vgpu_op_info op_table[VGPU_NR_OPS] = {
 	[VGPU_OP_NOOP] = {
@@ -205,14 +211,8 @@ static const struct vgpu_op_info op_table[VGPU_NR_OPS] = {
 		.out = ARRAY(F32, 0, -1),
 		.cpu = cpu_saxpy, .tol_kind = VGPU_TOL_ELEMENT, .tol = 1e-6,
 	},
-	[VGPU_OP_SGEMM] = {
-		.name = "sgemm",
-		.nargs = 3, .args = GEMM_ARGS,
-		.nin = 2, .in = { ARRAY(F32, 0, 2), ARRAY(F32, 2, 1) },
-		.out = ARRAY(F32, 0, 1),
-		/* fp32 (or tf32) accumulation order */
-		.cpu = cpu_sgemm, .tol_kind = VGPU_TOL_NORM, .tol = 1e-3,
-	},
+	/* fp32 (or tf32) accumulation order */
+	[VGPU_OP_SGEMM] = GEMM("sgemm", F32, cpu_sgemm, 1e-3),
 	[VGPU_OP_REDUCE_SUM] = {
 		.name = "reduce_sum",
 		.nargs = 1, .args = { COUNT("n", 1, VGPU_VEC_MAX) },
@@ -227,14 +227,8 @@ static const struct vgpu_op_info op_table[VGPU_NR_OPS] = {
 		.out = SCALAR(LE32),
 		.cpu = cpu_checksum, .tol_kind = VGPU_TOL_EXACT,
 	},
-	[VGPU_OP_GEMM_BF16] = {
-		.name = "gemm_bf16",
-		.nargs = 3, .args = GEMM_ARGS,
-		.nin = 2, .in = { ARRAY(BF16, 0, 2), ARRAY(BF16, 2, 1) },
-		.out = ARRAY(F32, 0, 1),
-		/* bf16 operands, fp32 accumulation */
-		.cpu = cpu_gemm_bf16, .tol_kind = VGPU_TOL_NORM, .tol = 1e-2,
-	},
+	/* bf16 operands, fp32 accumulation */
+	[VGPU_OP_GEMM_BF16] = GEMM("gemm_bf16", BF16, cpu_gemm_bf16, 1e-2),
 	[VGPU_OP_SPIN] = {
 		.name = "spin",
 		.nargs = 1, .args = { COUNT("ns", 0, VGPU_SPIN_NS_MAX) },
