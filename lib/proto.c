@@ -14,6 +14,11 @@
 #include "vgpu/ops.h"
 #include "vgpu/proto.h"
 
+/* The size limits nest (protocol.rst, "Limits"): a guest's default share
+ * fits the mediator's default, which fits the protocol's ceiling. */
+_Static_assert(VGPU_INFLIGHT_BYTES_DEFAULT <= VGPU_PAYLOAD_DEFAULT &&
+	       VGPU_PAYLOAD_DEFAULT <= VGPU_PAYLOAD_MAX, "size limits do not nest");
+
 /* Little-endian field access at byte offsets of a wire header. */
 static void put16(uint8_t *b, size_t off, uint16_t v) { v = htole16(v); memcpy(b + off, &v, 2); }
 static void put32(uint8_t *b, size_t off, uint32_t v) { v = htole32(v); memcpy(b + off, &v, 4); }
