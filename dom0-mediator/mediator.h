@@ -25,7 +25,7 @@
 #include "spool.h"
 #include "vgpu/backend.h"
 #include "vgpu/proto.h"
-#include "vgpu/regs.h"
+#include <misc/vgpu_regs.h>
 
 /* glibc's sys/queue.h lacks the BSD _SAFE iterators. */
 #ifndef TAILQ_FOREACH_SAFE

@@ -103,7 +103,8 @@ install-guest: guest install-dkms
 	chmod 0644 $(DESTDIR)$(UNITDIR)/vgpu-agent.service
 	install -m 0644 kmod/99-vgpu.rules $(DESTDIR)$(UDEVRULESDIR)/99-vgpu.rules
 	install -m 0644 tools/vgpu.sysusers $(DESTDIR)$(SYSUSERSDIR)/vgpu-guest.conf
-	install -m 0644 include/uapi/misc/vgpu.h $(DESTDIR)$(INCLUDEDIR)/vgpu/misc/
+	install -m 0644 include/uapi/misc/vgpu.h include/uapi/misc/vgpu_regs.h \
+		$(DESTDIR)$(INCLUDEDIR)/vgpu/misc/
 	sed 's|@PREFIX@|$(PREFIX)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VGPU_VERSION)|' \
 		tools/vgpu.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/vgpu.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/vgpu.pc
@@ -111,12 +112,12 @@ install-guest: guest install-dkms
 
 # vgpu.ko's source, as DKMS builds it (kmod/dkms.conf): no build here.
 install-dkms:
-	install -d $(DESTDIR)$(DKMSDIR)/include/vgpu $(DESTDIR)$(DKMSDIR)/include/uapi/misc
+	install -d $(DESTDIR)$(DKMSDIR)/include/uapi/misc
 	install -m 0644 kmod/vgpu.c kmod/Kbuild kmod/Makefile $(DESTDIR)$(DKMSDIR)/
 	sed 's|@VERSION@|$(VGPU_VERSION)|' kmod/dkms.conf >$(DESTDIR)$(DKMSDIR)/dkms.conf
 	chmod 0644 $(DESTDIR)$(DKMSDIR)/dkms.conf
-	install -m 0644 include/vgpu/regs.h $(DESTDIR)$(DKMSDIR)/include/vgpu/
-	install -m 0644 include/uapi/misc/vgpu.h $(DESTDIR)$(DKMSDIR)/include/uapi/misc/
+	install -m 0644 include/uapi/misc/vgpu.h include/uapi/misc/vgpu_regs.h \
+		$(DESTDIR)$(DKMSDIR)/include/uapi/misc/
 
 # The Debian packages (debian/), into the parent directory.
 deb: | $(PKG_DEPS_STAMP)
