@@ -1,6 +1,5 @@
 # vgpu-mediator (the Dom0 daemon) and vgpuctl (its status tool).
-MEDIATOR_OBJS := $(addprefix $(O)/dom0-mediator/,main.o config.o queue.o sched.o requests.o ctl.o)
-VGPUCTL_OBJS  := $(O)/dom0-mediator/vgpuctl.o $(O)/dom0-mediator/config.o
+include dom0-mediator/objs.mk
 
 $(O)/vgpu-mediator: $(MEDIATOR_OBJS) $(BACKEND_OBJS) $(LIBVGPU)
 	$(BACKEND_LINK) $(LDFLAGS_ALL) -o $@ $^ -linih $(BACKEND_LDLIBS)

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "log.h"
 #include "loop.h"
 #include "mediator.h"

@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * Pools and their workers. Each pool has one worker thread that takes the
- * most urgent job (high > medium > low, FIFO by arrival within a level) and
+ * Queues and workers. Each pool has one worker thread that takes the most
+ * urgent job (high > medium > low, FIFO by arrival within a level) and
  * runs it to completion: non-preemptive, one job at a time per pool. The
  * two pools' workers run concurrently.
+ *
+ * A worker touches its pool ([L]: queue, running job, counters), the job
+ * it popped (its own until freed), that job's VM (sp, conf.name, [L]
+ * counters, vm_warnx, vm_put) and the backend's pool slot. The other
+ * functions here run on the main thread: they queue what acceptance
+ * accepted, move a VM's jobs on a reload, start and stop the workers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +22,7 @@
 #include "job.h"
 #include "log.h"
 #include "mediator.h"
+#include "respond.h"
 
 struct worker_arg {
 	struct mediator *m;
@@ -23,23 +30,6 @@ struct worker_arg {
 };
 
 static struct worker_arg worker_args[VGPU_NR_POOLS];
-
-void job_free(struct job *j)
-{
-	if (j->fd >= 0)
-		close(j->fd);
-	free(j);
-}
-
-void vm_put(struct vm *vm)
-{
-	if (atomic_fetch_sub(&vm->refs, 1) != 1)
-		return;
-	vgpu_spool_close(&vm->sp);
-	if (vm->state_fd >= 0)
-		close(vm->state_fd);
-	free(vm);
-}
 
 /* Wakes @p's worker, sleeping or polling. Called with m->lock held. */
 static void kick(struct pool *p)
@@ -182,7 +172,8 @@ static int run_job(struct mediator *m, unsigned int pool, struct job *j)
 			 vgpu_op_name(j->hdr.op), msg);
 	else
 		snprintf(msg, sizeof(msg), "ok");
-	return vm_finish_job(m, j, err, msg, started, io.out_crc, j->hdr.out_len) ? -EIO : err;
+	return rsp_finish_job(j, err, msg, started, io.out_crc, j->hdr.out_len,
+			      m->conf.fsync) ? -EIO : err;
 }
 
 static void *worker(void *arg)

@@ -21,11 +21,11 @@ BINS += $(O)/vgpu-submit
 
 ifneq ($(INIH),)
 # The mediator and vgpuctl, as dom0-mediator/build.mk builds them.
-MEDIATOR_OBJS := $(addprefix $(O)/dom0-mediator/,main.o config.o queue.o sched.o requests.o ctl.o)
+include dom0-mediator/objs.mk
 $(O)/dom0-mediator/%.o: CPPFLAGS_ALL += -I$(INIH)
 $(O)/vgpu-mediator: $(MEDIATOR_OBJS) $(BACKEND_OBJS) $(LIBVGPU)
 	$(BACKEND_LINK) $(LDFLAGS_ALL) -o $@ $^ $(INIH)/libinih.a $(BACKEND_LDLIBS)
-$(O)/vgpuctl: $(O)/dom0-mediator/vgpuctl.o $(O)/dom0-mediator/config.o $(LIBVGPU)
+$(O)/vgpuctl: $(VGPUCTL_OBJS) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(INIH)/libinih.a
 BINS += $(O)/vgpu-mediator $(O)/vgpuctl
 endif
