@@ -408,7 +408,7 @@ static const struct option long_opts[] = {
 int main(int argc, char **argv)
 {
 	struct mediator m = {
-		.conf_path = DEFAULT_CONF, .ino_fd = -1, .sig_fd = -1, .ctl_fd = -1,
+		.conf_path = DEFAULT_CONF, .ino_fd = -1, .sig_fd = -1,
 		.rescan_fd = -1, .state_dir_fd = -1,
 		.vms = TAILQ_HEAD_INITIALIZER(m.vms),
 		.accepted = TAILQ_HEAD_INITIALIZER(m.accepted),

@@ -2,4 +2,4 @@
 # bench/gpu/device.mk (the GPU machine's standalone build).
 MEDIATOR_OBJS := $(addprefix $(O)/dom0-mediator/,main.o config.o vm.o accept.o respond.o \
 		 queue.o sched.o ctl.o)
-VGPUCTL_OBJS  := $(O)/dom0-mediator/vgpuctl.o $(O)/dom0-mediator/config.o
+VGPUCTL_OBJS  := $(O)/dom0-mediator/vgpuctl.o

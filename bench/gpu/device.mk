@@ -3,8 +3,8 @@
 # (bench/gpu/run-on-device.sh uses it), with the flags of flags.mk.
 #
 #   INIH=DIR   a folder with libinih's ini.h and libinih.a (Debian's
-#              libinih-dev, copied): also builds vgpu-mediator and vgpuctl,
-#              linked with libinih statically. vgpu-submit and
+#              libinih-dev, copied): also builds vgpu-mediator, linked
+#              with libinih statically. vgpu-submit, vgpuctl and
 #              vgpu-spool-probe need no libinih and are always built.
 include flags.mk
 BINS :=
@@ -19,15 +19,16 @@ $(O)/vgpu-submit: $(O)/tools/vgpu-submit.o $(O)/cuda/cpu_ops.o $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -lm
 BINS += $(O)/vgpu-submit
 
-ifneq ($(INIH),)
 # The mediator and vgpuctl, as dom0-mediator/build.mk builds them.
 include dom0-mediator/objs.mk
+$(O)/vgpuctl: $(VGPUCTL_OBJS)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+BINS += $(O)/vgpuctl
+ifneq ($(INIH),)
 $(O)/dom0-mediator/%.o: CPPFLAGS_ALL += -I$(INIH)
 $(O)/vgpu-mediator: $(MEDIATOR_OBJS) $(BACKEND_OBJS) $(LIBVGPU)
 	$(BACKEND_LINK) $(LDFLAGS_ALL) -o $@ $^ $(INIH)/libinih.a $(BACKEND_LDLIBS)
-$(O)/vgpuctl: $(VGPUCTL_OBJS) $(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(INIH)/libinih.a
-BINS += $(O)/vgpu-mediator $(O)/vgpuctl
+BINS += $(O)/vgpu-mediator
 endif
 
 binaries: $(BINS) $(BACKEND_OBJS)

@@ -18,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -850,6 +852,98 @@ TEST_F(med, status_shows_the_running_job_and_queue_depths)
 	ASSERT_EQ(6, collect(cs, 3, res, 6, 5000));
 	for (int v = 0; v < 3; v++)
 		vgpu_client_close(cs[v]);
+}
+
+/* A control-socket client that connects, sends @line (may be "") and then does nothing. */
+static int ctl_connect(const struct test_mediator *t, const char *line)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.107s", t->sock);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Clients of the control socket that never finish their line, or never
+ * read their report, cost the event loop nothing: requests are accepted
+ * and answered at full speed meanwhile, the stuck clients are dropped
+ * after their deadline (1 s each) and vgpuctl is answered after them.
+ */
+TEST_F(med, stuck_control_clients_do_not_stall_requests)
+{
+	struct vgpu_client *c = client(&self->t, "b");
+	int nstuck = (int)test_rand_range(3, 5), stuck[5], reader;
+	struct vgpu_result res[20];
+	char status[8192], buf[256];
+	uint64_t t0, took_ms;
+	ssize_t n;
+
+	ASSERT_NE(NULL, c);
+	for (int i = 0; i < nstuck; i++) {
+		stuck[i] = ctl_connect(&self->t, i % 2 ? "sta" : "");
+		ASSERT_LE(0, stuck[i]);
+	}
+	sleep_ms(50);		/* the mediator has taken the first one */
+	t0 = vgpu_now_ns();
+	for (int i = 0; i < 20; i++)
+		submit_spin(c, 0);
+	ASSERT_EQ(20, collect(&c, 1, res, 20, 10000));
+	took_ms = (vgpu_now_ns() - t0) / MS;
+	TH_LOG("%d stuck clients; 20 requests answered in %" PRIu64 " ms", nstuck, took_ms);
+	EXPECT_GT(700, took_ms);
+	for (int i = 0; i < 20; i++)
+		EXPECT_EQ(0, res[i].rsp.status);
+
+	/* One that asks and reads only later gets its whole report. */
+	reader = ctl_connect(&self->t, "status\n");
+	ASSERT_LE(0, reader);
+	ASSERT_EQ(0, tm_status(&self->t, status, sizeof(status)));
+	EXPECT_NE(NULL, strstr(status, "vm b: vm_id=21")) TH_LOG("%s", status);
+	n = read(reader, buf, sizeof(buf) - 1);
+	ASSERT_LT(0, n);
+	buf[n] = '\0';
+	EXPECT_EQ(0, strncmp(buf, "backend cpu\n", 12)) TH_LOG("%s", buf);
+	close(reader);
+	for (int i = 0; i < nstuck; i++)
+		close(stuck[i]);
+	vgpu_client_close(c);
+}
+
+/* vgpuctl finds the socket in the config even while the rest of it is broken. */
+TEST_F(med, vgpuctl_reads_the_socket_from_a_broken_config)
+{
+	char conf[400], cmd[1200], out[8192];
+	FILE *f, *p;
+	size_t n;
+
+	snprintf(conf, sizeof(conf), "%s/broken.conf", self->t.root);
+	f = fopen(conf, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "# broken on purpose\n[mediator]\nspoll = /nowhere\n"
+		"control_socket = %s ; inline comment\nthis line has no equals sign\n"
+		"[vm x]\nid = banana\n[mediator]\n", self->t.sock);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s -n -c %s 2>&1", test_bin("vgpu-mediator"), conf);
+	p = popen(cmd, "r");
+	ASSERT_NE(NULL, p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	EXPECT_NE(0, pclose(p)) TH_LOG("the config should be refused: %s", out);
+
+	snprintf(cmd, sizeof(cmd), "%s -c %s status 2>&1", test_bin("vgpuctl"), conf);
+	p = popen(cmd, "r");
+	ASSERT_NE(NULL, p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	EXPECT_EQ(0, pclose(p)) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "pool A: idle")) TH_LOG("%s", out);
 }
 
 TEST(uncollected_responses_expire)
