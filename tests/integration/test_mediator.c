@@ -1019,12 +1019,25 @@ TEST_F(med, stuck_control_clients_do_not_stall_requests)
 	vgpu_client_close(c);
 }
 
+/* Run @cmd with its output in @out; its status (-1 if it could not run). */
+static int run_cmd(const char *cmd, char *out, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n;
+
+	out[0] = '\0';
+	if (!p)
+		return -1;
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	return pclose(p);
+}
+
 /* vgpuctl finds the socket in the config even while the rest of it is broken. */
 TEST_F(med, vgpuctl_reads_the_socket_from_a_broken_config)
 {
 	char conf[400], cmd[1200], out[8192];
-	FILE *f, *p;
-	size_t n;
+	FILE *f;
 
 	snprintf(conf, sizeof(conf), "%s/broken.conf", self->t.root);
 	f = fopen(conf, "w");
@@ -1034,18 +1047,9 @@ TEST_F(med, vgpuctl_reads_the_socket_from_a_broken_config)
 		"[vm x]\nid = banana\n[mediator]\n", self->t.sock);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd), "%s -n -c %s 2>&1", test_bin("vgpu-mediator"), conf);
-	p = popen(cmd, "r");
-	ASSERT_NE(NULL, p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	EXPECT_NE(0, pclose(p)) TH_LOG("the config should be refused: %s", out);
-
+	EXPECT_NE(0, run_cmd(cmd, out, sizeof(out))) TH_LOG("the config should be refused: %s", out);
 	snprintf(cmd, sizeof(cmd), "%s -c %s status 2>&1", test_bin("vgpuctl"), conf);
-	p = popen(cmd, "r");
-	ASSERT_NE(NULL, p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	EXPECT_EQ(0, pclose(p)) TH_LOG("%s", out);
+	EXPECT_EQ(0, run_cmd(cmd, out, sizeof(out))) TH_LOG("%s", out);
 	EXPECT_NE(NULL, strstr(out, "pool A: idle")) TH_LOG("%s", out);
 }
 
