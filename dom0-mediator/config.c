@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,9 @@
 
 #include <ini.h>
 
+#include "conf.h"
 #include "job.h"
 #include "log.h"
-#include "mediator.h"
 
 #define DEF_MAX_PAYLOAD	VGPU_PAYLOAD_DEFAULT	/* bytes: proto.h, "Size limits" */
 #define DEF_MAX_QUEUED	64

@@ -6,6 +6,10 @@
  * as a safety net), accepts requests into per-pool priority queues and lets
  * one worker per pool run them. SIGTERM/SIGINT: finish the running jobs and
  * exit. SIGHUP: reload the config without dropping queued requests.
+ *
+ * This file is the main thread: start-up, the event loop and its
+ * callbacks, reload. It touches everything of struct mediator that is not
+ * [L], and takes m->lock for what is (mediator.h lists the threads).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "accept.h"
+#include "ctl.h"
 #include "log.h"
 #include "loop.h"
 #include "mediator.h"
@@ -53,26 +59,6 @@ static void usage(FILE *f)
 		"  --version   print the version\n\n"
 		"Signals: TERM/INT finish running jobs and exit; HUP reloads the config.\n"
 		"See vgpu-mediator(8), mediator.conf(5) and vgpuctl(1).\n");
-}
-
-static struct vm *find_vm_by_name(struct mediator *m, const char *name)
-{
-	struct vm *vm;
-
-	TAILQ_FOREACH(vm, &m->vms, entry)
-		if (!strcmp(vm->conf.name, name))
-			return vm;
-	return NULL;
-}
-
-static struct vm *find_vm_by_wd(struct mediator *m, int wd)
-{
-	struct vm *vm;
-
-	TAILQ_FOREACH(vm, &m->vms, entry)
-		if (vm->wd == wd)
-			return vm;
-	return NULL;
 }
 
 static int cmp_job_seq(const void *a, const void *b)
@@ -114,83 +100,16 @@ static void enqueue_recovered(struct mediator *m, struct job_list *l)
 	free(v);
 }
 
-static struct vm *vm_add(struct mediator *m, const struct vm_conf *c)
-{
-	struct vm *vm = calloc(1, sizeof(*vm));
-
-	if (!vm) {
-		log_errx("vm %s: out of memory", c->name);
-		return NULL;
-	}
-	vm->conf = *c;
-	vm->state_fd = -1;
-	vm->wd = -1;
-	atomic_init(&vm->refs, 1);
-	atomic_init(&vm->jobs, 0);
-	TAILQ_INSERT_TAIL(&m->vms, vm, entry);
-	if (vm_open(m, vm)) {
-		TAILQ_REMOVE(&m->vms, vm, entry);
-		free(vm);
-		return NULL;
-	}
-	log_info("vm %s: vm_id %" PRIu32 ", pool %s, priority %s, %s", c->name, c->id,
-		 vgpu_pool_name(c->pool), vgpu_prio_name(c->prio), c->dir);
-	return vm;
-}
-
 /*
- * Stop watching @vm. Its queued jobs still run; until they have, it waits
- * on m->leaving, so that a reload that brings its directory back revives it
- * instead of recovering (and running again) the requests it still holds.
+ * A VM of the new config whose directory is still served by a leaving one:
+ * back, with its queued jobs moved if the config puts it elsewhere.
  */
-static void vm_remove(struct mediator *m, struct vm *vm)
-{
-	unsigned int jobs = atomic_load(&vm->jobs);
-
-	if (vm->wd >= 0)
-		inotify_rm_watch(m->ino_fd, vm->wd);
-	TAILQ_REMOVE(&m->vms, vm, entry);
-	vm->wd = -1;
-	if (jobs) {
-		log_info("vm %s: removed; its %u queued job%s will still run", vm->conf.name,
-			 jobs, jobs == 1 ? "" : "s");
-		TAILQ_INSERT_TAIL(&m->leaving, vm, entry);	/* keeps the config ref */
-	} else {
-		log_info("vm %s: removed", vm->conf.name);
-		vm_put(vm);
-	}
-}
-
-/* Free removed VMs whose last job has run. */
-static void reap_leaving(struct mediator *m)
-{
-	struct vm *vm, *tmp;
-
-	TAILQ_FOREACH_SAFE(vm, &m->leaving, entry, tmp) {
-		if (atomic_load(&vm->jobs))
-			continue;
-		TAILQ_REMOVE(&m->leaving, vm, entry);
-		vm_put(vm);
-	}
-}
-
-/* A VM of the new config whose directory is still served by a leaving one. */
 static struct vm *revive(struct mediator *m, const struct vm_conf *c)
 {
-	struct vm *vm;
+	struct vm *vm = vm_revive(m, c);
 
-	TAILQ_FOREACH(vm, &m->leaving, entry)
-		if (!strcmp(vm->conf.dir, c->dir))
-			break;
 	if (!vm)
 		return NULL;
-	TAILQ_REMOVE(&m->leaving, vm, entry);
-	TAILQ_INSERT_TAIL(&m->vms, vm, entry);
-	if (vm_watch(m, vm)) {
-		TAILQ_REMOVE(&m->vms, vm, entry);
-		TAILQ_INSERT_TAIL(&m->leaving, vm, entry);
-		return NULL;
-	}
 	if (c->pool != vm->conf.pool || c->prio != vm->conf.prio)
 		sched_move_vm(m, vm, c->pool, c->prio);
 	pthread_mutex_lock(&m->lock);
@@ -211,7 +130,7 @@ static void add_vms(struct mediator *m, const struct vm_conf *vms, unsigned int 
 		log_errx("out of memory adding VMs");
 		return;
 	}
-	reap_leaving(m);
+	vm_reap_leaving(m);
 	for (unsigned int i = 0; i < n; i++) {
 		added[i] = revive(m, &vms[i]);
 		if (added[i])
@@ -290,7 +209,7 @@ static void reload(struct mediator *m)
 		pthread_mutex_unlock(&m->lock);
 	}
 	for (unsigned int i = 0; i < nc.nvms; i++)
-		if (!find_vm_by_name(m, nc.vms[i].name))
+		if (!vm_find_by_name(m, nc.vms[i].name))
 			fresh[nfresh++] = nc.vms[i];
 	add_vms(m, fresh, nfresh);
 	free(fresh);
@@ -319,7 +238,7 @@ static void on_rescan(struct loop *l, int fd, uint32_t events, void *ctx)
 		vm_scan_requests(m, vm);
 		vm_expire(m, vm);
 	}
-	reap_leaving(m);
+	vm_reap_leaving(m);
 }
 
 static void arm_rescan(struct mediator *m)
@@ -360,7 +279,7 @@ static void on_inotify(struct loop *l, int fd, uint32_t events, void *ctx)
 			}
 			if (ev->mask & IN_IGNORED || !ev->len)
 				continue;
-			vm = find_vm_by_wd(m, ev->wd);
+			vm = vm_find_by_wd(m, ev->wd);
 			if (!vm)
 				continue;
 			if (ev->mask & IN_CREATE)
@@ -504,7 +423,7 @@ static const struct option long_opts[] = {
 int main(int argc, char **argv)
 {
 	struct mediator m = {
-		.conf_path = DEFAULT_CONF, .ino_fd = -1, .sig_fd = -1, .ctl_fd = -1,
+		.conf_path = DEFAULT_CONF, .ino_fd = -1, .sig_fd = -1,
 		.rescan_fd = -1, .state_dir_fd = -1,
 		.vms = TAILQ_HEAD_INITIALIZER(m.vms),
 		.accepted = TAILQ_HEAD_INITIALIZER(m.accepted),
@@ -549,8 +468,7 @@ int main(int argc, char **argv)
 	raise_fd_limit();
 	pthread_mutex_init(&m.lock, NULL);
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
-		jobq_init(&m.pools[i].q);
-		pthread_cond_init(&m.pools[i].wake, NULL);
+		pool_init(&m.pools[i]);
 	}
 	m.loop = loop_new();
 	if (!m.loop) {

@@ -3,8 +3,19 @@
  * Per-pool job queues. Pops are O(1); a push is O(1) for arrivals in order
  * and walks back from the tail only for jobs re-queued after a priority
  * change or a restart, so FIFO-by-arrival holds whatever the push order.
+ * No lock here: callers hold m->lock (sched.c), or own the queue (tests).
  */
-#include "mediator.h"
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "queue.h"
+
+void job_free(struct job *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j);
+}
 
 void jobq_init(struct jobq *q)
 {

@@ -1,16 +1,24 @@
 // SPDX-License-Identifier: MIT
 /*
  * vgpuctl: ask a running vgpu-mediator how it is doing.
+ *
+ * It needs only the control socket's path: -s SOCKET, or control_socket
+ * in the [mediator] section of the config, found by a reader of its own
+ * that ignores everything else, so that vgpuctl still works while the rest
+ * of the config has errors (which is when one wants to ask the mediator).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "mediator.h"
+#define DEFAULT_CONF	"/etc/vgpu/mediator.conf"
+#define DEFAULT_SOCKET	"/run/vgpu/mediator.sock"	/* config.c's default */
 
 static void usage(FILE *f)
 {
@@ -19,7 +27,7 @@ static void usage(FILE *f)
 		"Shows, per pool, the running job and the queue depth per priority, and\n"
 		"per VM its counters.\n\n"
 		"  -c FILE    read control_socket from this mediator config\n"
-		"             (default /etc/vgpu/mediator.conf)\n"
+		"             (default " DEFAULT_CONF ")\n"
 		"  -s SOCKET  the mediator's control socket\n"
 		"  -h, --help this help\n"
 		"  --version  print the version\n"
@@ -27,6 +35,60 @@ static void usage(FILE *f)
 }
 
 enum { OPT_VERSION = 256 };
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/*
+ * control_socket of @path's [mediator] section into @buf (the last one
+ * wins, as in the mediator), or the default. Comments and inline comments
+ * as libinih takes them: lines starting with ';' or '#', and ' ;' on.
+ * 0, or -errno if @path cannot be read.
+ */
+static int read_socket_path(const char *path, char *buf, size_t len)
+{
+	char line[4096];
+	bool in_mediator = false;
+	FILE *f = fopen(path, "re");
+
+	snprintf(buf, len, "%s", DEFAULT_SOCKET);
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *s = trim(line), *eq, *c;
+
+		if (*s == ';' || *s == '#' || !*s)
+			continue;
+		if (*s == '[') {
+			c = strchr(s, ']');
+			in_mediator = c && c - s == 9 && !strncmp(s, "[mediator", 9);
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (!in_mediator || !eq)
+			continue;
+		*eq = '\0';
+		for (c = eq + 1; (c = strchr(c, ';')); c++) {
+			if (isspace((unsigned char)c[-1])) {
+				*c = '\0';
+				break;
+			}
+		}
+		if (!strcmp(trim(s), "control_socket"))
+			snprintf(buf, len, "%s", trim(eq + 1));
+	}
+	fclose(f);
+	return 0;
+}
 
 static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -36,12 +98,11 @@ static const struct option long_opts[] = {
 
 int main(int argc, char **argv)
 {
-	const char *conf_path = "/etc/vgpu/mediator.conf", *sock = NULL;
+	const char *conf_path = DEFAULT_CONF, *sock = NULL;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct conf conf;
-	char buf[4096], err[1024];
+	char buf[4096];
 	ssize_t n;
-	int c, fd;
+	int c, fd, err;
 
 	while ((c = getopt_long(argc, argv, "c:s:h", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -57,12 +118,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!sock) {
-		if (conf_load(conf_path, &conf, err, sizeof(err))) {
-			fprintf(stderr, "vgpuctl: %s\n", err);
+		err = read_socket_path(conf_path, sa.sun_path, sizeof(sa.sun_path));
+		if (err) {
+			fprintf(stderr, "vgpuctl: %s: %s\n", conf_path, strerror(-err));
 			return 1;
 		}
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", conf.ctl_path);
-		conf_free(&conf);
 	} else {
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
 	}

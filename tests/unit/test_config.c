@@ -11,7 +11,7 @@
 
 #include "kselftest_harness.h"
 
-#include "mediator.h"
+#include "conf.h"
 
 /* A scratch directory with a config path in it. */
 struct scratch {

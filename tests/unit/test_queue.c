@@ -8,7 +8,7 @@
 
 #include "kselftest_harness.h"
 
-#include "mediator.h"
+#include "queue.h"
 #include "testlib.h"
 
 #define NJOBS 2000
