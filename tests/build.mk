@@ -14,7 +14,8 @@ $(KSFT_HDR): | $(DEPS_STAMP)
 # The harness's FIXTURE macros define functions without prototypes.
 TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
 
-UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_queue test_config test_vm)
+UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_queue test_policy test_config \
+	      test_vm)
 INTEGRATION_TESTS := $(O)/tests/integration/test_mediator
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
@@ -26,6 +27,9 @@ TESTLIB := $(O)/tests/lib/testlib.o
 $(O)/tests/unit/test_proto: $(O)/tests/unit/test_proto.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
 $(O)/tests/unit/test_queue: $(O)/tests/unit/test_queue.o $(O)/dom0-mediator/queue.o $(TESTLIB)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+$(O)/tests/unit/test_policy: $(O)/tests/unit/test_policy.o $(O)/dom0-mediator/queue.o \
+		$(TESTLIB)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
 $(O)/tests/unit/test_vm: $(O)/tests/unit/test_vm.o $(O)/dom0-mediator/vm.o $(TESTLIB) \
 		$(LIBVGPU)
