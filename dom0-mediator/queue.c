@@ -38,7 +38,6 @@
 #include "queue.h"
 
 #define PRIO_TOP	(VGPU_NR_PRIOS - 1)
-#define DEF_AGING_NS	(500 * 1000000ull)	/* config.c's default aging_ms */
 
 static const char *const policy_names[SCHED_NR_POLICIES] = {
 	[SCHED_STRICT] = "strict", [SCHED_AGING] = "aging", [SCHED_WEIGHTED] = "weighted",
@@ -73,7 +72,7 @@ void jobq_init(struct jobq *q)
 		q->vnow[p] = 0;
 	}
 	q->policy = SCHED_STRICT;
-	q->aging_ns = DEF_AGING_NS;
+	q->aging_ns = SCHED_DEF_AGING_MS * 1000000ull;
 	flow_init(&q->anon, 1);
 }
 

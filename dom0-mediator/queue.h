@@ -67,6 +67,7 @@ TAILQ_HEAD(flow_list, flow);
 
 enum sched_policy { SCHED_STRICT, SCHED_AGING, SCHED_WEIGHTED };
 #define SCHED_NR_POLICIES	3
+#define SCHED_DEF_AGING_MS	500	/* a low job is high after 1 s */
 
 /*
  * Per-pool queues: one list per level, FIFO by seq (all policies pick

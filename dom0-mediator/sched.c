@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
- * Queues and workers. Each pool has one worker thread that takes the most
- * urgent job (high > medium > low, FIFO by arrival within a level) and
- * runs it to completion: non-preemptive, one job at a time per pool. The
- * two pools' workers run concurrently.
+ * Queues and workers. Each pool has one worker thread that takes the next
+ * job by its pool's policy (queue.c: strict, aging or weighted) and runs
+ * it to completion: non-preemptive, one job at a time per pool. The two
+ * pools' workers run concurrently. The worker measures each job's run
+ * time around the backend call and charges it to the job's VM (its
+ * counters, and its flow under the weighted policy).
  *
  * A worker touches its pool ([L]: queue, running job, counters), the job
  * it popped (its own until freed), that job's VM (sp, conf.name, [L]
- * counters, vm_warnx, vm_put) and the backend's pool slot. The other
- * functions here run on the main thread: they queue what acceptance
- * accepted, move a VM's jobs on a reload, start and stop the workers.
+ * counters and flow, vm_warnx, vm_put) and the backend's pool slot. The
+ * other functions here run on the main thread: they queue what acceptance
+ * accepted, move a VM's jobs and set the pools' policies on a reload,
+ * start and stop the workers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,6 +78,7 @@ void sched_enqueue(struct mediator *m, struct job *j)
 	pthread_mutex_lock(&m->lock);
 	p = &m->pools[j->vm->conf.pool];
 	j->prio = j->vm->conf.prio;
+	j->flow = &j->vm->flow;
 	jobq_push(&p->q, j);
 	kick(p);
 	pthread_mutex_unlock(&m->lock);
@@ -103,6 +107,7 @@ void sched_flush(struct mediator *m)
 
 		TAILQ_REMOVE(&m->accepted, j, entry);
 		j->prio = j->vm->conf.prio;
+		j->flow = &j->vm->flow;
 		jobq_push(&m->pools[pool].q, j);
 		wake[pool] = true;
 	}
@@ -139,8 +144,28 @@ void sched_move_vm(struct mediator *m, struct vm *vm, unsigned int pool, unsigne
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* Run @j on @pool's backend and answer it. Called without the lock. */
-static int run_job(struct mediator *m, unsigned int pool, struct job *j)
+void sched_set_policies(struct mediator *m, const struct pool_sched *ps)
+{
+	pthread_mutex_lock(&m->lock);
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
+		struct jobq *q = &m->pools[i].q;
+		uint64_t aging_ns = (uint64_t)ps[i].aging_ms * 1000000;
+
+		if (q->policy != ps[i].policy ||
+		    (ps[i].policy == SCHED_AGING && q->aging_ns != aging_ns))
+			log_info("pool %s: policy %s, aging_ms %u", vgpu_pool_name(i),
+				 sched_policy_name(ps[i].policy), ps[i].aging_ms);
+		jobq_set_policy(q, ps[i].policy, aging_ns);
+		kick(&m->pools[i]);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * Run @j on @pool's backend and answer it; its time in the backend into
+ * @run_ns. Called without the lock.
+ */
+static int run_job(struct mediator *m, unsigned int pool, struct job *j, uint64_t *run_ns)
 {
 	struct vm *vm = j->vm;
 	uint64_t req_size = j->hdr.hdr_size + j->hdr.payload_len;
@@ -159,6 +184,7 @@ static int run_job(struct mediator *m, unsigned int pool, struct job *j)
 	io.team = m->pools[pool].team;
 	started = vgpu_now_ns();
 	err = m->be_ops->run(m->be, pool, &desc, &io, msg);
+	*run_ns = vgpu_now_ns() - started;
 	if (!err && !vgpu_job_output_complete(&io)) {
 		snprintf(msg, sizeof(msg), "backend wrote %" PRIu64 " of %" PRIu64 " bytes",
 			 j->hdr.out_len - io.out_left, j->hdr.out_len);
@@ -185,6 +211,7 @@ static void *worker(void *arg)
 
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
+		uint64_t now, run_ns;
 		struct job *j;
 		struct vm *vm;
 		int err;
@@ -194,17 +221,21 @@ static void *worker(void *arg)
 			pthread_cond_wait(&p->wake, &m->lock);
 		if (m->stopping)	/* queued jobs stay on disk for next time */
 			break;
-		j = jobq_pop(&p->q);
+		now = vgpu_now_ns();
+		j = jobq_next(&p->q, now);
 		vm = j->vm;
 		j->pool = wa->pool;
 		j->vm_id = vm->conf.id;
 		p->running = j;
-		p->running_since_ns = vgpu_now_ns();
+		p->running_since_ns = now;
+		vm->st.wait_ns += now > j->queued_ns ? now - j->queued_ns : 0;
 		pthread_mutex_unlock(&m->lock);
 
-		err = run_job(m, wa->pool, j);
+		err = run_job(m, wa->pool, j, &run_ns);
 
 		pthread_mutex_lock(&m->lock);
+		jobq_charge(&p->q, j, run_ns);
+		vm->st.run_ns += run_ns;
 		p->running = NULL;
 		p->done++;
 		if (err) {

@@ -35,7 +35,7 @@ $(O)/tests/unit/test_vm: $(O)/tests/unit/test_vm.o $(O)/dom0-mediator/vm.o $(TES
 		$(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
 $(O)/tests/unit/test_config: $(O)/tests/unit/test_config.o $(O)/dom0-mediator/config.o \
-		$(TESTLIB) $(LIBVGPU)
+		$(O)/dom0-mediator/queue.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -linih
 $(O)/tests/integration/test_mediator: $(O)/tests/integration/test_mediator.o \
 		$(TESTLIB) $(O)/cuda/cpu_ops.o $(LIBVGPU)
