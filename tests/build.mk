@@ -16,7 +16,7 @@ TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-pro
 
 UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_queue test_policy test_config \
 	      test_vm)
-INTEGRATION_TESTS := $(O)/tests/integration/test_mediator
+INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_fairness
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
 	@mkdir -p $(dir $@)
@@ -35,10 +35,15 @@ $(O)/tests/unit/test_vm: $(O)/tests/unit/test_vm.o $(O)/dom0-mediator/vm.o $(TES
 		$(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
 $(O)/tests/unit/test_config: $(O)/tests/unit/test_config.o $(O)/dom0-mediator/config.o \
-		$(O)/dom0-mediator/queue.o $(TESTLIB) $(LIBVGPU)
+		$(O)/dom0-mediator/queue.o \
+		$(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -linih
 $(O)/tests/integration/test_mediator: $(O)/tests/integration/test_mediator.o \
 		$(TESTLIB) $(O)/cuda/cpu_ops.o $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -lm
+
+$(O)/tests/integration/test_fairness: $(O)/tests/integration/test_fairness.o \
+		$(O)/tests/lib/fairload.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
 
 HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
