@@ -30,7 +30,7 @@
 #include "client.h"
 #include "spool.h"
 #include "testlib.h"
-#include "vgpu/backend.h"
+#include "vgpu/ops.h"
 
 #define VMS \
 	"[vm hi]\nid = 11\npool = A\npriority = high\n" \
@@ -162,20 +162,7 @@ static void random_job(struct rjob *j, uint32_t op)
 	vgpu_op_sizes(op, j->d.args, &j->d.in_len, &j->d.out_len, why);
 	j->in = malloc(j->d.in_len + 4);
 	j->out = malloc(j->d.out_len + 4);
-	if (op == VGPU_OP_GEMM_BF16) {
-		uint16_t *b = j->in;
-
-		for (uint64_t i = 0; i < j->d.in_len / 2; i++) {
-			float f;
-
-			test_rand_floats(&f, 1);
-			b[i] = vgpu_f32_to_bf16(f);
-		}
-	} else if (op == VGPU_OP_CHECKSUM) {
-		test_rand_bytes(j->in, j->d.in_len);
-	} else {
-		test_rand_floats(j->in, j->d.in_len / 4);
-	}
+	test_rand_op_input(&j->d, j->in);
 	memset(j->out, 0xa5, j->d.out_len + 4);	/* poison */
 }
 
@@ -1019,12 +1006,25 @@ TEST_F(med, stuck_control_clients_do_not_stall_requests)
 	vgpu_client_close(c);
 }
 
+/* Run @cmd with its output in @out; its status (-1 if it could not run). */
+static int run_cmd(const char *cmd, char *out, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n;
+
+	out[0] = '\0';
+	if (!p)
+		return -1;
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	return pclose(p);
+}
+
 /* vgpuctl finds the socket in the config even while the rest of it is broken. */
 TEST_F(med, vgpuctl_reads_the_socket_from_a_broken_config)
 {
 	char conf[400], cmd[1200], out[8192];
-	FILE *f, *p;
-	size_t n;
+	FILE *f;
 
 	snprintf(conf, sizeof(conf), "%s/broken.conf", self->t.root);
 	f = fopen(conf, "w");
@@ -1034,18 +1034,9 @@ TEST_F(med, vgpuctl_reads_the_socket_from_a_broken_config)
 		"[vm x]\nid = banana\n[mediator]\n", self->t.sock);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd), "%s -n -c %s 2>&1", test_bin("vgpu-mediator"), conf);
-	p = popen(cmd, "r");
-	ASSERT_NE(NULL, p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	EXPECT_NE(0, pclose(p)) TH_LOG("the config should be refused: %s", out);
-
+	EXPECT_NE(0, run_cmd(cmd, out, sizeof(out))) TH_LOG("the config should be refused: %s", out);
 	snprintf(cmd, sizeof(cmd), "%s -c %s status 2>&1", test_bin("vgpuctl"), conf);
-	p = popen(cmd, "r");
-	ASSERT_NE(NULL, p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	EXPECT_EQ(0, pclose(p)) TH_LOG("%s", out);
+	EXPECT_EQ(0, run_cmd(cmd, out, sizeof(out))) TH_LOG("%s", out);
 	EXPECT_NE(NULL, strstr(out, "pool A: idle")) TH_LOG("%s", out);
 }
 
