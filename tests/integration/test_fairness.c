@@ -5,8 +5,9 @@
  * same pool sends one short job. Under strict the low job waits until the
  * high VM stops; under aging (and after a SIGHUP that switches to aging)
  * it waits about 2 x aging_ms; under weighted two VMs of one level share
- * the run time by weight whatever their job sizes. vgpuctl shows the
- * policy and each VM's run and wait time.
+ * the run time by weight whatever their job sizes, and by the new weights
+ * after a SIGHUP. vgpuctl shows the policy and each VM's run and wait
+ * time.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -118,26 +119,54 @@ TEST_F(starve, low_job_behind_a_high_vm_that_keeps_jobs_queued)
 	EXPECT_GT(JOB_NS, fair_status_u64(status, "lo", "run_ns=")) TH_LOG("%s", status);
 }
 
-/* Weights 1:3, jobs 4:1 in size: run time goes by weight, not by job count. */
+/* Pool B weighted, the VMs' weights @big and @small; SIGHUP if running. */
+static void weights(struct test_mediator *t, unsigned int big, unsigned int small)
+{
+	FILE *f = fopen(t->conf, "w");
+
+	if (!f)
+		return;
+	fprintf(f, "[mediator]\nspool = %s/spool\nstate_dir = %s/state\ncontrol_socket = %s\n"
+		"backend = cpu\nlog_level = debug\n[pool B]\npolicy = weighted\n"
+		"[vm big]\nid = 1\npool = B\npriority = medium\nweight = %u\n"
+		"[vm small]\nid = 2\npool = B\npriority = medium\nweight = %u\n", t->root, t->root,
+		t->sock, big, small);
+	fclose(f);
+	if (t->pid > 0)
+		kill(t->pid, SIGHUP);
+}
+
+/*
+ * Weights 1:3, jobs 4:1 in size: run time goes by weight, not by job
+ * count (which would give 80/20); then a SIGHUP turns the weights round.
+ */
 TEST(weighted_shares_run_time_by_weight_not_job_count)
 {
 	struct test_mediator t;
 	struct fair_share s = {
 		.vm = { "big", "small" }, .job_ns = { 20 * MS, 5 * MS }, .inflight = 4,
-		.warm_ns = 200 * MS, .measure_ns = 1500 * MS,
+		.warm_ns = 200 * MS, .measure_ns = 1200 * MS,
 	};
 	double share[2] = { 0 };
+	char status[8192];
 
 	test_seed();
-	ASSERT_EQ(0, tm_init(&t, NULL, "[pool B]\npolicy = weighted\n"
-			     "[vm big]\nid = 1\npool = B\npriority = medium\nweight = 100\n"
-			     "[vm small]\nid = 2\npool = B\npriority = medium\nweight = 300\n"));
+	ASSERT_EQ(0, tm_init(&t, NULL, ""));
+	weights(&t, 100, 300);
 	ASSERT_EQ(0, tm_start(&t)) TH_LOG("see %s", t.log);
 	ASSERT_EQ(0, fair_run_shares(&t, &s, share));
-	TH_LOG("run time: big %.1f%% (weight 25%%), small %.1f%% (weight 75%%)", 100 * share[0],
+	TH_LOG("weights 100/300: big %.1f%%, small %.1f%% of the run time", 100 * share[0],
 	       100 * share[1]);
-	/* by job count it would be 80% / 20% */
 	EXPECT_GE(0.05, share[0] > 0.25 ? share[0] - 0.25 : 0.25 - share[0]);
+
+	weights(&t, 300, 100);
+	ASSERT_EQ(0, fair_run_shares(&t, &s, share));
+	TH_LOG("weights 300/100: big %.1f%%, small %.1f%% of the run time", 100 * share[0],
+	       100 * share[1]);
+	EXPECT_GE(0.05, share[0] > 0.75 ? share[0] - 0.75 : 0.75 - share[0]);
+	ASSERT_EQ(0, tm_status(&t, status, sizeof(status)));
+	EXPECT_NE(NULL, strstr(status, "pool B policy=weighted")) TH_LOG("%s", status);
+	EXPECT_EQ(300u, fair_status_u64(status, "big", "weight=")) TH_LOG("%s", status);
 	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
 	tm_cleanup(&t);
 }
