@@ -11,6 +11,7 @@
  */
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,25 +28,39 @@
 #define LO_AFTER_NS	(100 * MS)
 #define SLACK_NS	(150 * MS)	/* a loaded two-core host, sanitizers */
 
-#define VMS(policy) \
-	"[pool A]\npolicy = " policy "\naging_ms = 100\n" \
+/* Pool A under a policy (%s, aging_ms %d), with a high and a low VM. */
+#define STARVE_VMS \
+	"[pool A]\npolicy = %s\naging_ms = %d\n" \
 	"[vm hi]\nid = 1\npool = A\npriority = high\n" \
 	"[vm lo]\nid = 2\npool = A\npriority = low\n"
 
-/* The config with pool A under @policy, then SIGHUP. */
-static void reload_policy(struct test_mediator *t, void *policy)
+/* Pool B weighted, two VMs of one level with their weights (%u, %u). */
+#define WEIGHTED_VMS \
+	"[pool B]\npolicy = weighted\n" \
+	"[vm big]\nid = 1\npool = B\npriority = medium\nweight = %u\n" \
+	"[vm small]\nid = 2\npool = B\npriority = medium\nweight = %u\n"
+
+/* Rewrite the config: tm_init()'s [mediator] section, then @fmt; SIGHUP. */
+static void __attribute__((format(printf, 2, 3)))
+reload(struct test_mediator *t, const char *fmt, ...)
 {
 	FILE *f = fopen(t->conf, "w");
+	va_list ap;
 
 	if (!f)
 		return;
 	fprintf(f, "[mediator]\nspool = %s/spool\nstate_dir = %s/state\ncontrol_socket = %s\n"
-		"backend = cpu\nlog_level = debug\n[pool A]\npolicy = %s\naging_ms = %d\n"
-		"[vm hi]\nid = 1\npool = A\npriority = high\n"
-		"[vm lo]\nid = 2\npool = A\npriority = low\n", t->root, t->root, t->sock,
-		(const char *)policy, AGING_MS);
+		"backend = cpu\nlog_level = debug\n", t->root, t->root, t->sock);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
 	fclose(f);
 	kill(t->pid, SIGHUP);
+}
+
+static void reload_policy(struct test_mediator *t, void *policy)
+{
+	reload(t, STARVE_VMS, (const char *)policy, AGING_MS);
 }
 
 FIXTURE(starve) {
@@ -68,7 +83,7 @@ FIXTURE_SETUP(starve)
 	char vms[512];
 
 	test_seed();
-	snprintf(vms, sizeof(vms), VMS("%s"), variant->policy);
+	snprintf(vms, sizeof(vms), STARVE_VMS, variant->policy, AGING_MS);
 	ASSERT_EQ(0, tm_init(&self->t, NULL, vms));
 	ASSERT_EQ(0, tm_start(&self->t)) TH_LOG("see %s", self->t.log);
 }
@@ -119,23 +134,6 @@ TEST_F(starve, low_job_behind_a_high_vm_that_keeps_jobs_queued)
 	EXPECT_GT(JOB_NS, fair_status_u64(status, "lo", "run_ns=")) TH_LOG("%s", status);
 }
 
-/* Pool B weighted, the VMs' weights @big and @small; SIGHUP if running. */
-static void weights(struct test_mediator *t, unsigned int big, unsigned int small)
-{
-	FILE *f = fopen(t->conf, "w");
-
-	if (!f)
-		return;
-	fprintf(f, "[mediator]\nspool = %s/spool\nstate_dir = %s/state\ncontrol_socket = %s\n"
-		"backend = cpu\nlog_level = debug\n[pool B]\npolicy = weighted\n"
-		"[vm big]\nid = 1\npool = B\npriority = medium\nweight = %u\n"
-		"[vm small]\nid = 2\npool = B\npriority = medium\nweight = %u\n", t->root, t->root,
-		t->sock, big, small);
-	fclose(f);
-	if (t->pid > 0)
-		kill(t->pid, SIGHUP);
-}
-
 /*
  * Weights 1:3, jobs 4:1 in size: run time goes by weight, not by job
  * count (which would give 80/20); then a SIGHUP turns the weights round.
@@ -148,18 +146,18 @@ TEST(weighted_shares_run_time_by_weight_not_job_count)
 		.warm_ns = 200 * MS, .measure_ns = 1200 * MS,
 	};
 	double share[2] = { 0 };
-	char status[8192];
+	char status[8192], vms[512];
 
 	test_seed();
-	ASSERT_EQ(0, tm_init(&t, NULL, ""));
-	weights(&t, 100, 300);
+	snprintf(vms, sizeof(vms), WEIGHTED_VMS, 100, 300);
+	ASSERT_EQ(0, tm_init(&t, NULL, vms));
 	ASSERT_EQ(0, tm_start(&t)) TH_LOG("see %s", t.log);
 	ASSERT_EQ(0, fair_run_shares(&t, &s, share));
 	TH_LOG("weights 100/300: big %.1f%%, small %.1f%% of the run time", 100 * share[0],
 	       100 * share[1]);
 	EXPECT_GE(0.05, share[0] > 0.25 ? share[0] - 0.25 : 0.25 - share[0]);
 
-	weights(&t, 300, 100);
+	reload(&t, WEIGHTED_VMS, 300, 100);
 	ASSERT_EQ(0, fair_run_shares(&t, &s, share));
 	TH_LOG("weights 300/100: big %.1f%%, small %.1f%% of the run time", 100 * share[0],
 	       100 * share[1]);
