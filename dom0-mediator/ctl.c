@@ -40,7 +40,8 @@ struct ctl {
 	size_t out_len, out_off;
 };
 
-/* What the report shows, copied under m->lock. */
+/* What the report shows, copied under m->lock (the VMs' run and wait
+ * times are in struct vm_stats). */
 struct pool_snap {
 	bool running;
 	char vm[VM_NAME_MAX];
@@ -48,6 +49,8 @@ struct pool_snap {
 	uint32_t op;
 	unsigned int prio;
 	unsigned int depth[VGPU_NR_PRIOS];
+	enum sched_policy policy;
+	uint64_t aging_ns;
 };
 
 struct vm_snap {
@@ -89,6 +92,8 @@ static int report(struct mediator *m, char **out, size_t *len)
 		}
 		memcpy(ps[p].depth, pool->q.depth, sizeof(ps[p].depth));
 		ps[p].done = pool->done;
+		ps[p].policy = pool->q.policy;
+		ps[p].aging_ns = pool->q.aging_ns;
 	}
 	TAILQ_FOREACH(vm, &m->vms, entry) {
 		vs[i].conf = vm->conf;
@@ -120,15 +125,23 @@ static int report(struct mediator *m, char **out, size_t *len)
 			ps[p].depth[VGPU_PRIO_HIGH], ps[p].depth[VGPU_PRIO_MEDIUM],
 			ps[p].depth[VGPU_PRIO_LOW], ps[p].done);
 	}
+	for (unsigned int p = 0; p < VGPU_NR_POOLS; p++) {
+		fprintf(f, "pool %s policy=%s", vgpu_pool_name(p), sched_policy_name(ps[p].policy));
+		if (ps[p].policy == SCHED_AGING)
+			fprintf(f, " aging_ms=%" PRIu64, ps[p].aging_ns / 1000000);
+		fprintf(f, "\n");
+	}
 	for (i = 0; i < nvms; i++) {
 		const struct vm_stats *s = &vs[i].st;
 
 		fprintf(f, "vm %s: vm_id=%" PRIu32 " pool=%s priority=%s jobs=%u accepted=%" PRIu64
 			" completed=%" PRIu64 " failed=%" PRIu64 " rejected=%" PRIu64
-			" expired=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64 "\n",
+			" expired=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64
+			" weight=%u run_ns=%" PRIu64 " wait_ns=%" PRIu64 "\n",
 			vs[i].conf.name, vs[i].conf.id, vgpu_pool_name(vs[i].conf.pool),
 			vgpu_prio_name(vs[i].conf.prio), vs[i].jobs, s->accepted, s->completed,
-			s->failed, s->rejected, s->expired, s->bytes_in, s->bytes_out);
+			s->failed, s->rejected, s->expired, s->bytes_in, s->bytes_out,
+			vs[i].conf.weight, s->run_ns, s->wait_ns);
 	}
 	free(vs);
 	return fclose(f) ? -ENOMEM : 0;

@@ -10,20 +10,22 @@
  *		  through respond.c while the worker runs the next.
  *  I/O helpers	  dom0-lib/job.c: a worker's team moving one job's bytes.
  *
- * m->lock guards what the headers mark [L]: the pools' queues, running and
- * ran jobs (pool.h), every VM's queue placement (conf.pool, conf.prio,
- * conf.id) and the counters workers and publishers update (vm.h), and
- * @stopping. [A] marks atomics shared without it. The fields of struct
- * mediator not marked are the main thread's. The lock is taken once per
- * batch of accepted requests by the main thread, once per job by a worker
- * and once per batch by a publisher: on a paravirtualised Dom0 every
- * contended futex is expensive.
+ * m->lock guards what the headers mark [L]: the pools' queues, policies,
+ * running and ran jobs (pool.h, queue.h), every VM's queue placement and
+ * share (conf.pool, conf.prio, conf.id, conf.weight, flow) and the
+ * counters workers and publishers update (vm.h), and @stopping. [A] marks
+ * atomics shared without it. The fields of struct mediator not marked are
+ * the main thread's. The lock is taken once per batch of accepted requests
+ * by the main thread, once per job by a worker and once per batch by a
+ * publisher: on a paravirtualised Dom0 every contended futex is expensive.
  *
  * Calls go one way, from the top down; nothing calls back up:
  *   main.c   -> ctl.c, accept.c, sched.c, vm.c
  *   accept.c -> sched.c, respond.c, vm.c
- *   sched.c  -> respond.c, vm.c, queue.c
- *   ctl.c, respond.c, vm.c, queue.c -> lib/ only
+ *   sched.c  -> respond.c, vm.c, queue.c (the policy: pure, no lock, no clock)
+ *   ctl.c    -> queue.c (policy names)
+ *   vm.c     -> queue.h (flow_init, inline)
+ *   respond.c, queue.c -> lib/ only
  */
 #ifndef VGPU_MEDIATOR_H
 #define VGPU_MEDIATOR_H

@@ -24,8 +24,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vgpuctl [-c FILE | -s SOCKET] status\n"
-		"Shows, per pool, the running job and the queue depth per priority, and\n"
-		"per VM its counters.\n\n"
+		"Shows, per pool, the running job, the queue depth per priority and the\n"
+		"policy, and per VM its counters, GPU time (run_ns) and wait (wait_ns).\n\n"
 		"  -c FILE    read control_socket from this mediator config\n"
 		"             (default " DEFAULT_CONF ")\n"
 		"  -s SOCKET  the mediator's control socket\n"
