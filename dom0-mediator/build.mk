@@ -1,8 +1,11 @@
 # vgpu-mediator (the Dom0 daemon) and vgpuctl (its status tool).
 include dom0-mediator/objs.mk
 
+# /metrics: Debian's libmicrohttpd-dev (tools/install-deps build).
+$(O)/dom0-mediator/metrics.o: CPPFLAGS_ALL += -DVGPU_HAVE_MHD
+
 $(O)/vgpu-mediator: $(MEDIATOR_OBJS) $(BACKEND_OBJS) $(LIBVGPU)
-	$(BACKEND_LINK) $(LDFLAGS_ALL) -o $@ $^ -linih $(BACKEND_LDLIBS)
+	$(BACKEND_LINK) $(LDFLAGS_ALL) -o $@ $^ -linih -lmicrohttpd -ldl $(BACKEND_LDLIBS)
 
 $(O)/vgpuctl: $(VGPUCTL_OBJS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^

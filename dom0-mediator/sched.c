@@ -176,6 +176,25 @@ static int run_job(struct mediator *m, unsigned int pool, struct job *j)
 			      m->conf.fsync) ? -EIO : err;
 }
 
+/* A finished job into its VM's histograms and the trace. With m->lock held. */
+static void account(struct mediator *m, const struct job *j, unsigned int pool,
+		    uint64_t started, int err)
+{
+	struct vm *vm = j->vm;
+	struct trace_rec t = {
+		.id = j->hdr.id, .queued_ns = j->queued_ns, .started_ns = started,
+		.finished_ns = vgpu_now_ns(), .op = j->hdr.op, .vm_id = j->vm_id,
+		.status = err, .pool = (uint8_t)pool, .prio = (uint8_t)j->prio,
+	};
+
+	memcpy(t.vm, vm->conf.name, sizeof(t.vm));
+	if (!t.queued_ns || t.queued_ns > started)
+		t.queued_ns = started;	/* not measured */
+	stats_hist_add(&vm->st.wait, started - t.queued_ns);
+	stats_hist_add(&vm->st.run, t.finished_ns - started);
+	trace_ring_add(&m->trace, &t);
+}
+
 static void *worker(void *arg)
 {
 	struct worker_arg *wa = arg;
@@ -187,6 +206,7 @@ static void *worker(void *arg)
 	for (;;) {
 		struct job *j;
 		struct vm *vm;
+		uint64_t started;
 		int err;
 
 		poll_for_work(m, p, spin_ns);
@@ -199,12 +219,13 @@ static void *worker(void *arg)
 		j->pool = wa->pool;
 		j->vm_id = vm->conf.id;
 		p->running = j;
-		p->running_since_ns = vgpu_now_ns();
+		p->running_since_ns = started = vgpu_now_ns();
 		pthread_mutex_unlock(&m->lock);
 
 		err = run_job(m, wa->pool, j);
 
 		pthread_mutex_lock(&m->lock);
+		account(m, j, wa->pool, started, err);
 		p->running = NULL;
 		p->done++;
 		if (err) {

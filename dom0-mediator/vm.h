@@ -23,12 +23,14 @@
 
 #include "conf.h"
 #include "spool.h"
+#include "stats.h"
 
 struct mediator;
 
 struct vm_stats {
 	uint64_t accepted, rejected, expired, bytes_in;	/* main thread */
 	uint64_t completed, failed, bytes_out;		/* [L] */
+	struct stats_hist wait, run;	/* queued to started, started to done [L] */
 };
 
 struct vm {

@@ -15,7 +15,7 @@ $(KSFT_HDR): | $(DEPS_STAMP)
 TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
 
 UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_queue test_config test_vm)
-INTEGRATION_TESTS := $(O)/tests/integration/test_mediator
+INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_daemon
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
 	@mkdir -p $(dir $@)
@@ -37,4 +37,14 @@ $(O)/tests/integration/test_mediator: $(O)/tests/integration/test_mediator.o \
 		$(TESTLIB) $(O)/cuda/cpu_ops.o $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -lm
 
+$(O)/tests/integration/test_daemon: $(O)/tests/integration/test_daemon.o $(TESTLIB)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+
 HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
+
+# What the host tests run besides our programs (promtool, rsvg-convert).
+CHECK_DEPS_STAMP := build/.check-deps-ok
+$(CHECK_DEPS_STAMP): tools/install-deps
+	@tools/install-deps check
+	@mkdir -p $(dir $@) && touch $@
+check-host: | $(CHECK_DEPS_STAMP)
