@@ -7,8 +7,9 @@
  *		  ctl.c: the control socket; snap.c: copies of the counters
  *		  for ctl.c and metrics.c.
  *  pool workers  sched.c: one per pool, runs that pool's jobs one at a time
- *		  and answers them through respond.c, and adds each to its
- *		  VM's histograms and the trace (stats.c).
+ *		  and adds each to its VM's histograms and the trace
+ *		  (stats.c); it or the pool's publisher answers them through
+ *		  respond.c.
  *  metrics	  metrics.c: libmicrohttpd's thread serving /metrics; it asks
  *		  the main thread for a copy (snap.c) through an eventfd and
  *		  formats it on its own, touching nothing of struct mediator.
@@ -16,8 +17,8 @@
  *
  * m->lock guards what the headers mark [L]: the pools' queues and running
  * jobs (pool.h), every VM's queue placement (conf.pool, conf.prio, conf.id)
- * and the counters workers update (vm.h), @trace and @stopping. [A] marks atomics
- * shared without it. The fields of struct mediator not marked are the main
+ * and the counters workers update (vm.h), @trace and @stopping. [A] marks
+ * atomics shared without it. The fields of struct mediator not marked are the main
  * thread's. The lock is taken once per batch of accepted requests by the
  * main thread and once per job by a worker: on a paravirtualised Dom0
  * every contended futex is expensive.

@@ -192,7 +192,7 @@ static void format(FILE *f, const struct snap *s, const struct nvml *n)
 	help(f, "vgpu_vm_job_wait_seconds", "histogram", "Time from accepted to started, per job.");
 	for (unsigned int i = 0; i < s->nvms; i++)
 		hist(f, "vgpu_vm_job_wait_seconds", s->vms[i].conf.name, &s->vms[i].st.wait);
-	help(f, "vgpu_vm_job_run_seconds", "histogram", "Time from started to answered, per job.");
+	help(f, "vgpu_vm_job_run_seconds", "histogram", "Time the backend ran each job.");
 	for (unsigned int i = 0; i < s->nvms; i++)
 		hist(f, "vgpu_vm_job_run_seconds", s->vms[i].conf.name, &s->vms[i].st.run);
 

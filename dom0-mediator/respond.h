@@ -27,11 +27,11 @@ int rsp_error(struct vm *vm, uint64_t id, uint32_t op, int status, const char *m
 	      bool do_fsync);
 
 /*
- * Append the trailer to acc/ID of the job @j (its output already there, or
- * cut off if @status says it failed) and publish it as rsp/ID in one
- * rename. On error acc/ID stays for recovery. 0 or -errno (logged).
+ * Append the trailer for the outcome recorded in @j (status, msg, times,
+ * out_crc) to its acc/ID, whose output is already there (cut off if the
+ * job failed), and publish it as rsp/ID in one rename. On error acc/ID
+ * stays for recovery. 0 or -errno (logged).
  */
-int rsp_finish_job(struct job *j, int status, const char *msg, uint64_t started_ns,
-		   uint32_t out_crc, uint64_t out_len, bool do_fsync);
+int rsp_finish_job(struct job *j, bool do_fsync);
 
 #endif /* VGPU_MEDIATOR_RESPOND_H */
