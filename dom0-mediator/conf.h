@@ -2,8 +2,8 @@
 /*
  * The mediator's config as config.c loads it. Loaded by the main thread
  * (at start and on SIGHUP); the VMs' entries are copied into their struct
- * vm, and workers read only conf.fsync (atomic) and what they were handed
- * at start.
+ * vm, the pools' sched into their queues (under m->lock), and workers read
+ * only conf.fsync (atomic) and what they were handed at start.
  */
 #ifndef VGPU_MEDIATOR_CONF_H
 #define VGPU_MEDIATOR_CONF_H
@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "queue.h"
 #include "vgpu/backend.h"
 #include "vgpu/proto.h"
 
@@ -36,7 +37,14 @@ struct vm_conf {
 	unsigned int prio;		/* VGPU_PRIO_* */
 	uint64_t max_payload;		/* bytes per request */
 	unsigned int max_queued;	/* requests queued or running */
+	unsigned int weight;		/* share of its level's run time (weighted) */
 	char where[PATH_MAX + 16];	/* "file:line" of its section */
+};
+
+/* How a pool picks its next job (queue.c); reloadable. */
+struct pool_sched {
+	enum sched_policy policy;
+	unsigned int aging_ms;		/* aging: one level up per this much wait */
 };
 
 /* A "cpus =" key: the CPUs a thread may run on. */
@@ -78,6 +86,7 @@ struct conf {
 	char sms_where[VGPU_NR_POOLS][WHERE_MAX];
 	struct cpu_list pool_cpus[VGPU_NR_POOLS];	/* each pool's worker */
 	unsigned int io_threads[VGPU_NR_POOLS];	/* threads moving a job's bytes */
+	struct pool_sched sched[VGPU_NR_POOLS];	/* reloadable */
 	struct vm_conf *vms;
 	unsigned int nvms;
 };

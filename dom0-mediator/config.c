@@ -30,6 +30,9 @@
 #define DEF_SOCKET_GROUP "vgpu"		/* if it exists (tools/vgpu.sysusers) */
 #define DEF_METRICS_PORT 9445
 #define TRACE_JOBS_MAX	(1u << 20)
+#define AGING_MS_MAX	3600000		/* an hour */
+#define DEF_WEIGHT	100
+#define WEIGHT_MAX	10000
 
 enum section { SEC_NONE, SEC_MEDIATOR, SEC_POOL, SEC_VM, SEC_BAD };
 
@@ -373,6 +376,16 @@ static void pool_key(struct parse *p, const char *k, const char *v)
 	} else if (!strcmp(k, "io_threads")) {
 		if (set_num(p, k, v, 1, VGPU_IO_TEAM_MAX, &n))
 			p->c->io_threads[p->pool] = (unsigned int)n;
+	} else if (!strcmp(k, "policy")) {
+		int x = sched_policy_from_name(v);
+
+		if (x < 0)
+			perr(p, "key 'policy': expected strict, aging or weighted, got '%s'", v);
+		else
+			p->c->sched[p->pool].policy = (enum sched_policy)x;
+	} else if (!strcmp(k, "aging_ms")) {
+		if (set_num(p, k, v, 1, AGING_MS_MAX, &n))
+			p->c->sched[p->pool].aging_ms = (unsigned int)n;
 	} else {
 		perr(p, "unknown key '%s' in [pool %s]", k, vgpu_pool_name(p->pool));
 	}
@@ -413,6 +426,9 @@ static void vm_key(struct parse *p, const char *k, const char *v)
 	} else if (!strcmp(k, "max_queued")) {
 		if (set_num(p, k, v, 1, MAX_QUEUED_MAX, &n))
 			vm->max_queued = (unsigned int)n;
+	} else if (!strcmp(k, "weight")) {
+		if (set_num(p, k, v, 1, WEIGHT_MAX, &n))
+			vm->weight = (unsigned int)n;
 	} else {
 		perr(p, "unknown key '%s' in [vm %s]", k, vm->name);
 	}
@@ -494,6 +510,7 @@ static void section_begin(struct parse *p, const char *sec)
 		snprintf(p->vm->where, sizeof(p->vm->where), "%s:%d", p->file, p->line);
 		p->vm->max_payload = DEF_MAX_PAYLOAD;
 		p->vm->max_queued = DEF_MAX_QUEUED;
+		p->vm->weight = DEF_WEIGHT;
 		p->sec = SEC_VM;
 	} else {
 		perr(p, "unknown section [%s] (expected [mediator], [pool A|B] or [vm NAME])", sec);
@@ -711,6 +728,8 @@ int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 		/* The worker and one helper: a large payload moves about twice
 		 * as fast as with the worker alone (Documentation/mediator.rst). */
 		c->io_threads[i] = 2;
+		c->sched[i].policy = SCHED_STRICT;
+		c->sched[i].aging_ms = SCHED_DEF_AGING_MS;
 	}
 
 	c->ctl_mode = 0600;

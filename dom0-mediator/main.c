@@ -107,6 +107,7 @@ static struct vm *revive(struct mediator *m, const struct vm_conf *c)
 		sched_move_vm(m, vm, c->pool, c->prio);
 	pthread_mutex_lock(&m->lock);
 	vm->conf = *c;
+	vm->flow.weight = c->weight;
 	pthread_mutex_unlock(&m->lock);
 	log_info("vm %s: back, with its %u queued job%s", c->name, atomic_load(&vm->jobs),
 		 atomic_load(&vm->jobs) == 1 ? "" : "s");
@@ -180,6 +181,8 @@ static void reload(struct mediator *m)
 	m->conf.log_level = nc.log_level;
 	if (!m->verbose)
 		log_setlevel(m->conf.log_level);
+	memcpy(m->conf.sched, nc.sched, sizeof(nc.sched));
+	sched_set_policies(m, m->conf.sched);
 
 	fresh = calloc(nc.nvms ? nc.nvms : 1, sizeof(*fresh));
 	if (!fresh) {
@@ -206,6 +209,8 @@ static void reload(struct mediator *m)
 		vm->conf.id = c->id;
 		vm->conf.max_payload = c->max_payload;
 		vm->conf.max_queued = c->max_queued;
+		vm->conf.weight = c->weight;
+		vm->flow.weight = c->weight;
 		snprintf(vm->conf.where, sizeof(vm->conf.where), "%s", c->where);
 		pthread_mutex_unlock(&m->lock);
 	}
@@ -588,6 +593,7 @@ int main(int argc, char **argv)
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
 		pool_init(&m.pools[i]);
 	}
+	sched_set_policies(&m, m.conf.sched);
 	m.loop = loop_new();
 	if (!m.loop) {
 		log_errx("out of memory");

@@ -15,10 +15,11 @@
  *		  formats it on its own, touching nothing of struct mediator.
  *  I/O helpers	  lib/job.c: a worker's team moving one job's bytes.
  *
- * m->lock guards what the headers mark [L]: the pools' queues and running
- * jobs (pool.h), every VM's queue placement (conf.pool, conf.prio, conf.id)
- * and the counters workers update (vm.h), @trace and @stopping. [A] marks
- * atomics shared without it. The fields of struct mediator not marked are the main
+ * m->lock guards what the headers mark [L]: the pools' queues, policies and
+ * running jobs (pool.h, queue.h), every VM's queue placement and share
+ * (conf.pool, conf.prio, conf.id, conf.weight, flow) and the counters
+ * workers update (vm.h), @trace and @stopping. [A] marks atomics
+ * shared without it. The fields of struct mediator not marked are the main
  * thread's. The lock is taken once per batch of accepted requests by the
  * main thread and once per job by a worker: on a paravirtualised Dom0
  * every contended futex is expensive.
@@ -27,8 +28,11 @@
  *   main.c   -> ctl.c, metrics.c, accept.c, sched.c, vm.c
  *   ctl.c, metrics.c -> snap.c -> stats.c
  *   accept.c -> sched.c, respond.c, vm.c
- *   sched.c  -> respond.c, vm.c, queue.c, stats.c
- *   respond.c, vm.c, queue.c, stats.c -> lib/ only
+ *   sched.c  -> respond.c, vm.c, queue.c (the policy: pure, no lock, no clock),
+ *		stats.c
+ *   snap.c   -> queue.c (policy names)
+ *   vm.c     -> queue.h (flow_init, inline)
+ *   respond.c, queue.c, stats.c -> lib/ only
  */
 #ifndef VGPU_MEDIATOR_H
 #define VGPU_MEDIATOR_H

@@ -15,6 +15,7 @@
 #include "queue.h"
 
 struct mediator;
+struct pool_sched;
 struct vgpu_io_team;
 struct vm;
 
@@ -49,5 +50,7 @@ void sched_enqueue(struct mediator *m, struct job *j);
 void sched_flush(struct mediator *m);
 void sched_move_vm(struct mediator *m, struct vm *vm, unsigned int pool,
 		   unsigned int prio);		/* requeue its waiting jobs */
+/* Each pool's policy from @ps[VGPU_NR_POOLS]; its queued jobs stay (queue.c). */
+void sched_set_policies(struct mediator *m, const struct pool_sched *ps);
 
 #endif /* VGPU_MEDIATOR_POOL_H */

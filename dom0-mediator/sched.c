@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * Queues, workers and publishers. Each pool has one worker thread that
- * takes the most urgent job (high > medium > low, FIFO by arrival within a
- * level) and runs it to completion: non-preemptive, one job at a time per
- * pool. The two pools' workers run concurrently.
+ * takes the next job by its pool's policy (queue.c: strict, aging or
+ * weighted) and runs it to completion: non-preemptive, one job at a time
+ * per pool. The two pools' workers run concurrently. The worker measures
+ * each job's time in the backend and charges it to the job's VM (its
+ * counters, and its flow under the weighted policy).
  *
  * Answering a job (trailer, fsync, rename into rsp/) is not on the
  * worker's path to its next job: while more jobs wait, the worker hands
@@ -14,12 +16,13 @@
  *
  * A worker touches its pool ([L]: queue, running job, ran list), the job
  * it popped (its own until handed over or freed), that job's VM (sp,
- * conf.name, [L] counters, vm_warnx, vm_put) and the backend's pool slot.
- * A publisher touches its pool's ran list and done count [L], the jobs
- * handed to it and their VMs likewise. The other functions here run on
- * the main thread: they queue what acceptance accepted, move a VM's jobs
- * on a reload, start and stop the threads (workers first, then the
- * publishers once they have answered everything the workers ran).
+ * conf.name, [L] counters and flow, vm_warnx, vm_put) and the backend's
+ * pool slot. A publisher touches its pool's ran list and done count [L],
+ * the jobs handed to it and their VMs likewise. The other functions here
+ * run on the main thread: they queue what acceptance accepted, move a
+ * VM's jobs and set the pools' policies on a reload, start and stop the
+ * threads (workers first, then the publishers once they have answered
+ * everything the workers ran).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,6 +86,7 @@ void sched_enqueue(struct mediator *m, struct job *j)
 	pthread_mutex_lock(&m->lock);
 	p = &m->pools[j->vm->conf.pool];
 	j->prio = j->vm->conf.prio;
+	j->flow = &j->vm->flow;
 	jobq_push(&p->q, j);
 	kick(p);
 	pthread_mutex_unlock(&m->lock);
@@ -111,6 +115,7 @@ void sched_flush(struct mediator *m)
 
 		TAILQ_REMOVE(&m->accepted, j, entry);
 		j->prio = j->vm->conf.prio;
+		j->flow = &j->vm->flow;
 		jobq_push(&m->pools[pool].q, j);
 		wake[pool] = true;
 	}
@@ -147,8 +152,26 @@ void sched_move_vm(struct mediator *m, struct vm *vm, unsigned int pool, unsigne
 	pthread_mutex_unlock(&m->lock);
 }
 
+void sched_set_policies(struct mediator *m, const struct pool_sched *ps)
+{
+	pthread_mutex_lock(&m->lock);
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
+		struct jobq *q = &m->pools[i].q;
+		uint64_t aging_ns = (uint64_t)ps[i].aging_ms * 1000000;
+
+		if (q->policy != ps[i].policy ||
+		    (ps[i].policy == SCHED_AGING && q->aging_ns != aging_ns))
+			log_info("pool %s: policy %s, aging_ms %u", vgpu_pool_name(i),
+				 sched_policy_name(ps[i].policy), ps[i].aging_ms);
+		jobq_set_policy(q, ps[i].policy, aging_ns);
+		kick(&m->pools[i]);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 /*
- * Run @j on @pool's backend and record the outcome in it for publishing.
+ * Run @j on @pool's backend and record the outcome in it for publishing;
+ * started_ns and finished_ns bracket the backend's run (its run time).
  * Called without the lock.
  */
 static void run_job(struct mediator *m, unsigned int pool, struct job *j)
@@ -293,6 +316,7 @@ static void *worker(void *arg)
 
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
+		uint64_t now, run_ns;
 		struct job *j;
 
 		if (spin_ns && !m->stopping && !jobq_len(&p->q))
@@ -301,17 +325,22 @@ static void *worker(void *arg)
 			pthread_cond_wait(&p->wake, &m->lock);
 		if (m->stopping)	/* queued jobs stay on disk for next time */
 			break;
-		j = jobq_pop(&p->q);
+		now = vgpu_now_ns();
+		j = jobq_next(&p->q, now);
 		j->pool = wa->pool;
 		j->vm_id = j->vm->conf.id;
 		p->running = j;
-		p->running_since_ns = vgpu_now_ns();
+		p->running_since_ns = now;
+		j->vm->st.wait_ns += now > j->queued_ns ? now - j->queued_ns : 0;
 		pthread_mutex_unlock(&m->lock);
 
 		run_job(m, wa->pool, j);
 
 		pthread_mutex_lock(&m->lock);
 		account(m, j);
+		run_ns = j->finished_ns - j->started_ns;
+		jobq_charge(&p->q, j, run_ns);
+		j->vm->st.run_ns += run_ns;
 		p->running = NULL;
 		if (!jobq_len(&p->q) && TAILQ_EMPTY(&p->ran) && !p->publishing) {
 			/*

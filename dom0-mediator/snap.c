@@ -52,6 +52,8 @@ int snap_take(struct mediator *m, struct snap *s, bool with_trace)
 		}
 		memcpy(ps->depth, pool->q.depth, sizeof(ps->depth));
 		ps->done = pool->done;
+		ps->policy = pool->q.policy;
+		ps->aging_ns = pool->q.aging_ns;
 	}
 	TAILQ_FOREACH(vm, &m->vms, entry) {
 		s->vms[i].conf = vm->conf;
@@ -99,16 +101,25 @@ void snap_text(FILE *f, const struct snap *s)
 			ps->depth[VGPU_PRIO_HIGH], ps->depth[VGPU_PRIO_MEDIUM],
 			ps->depth[VGPU_PRIO_LOW], ps->done);
 	}
+	for (unsigned int p = 0; p < VGPU_NR_POOLS; p++) {
+		fprintf(f, "pool %s policy=%s", vgpu_pool_name(p),
+			sched_policy_name(s->pools[p].policy));
+		if (s->pools[p].policy == SCHED_AGING)
+			fprintf(f, " aging_ms=%" PRIu64, s->pools[p].aging_ns / 1000000);
+		fprintf(f, "\n");
+	}
 	for (unsigned int i = 0; i < s->nvms; i++) {
 		const struct vm_stats *st = &s->vms[i].st;
 		const struct vm_conf *c = &s->vms[i].conf;
 
 		fprintf(f, "vm %s: vm_id=%" PRIu32 " pool=%s priority=%s jobs=%u accepted=%" PRIu64
 			" completed=%" PRIu64 " failed=%" PRIu64 " rejected=%" PRIu64
-			" expired=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64 "\n",
+			" expired=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64
+			" weight=%u run_ns=%" PRIu64 " wait_ns=%" PRIu64 "\n",
 			c->name, c->id, vgpu_pool_name(c->pool), vgpu_prio_name(c->prio),
 			s->vms[i].jobs, st->accepted, st->completed, st->failed, st->rejected,
-			st->expired, st->bytes_in, st->bytes_out);
+			st->expired, st->bytes_in, st->bytes_out, c->weight, st->run_ns,
+			st->wait_ns);
 	}
 }
 
@@ -170,8 +181,9 @@ void snap_json(FILE *f, const struct snap *s)
 			fprintf(f, "null");
 		}
 		fprintf(f, ",\"queued\":{\"high\":%u,\"medium\":%u,\"low\":%u},\"done\":%" PRIu64
-			"}", ps->depth[VGPU_PRIO_HIGH], ps->depth[VGPU_PRIO_MEDIUM],
-			ps->depth[VGPU_PRIO_LOW], ps->done);
+			",\"policy\":\"%s\",\"aging_ms\":%" PRIu64 "}", ps->depth[VGPU_PRIO_HIGH],
+			ps->depth[VGPU_PRIO_MEDIUM], ps->depth[VGPU_PRIO_LOW], ps->done,
+			sched_policy_name(ps->policy), ps->aging_ns / 1000000);
 	}
 	fprintf(f, "],\"vms\":[");
 	for (unsigned int i = 0; i < s->nvms; i++) {
@@ -181,10 +193,12 @@ void snap_json(FILE *f, const struct snap *s)
 		fprintf(f, "%s{\"name\":\"%s\",\"vm_id\":%" PRIu32 ",\"pool\":\"%s\","
 			"\"priority\":\"%s\",\"jobs\":%u,\"accepted\":%" PRIu64 ",\"completed\":%"
 			PRIu64 ",\"failed\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"expired\":%"
-			PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",",
+			PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"weight\":%u,"
+			"\"run_ns\":%" PRIu64 ",\"wait_ns\":%" PRIu64 ",",
 			i ? "," : "", c->name, c->id, vgpu_pool_name(c->pool),
 			vgpu_prio_name(c->prio), s->vms[i].jobs, st->accepted, st->completed,
-			st->failed, st->rejected, st->expired, st->bytes_in, st->bytes_out);
+			st->failed, st->rejected, st->expired, st->bytes_in, st->bytes_out,
+			c->weight, st->run_ns, st->wait_ns);
 		json_hist(f, "wait", &st->wait);
 		fputc(',', f);
 		json_hist(f, "run", &st->run);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "conf.h"
+#include "queue.h"
 #include "stats.h"
 #include "vm.h"
 
@@ -25,6 +26,8 @@ struct pool_snap {
 	uint32_t op;
 	unsigned int prio;
 	unsigned int depth[VGPU_NR_PRIOS];
+	enum sched_policy policy;
+	uint64_t aging_ns;
 };
 
 struct vm_snap {

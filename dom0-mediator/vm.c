@@ -191,6 +191,7 @@ struct vm *vm_add(struct mediator *m, const struct vm_conf *c)
 		return NULL;
 	}
 	vm->conf = *c;
+	flow_init(&vm->flow, c->weight);
 	vm->state_fd = -1;
 	vm->wd = -1;
 	atomic_init(&vm->refs, 1);

@@ -6,9 +6,10 @@
  * Who touches what (m->lock is the mediator's lock, mediator.h):
  *  - the main thread creates, watches, revives and removes VMs and owns
  *    last_id, last_id_dirty, state_fd, wd and the main-thread counters;
- *  - conf.pool, conf.prio and conf.id change only on the main thread with
- *    m->lock held, so workers read them under m->lock and the main thread
- *    reads them freely; conf.name and conf.dir never change;
+ *  - conf.pool, conf.prio, conf.id and conf.weight change only on the main
+ *    thread with m->lock held, so workers read them under m->lock and the
+ *    main thread reads them freely; conf.name and conf.dir never change;
+ *  - flow is the VM's place in its pool's queues (queue.h) [L];
  *  - a worker holds a reference for each job it runs, and may read sp and
  *    conf.name, update [L] counters and call vm_warnx() and vm_put();
  *  - [A] fields are atomics shared without the lock.
@@ -22,6 +23,7 @@
 #include <sys/queue.h>
 
 #include "conf.h"
+#include "queue.h"
 #include "spool.h"
 #include "stats.h"
 
@@ -30,6 +32,8 @@ struct mediator;
 struct vm_stats {
 	uint64_t accepted, rejected, expired, bytes_in;	/* main thread */
 	uint64_t completed, failed, bytes_out;		/* [L] */
+	uint64_t run_ns;	/* in the backend, measured by the worker [L] */
+	uint64_t wait_ns;	/* queued before starting, summed at each start [L] */
 	struct stats_hist wait, run;	/* queued to started, started to done [L] */
 };
 
@@ -45,6 +49,7 @@ struct vm {
 	atomic_uint jobs;		/* queued + running [A] */
 	atomic_uint refs;		/* config + jobs [A]; 0 frees */
 	struct vm_stats st;
+	struct flow flow;		/* its jobs in its pool's queues [L] */
 	_Atomic uint64_t warn_tat_ns;	/* rate limit for guest-caused logs [A] */
 	_Atomic uint64_t warn_suppressed;	/* [A] */
 };

@@ -14,8 +14,10 @@ $(KSFT_HDR): | $(DEPS_STAMP)
 # The harness's FIXTURE macros define functions without prototypes.
 TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
 
-UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_queue test_config test_vm)
-INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_daemon
+UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_queue test_policy test_config \
+	      test_vm)
+INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_fairness \
+		     $(O)/tests/integration/test_daemon
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
 	@mkdir -p $(dir $@)
@@ -27,16 +29,23 @@ $(O)/tests/unit/test_proto: $(O)/tests/unit/test_proto.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
 $(O)/tests/unit/test_queue: $(O)/tests/unit/test_queue.o $(O)/dom0-mediator/queue.o $(TESTLIB)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+$(O)/tests/unit/test_policy: $(O)/tests/unit/test_policy.o $(O)/dom0-mediator/queue.o \
+		$(TESTLIB)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
 $(O)/tests/unit/test_vm: $(O)/tests/unit/test_vm.o $(O)/dom0-mediator/vm.o $(TESTLIB) \
 		$(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
 $(O)/tests/unit/test_config: $(O)/tests/unit/test_config.o $(O)/dom0-mediator/config.o \
+		$(O)/dom0-mediator/queue.o \
 		$(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -linih
 $(O)/tests/integration/test_mediator: $(O)/tests/integration/test_mediator.o \
 		$(TESTLIB) $(O)/cuda/cpu_ops.o $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -lm
 
+$(O)/tests/integration/test_fairness: $(O)/tests/integration/test_fairness.o \
+		$(O)/tests/lib/fairload.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
 $(O)/tests/integration/test_daemon: $(O)/tests/integration/test_daemon.o $(TESTLIB)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
 

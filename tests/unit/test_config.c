@@ -159,6 +159,32 @@ TEST_F(conf, cpus_take_lists_and_ranges)
 	conf_free(&self->s.c);
 }
 
+TEST_F(conf, pool_policies_and_vm_weights)
+{
+	const struct conf *c = &self->s.c;
+
+	write_file(self->s.path,
+		   "[pool A]\npolicy = aging\naging_ms = 250\n"
+		   "[pool B]\npolicy = weighted\n"
+		   "[vm a]\nid = 1\npool = B\npriority = low\nweight = 300\n"
+		   "[vm b]\nid = 2\npool = B\npriority = low\n");
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)))
+		TH_LOG("%s", self->s.err);
+	EXPECT_EQ(SCHED_AGING, c->sched[VGPU_POOL_A].policy);
+	EXPECT_EQ(250u, c->sched[VGPU_POOL_A].aging_ms);
+	EXPECT_EQ(SCHED_WEIGHTED, c->sched[VGPU_POOL_B].policy);
+	EXPECT_EQ(500u, c->sched[VGPU_POOL_B].aging_ms);	/* default */
+	EXPECT_EQ(300u, c->vms[0].weight);
+	EXPECT_EQ(100u, c->vms[1].weight);			/* default */
+	conf_free(&self->s.c);
+
+	write_file(self->s.path, "[vm a]\nid = 1\npool = B\npriority = low\n");
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)));
+	for (int p = 0; p < VGPU_NR_POOLS; p++)
+		EXPECT_EQ(SCHED_STRICT, c->sched[p].policy);	/* default: today's order */
+	conf_free(&self->s.c);
+}
+
 struct bad_case {
 	const char *text;
 	const char *want;	/* the error must contain this */
@@ -223,6 +249,15 @@ BAD(io_threads_zero, "[pool A]\nio_threads = 0\n",
     ":2: key 'io_threads': expected a number in 1..16, got '0'");
 BAD(io_threads_too_many, "[pool B]\nio_threads = 17\n", ":2: key 'io_threads'");
 BAD(spin_too_long, "[mediator]\nworker_spin_us = 2000000\n", ":2: key 'worker_spin_us'");
+BAD(bad_policy, "[pool A]\npolicy = fair\n",
+    ":2: key 'policy': expected strict, aging or weighted, got 'fair'");
+BAD(aging_zero, "[pool B]\naging_ms = 0\n",
+    ":2: key 'aging_ms': expected a number in 1..3600000, got '0'");
+BAD(aging_too_long, "[pool A]\npolicy = aging\naging_ms = 3600001\n", ":3: key 'aging_ms'");
+BAD(weight_zero, VMHEAD "id = 1\nweight = 0\n",
+    ":6: key 'weight': expected a number in 1..10000, got '0'");
+BAD(weight_too_big, VMHEAD "id = 1\nweight = 10001\n", ":6: key 'weight'");
+BAD(policy_in_vm, VMHEAD "id = 1\npolicy = aging\n", ":6: unknown key 'policy' in [vm a]");
 BAD(missing_file, NULL, "No such file or directory");
 BAD(empty_file, "", ": no [mediator] or [vm NAME] section: an empty config?");
 BAD(only_comments, "# nothing here\n; nor here\n", ": no [mediator] or [vm NAME] section");
