@@ -167,7 +167,7 @@ static void set_mode(struct parse *p, const char *v)
 
 	errno = 0;
 	mode = strtoul(v, &end, 8);
-	if (!*v || *end || errno || mode & ~0777ul || mode & 0007 || !(mode & 0600)) {
+	if (!*v || *end || errno || mode & ~0777ul || mode & 0007 || (mode & 0600) != 0600) {
 		perr(p, "key 'control_socket_mode': expected an octal mode such as 0660, with "
 		     "read and write for the owner and none for others, got '%s'", v);
 		return;

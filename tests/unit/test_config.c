@@ -282,6 +282,8 @@ BAD(no_such_group, "[mediator]\ncontrol_socket_group = no-such-group-vgpu\n",
     ":2: key 'control_socket_group': no group 'no-such-group-vgpu'");
 BAD(socket_for_others, "[mediator]\ncontrol_socket_mode = 0666\n", ":2: key 'control_socket_mode'");
 BAD(socket_mode_not_octal, "[mediator]\ncontrol_socket_mode = rw\n", ":2: key 'control_socket_mode'");
+BAD(socket_mode_owner_cannot_write, "[mediator]\ncontrol_socket_mode = 0460\n",
+    ":2: key 'control_socket_mode': expected an octal mode");
 BAD(metrics_no_port, "[mediator]\nmetrics_listen = 127.0.0.1\n", ":2: key 'metrics_listen'");
 BAD(metrics_bad_port, "[mediator]\nmetrics_listen = 127.0.0.1:70000\n", ":2: key 'metrics_listen'");
 BAD(metrics_a_name, "[mediator]\nmetrics_listen = localhost:9445\n", ":2: key 'metrics_listen'");
