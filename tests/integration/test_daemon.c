@@ -58,12 +58,16 @@ static int run(const char *cmd, char *out, size_t len)
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-/* vgpu-mediator @flags -c CONF; as run(). */
+/*
+ * vgpu-mediator @flags -c CONF; as run(). One expected to fail but that
+ * starts instead is killed after 20 s (status 124).
+ */
 static int mediator(const struct test_mediator *t, const char *flags, char *out, size_t len)
 {
 	char cmd[4096];
 
-	snprintf(cmd, sizeof(cmd), "%s %s -c %s", test_bin("vgpu-mediator"), flags, t->conf);
+	snprintf(cmd, sizeof(cmd), "timeout -k 5 20 %s %s -c %s", test_bin("vgpu-mediator"), flags,
+		 t->conf);
 	return run(cmd, out, len);
 }
 
