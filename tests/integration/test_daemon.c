@@ -173,20 +173,42 @@ TEST(a_second_mediator_exits_and_touches_nothing_of_the_first)
 
 /*
  * Without -d the mediator daemonizes, yet what fails during the start (a
- * metrics address that is not this host's) reaches stderr and the exit
- * status; a good start exits 0 with the daemon running.
+ * metrics address that is not this host's, backend = cuda without a GPU)
+ * reaches stderr and the exit status; a good start exits 0 with the daemon
+ * running.
  */
 TEST(a_daemon_reports_start_errors_on_stderr_and_in_its_status)
 {
 	struct test_mediator t;
-	char out[4096];
+	char out[4096], keys[1024];
 	pid_t pid;
+	int rc;
 
 	ASSERT_EQ(0, tm_init(&t, "metrics_listen = 192.0.2.1:9\n", VM_A));
 	EXPECT_EQ(1, mediator(&t, "", out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "metrics_listen = 192.0.2.1:9: cannot listen there"))
 		TH_LOG("%s", out);
 	EXPECT_EQ(-1, access(t.sock, F_OK));
+	tm_cleanup(&t);
+
+	/* The case: backend = cuda where no GPU (or no CUDA build) is. */
+	ASSERT_EQ(0, tm_init(&t, NULL, VM_A));
+	snprintf(keys, sizeof(keys), "[mediator]\nspool = %s/spool\nstate_dir = %s/state\n"
+		 "control_socket = %s\nbackend = cuda\n" VM_A, t.root, t.root, t.sock);
+	ASSERT_EQ(0, write_conf(&t, keys));
+	rc = mediator(&t, "", out, sizeof(out));
+	if (rc == 0) {		/* a GPU is there: then it must be running */
+		EXPECT_EQ(0, vgpuctl(&t, "status", out, sizeof(out))) TH_LOG("exit 0, yet: %s", out);
+		pid = pid_file(&t);
+		TH_LOG("backend cuda started here (a GPU?); pid %d stopped", (int)pid);
+		if (pid > 0)
+			kill(pid, SIGTERM);
+		for (int i = 0; i < 200 && pid > 0 && kill(pid, 0) == 0; i++)
+			sleep_ms(25);
+	} else {
+		EXPECT_EQ(1, rc);
+		EXPECT_NE(NULL, strstr(out, "backend cuda: ")) TH_LOG("%s", out);
+	}
 	tm_cleanup(&t);
 
 	ASSERT_EQ(0, tm_init(&t, NULL, VM_A));
