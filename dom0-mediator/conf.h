@@ -95,9 +95,11 @@ struct conf {
 int conf_load(const char *path, struct conf *c, char *err, size_t errlen);
 /*
  * What the config asks of this host that conf_load() cannot know: every CPU
- * of a "cpus" key online and allowed. 0, or -1 with "file:line: ..." in @err.
+ * of a "cpus" key in @cpus (the CPUs the process may use, as it started:
+ * NULL asks the kernel for the calling thread's). 0, or -1 with
+ * "file:line: ..." in @err.
  */
-int conf_check_host(const struct conf *c, char *err, size_t errlen);
+int conf_check_host(const struct conf *c, const cpu_set_t *cpus, char *err, size_t errlen);
 /* "0-3,8,10-11" into @l; 0, or -1 (bad syntax, or a CPU >= CPU_SETSIZE). */
 int cpu_list_parse(const char *text, struct cpu_list *l);
 /* Binds the calling thread to @l (if set); 0 or -errno. */

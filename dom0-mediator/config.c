@@ -769,7 +769,7 @@ static void cpus_unusable(const struct cpu_list *l, const cpu_set_t *allowed, ch
 			n += (size_t)snprintf(bad + n, len - n, "%s%d", n ? "," : "", cpu);
 }
 
-int conf_check_host(const struct conf *c, char *err, size_t errlen)
+int conf_check_host(const struct conf *c, const cpu_set_t *cpus, char *err, size_t errlen)
 {
 	const struct cpu_list *lists[1 + VGPU_NR_POOLS] = { &c->main_cpus };
 	cpu_set_t allowed;
@@ -777,7 +777,11 @@ int conf_check_host(const struct conf *c, char *err, size_t errlen)
 
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++)
 		lists[1 + i] = &c->pool_cpus[i];
-	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+	if (cpus && !CPU_COUNT(cpus))
+		return 0;	/* unknown */
+	if (cpus)
+		allowed = *cpus;
+	else if (sched_getaffinity(0, sizeof(allowed), &allowed))
 		return 0;	/* cannot tell: the start will */
 	for (unsigned int i = 0; i < 1 + VGPU_NR_POOLS; i++) {
 		struct cpu_list all = { .set = true };

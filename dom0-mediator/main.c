@@ -149,7 +149,7 @@ static void reload(struct mediator *m)
 	unsigned int nfresh = 0;
 
 	if (conf_load(m->conf_path, &nc, err, sizeof(err)) ||
-	    (conf_check_host(&nc, err, sizeof(err)) && (conf_free(&nc), 1))) {
+	    (conf_check_host(&nc, &m->start_cpus, err, sizeof(err)) && (conf_free(&nc), 1))) {
 		log_errx("reload: %s; keeping the running config", err);
 		m->reload_failed = true;
 		snprintf(m->reload_err, sizeof(m->reload_err), "%s", err);
@@ -566,7 +566,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (conf_load(m.conf_path, &m.conf, err, sizeof(err)) ||
-	    (conf_check_host(&m.conf, err, sizeof(err)) && (conf_free(&m.conf), 1))) {
+	    (conf_check_host(&m.conf, NULL, err, sizeof(err)) && (conf_free(&m.conf), 1))) {
 		fprintf(stderr, "vgpu-mediator: %s\n", err);
 		return 1;
 	}
@@ -618,6 +618,9 @@ int main(int argc, char **argv)
 	if (sched_start(&m))
 		goto out_stop;
 	/* After the workers started: they must not inherit this binding. */
+	/* A reload checks "cpus" against these, not the main thread's own. */
+	if (sched_getaffinity(0, sizeof(m.start_cpus), &m.start_cpus))
+		CPU_ZERO(&m.start_cpus);
 	c = cpu_list_apply(&m.conf.main_cpus);
 	if (c) {
 		log_errx("cpus %s: cannot bind the main thread: %s", m.conf.main_cpus.text,

@@ -66,6 +66,7 @@ struct mediator {
 	struct metrics *metrics;	/* the /metrics server, or NULL (metrics.c) */
 	int lock_fd, spool_lock_fd;	/* one mediator per state_dir and spool */
 	int ready_fd;			/* daemonizing: tell the parent, or -1 */
+	cpu_set_t start_cpus;		/* where it may run, before "cpus" bound it */
 	bool reload_failed;		/* the last SIGHUP kept the old config */
 	char reload_err[1024];		/* why */
 	const struct vgpu_backend_ops *be_ops;	/* fixed while workers run */

@@ -14,6 +14,7 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +293,49 @@ TEST(a_failed_reload_keeps_the_config_and_says_why)
 	EXPECT_EQ(0, vgpuctl(&t, "status --json", out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "\"reload_failed\":true")) TH_LOG("%s", out);
 	EXPECT_EQ(0, submit(&t, "a", 1, "noop"));	/* still serving */
+	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
+	tm_cleanup(&t);
+}
+
+/*
+ * A reload checks "cpus" against the CPUs the mediator started with, not
+ * those its main thread was bound to since: pools on other CPUs than the
+ * main thread's reload fine.
+ */
+TEST(a_reload_checks_cpus_against_the_start_not_the_main_thread)
+{
+	struct test_mediator t;
+	cpu_set_t allowed;
+	char keys[256], out[8192];
+	int first = -1, last = -1;
+	FILE *f;
+
+	ASSERT_EQ(0, sched_getaffinity(0, sizeof(allowed), &allowed));
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed))
+			continue;
+		if (first < 0)
+			first = cpu;
+		last = cpu;
+	}
+	if (first == last)
+		SKIP(return, "one CPU only");
+	snprintf(keys, sizeof(keys), "cpus = %d\n[pool A]\ncpus = %d\n", first, last);
+	ASSERT_EQ(0, tm_init(&t, keys, VM_A));
+	ASSERT_EQ(0, tm_start(&t)) TH_LOG("see %s", t.log);
+	f = fopen(t.conf, "a");
+	ASSERT_NE(NULL, f);
+	fprintf(f, VM_B);
+	fclose(f);
+	ASSERT_EQ(0, kill(t.pid, SIGHUP));
+	for (int i = 0; i < 100; i++) {
+		if (!vgpuctl(&t, "status", out, sizeof(out)) &&
+		    (strstr(out, "vm b:") || strstr(out, "config:")))
+			break;
+		sleep_ms(20);
+	}
+	EXPECT_EQ(NULL, strstr(out, "config: the last reload failed")) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "vm b: vm_id=2")) TH_LOG("%s", out);
 	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
 	tm_cleanup(&t);
 }

@@ -342,7 +342,7 @@ TEST_F(conf, cpus_this_host_lacks_are_named_at_their_line)
 		conf_free(&self->s.c);
 		SKIP(return, "every CPU is ours");
 	}
-	ASSERT_EQ(-1, conf_check_host(&self->s.c, self->s.err, sizeof(self->s.err)));
+	ASSERT_EQ(-1, conf_check_host(&self->s.c, NULL, self->s.err, sizeof(self->s.err)));
 	snprintf(text, sizeof(text), "mediator.conf:4: key 'cpus': CPU %d is not online or not "
 		 "allowed here", last + 1);
 	EXPECT_NE(NULL, strstr(self->s.err, text)) TH_LOG("%s", self->s.err);
@@ -351,7 +351,7 @@ TEST_F(conf, cpus_this_host_lacks_are_named_at_their_line)
 	snprintf(text, sizeof(text), "[mediator]\ncpus = %d\n", last);
 	write_file(self->s.path, text);
 	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)));
-	EXPECT_EQ(0, conf_check_host(&self->s.c, self->s.err, sizeof(self->s.err)))
+	EXPECT_EQ(0, conf_check_host(&self->s.c, NULL, self->s.err, sizeof(self->s.err)))
 		TH_LOG("%s", self->s.err);
 	conf_free(&self->s.c);
 }
