@@ -525,6 +525,9 @@ static void print_summary(const struct conf *c)
 	printf("configuration OK: %u VM%s, spool %s, state %s, backend %s\n", c->nvms,
 	       c->nvms == 1 ? "" : "s", c->spool, c->state_dir,
 	       c->backend == BACKEND_AUTO ? "auto" : c->backend == BACKEND_CPU ? "cpu" : "cuda");
+	printf("  control socket %s, mode %04o, group %s; metrics %s; trace %u jobs\n",
+	       c->ctl_path, c->ctl_mode, c->ctl_group[0] ? c->ctl_group : "(none: root only)",
+	       c->metrics_family ? c->metrics_text : "off", c->trace_jobs);
 	for (unsigned int i = 0; i < c->nvms; i++)
 		printf("  vm %s: vm_id=%" PRIu32 " pool=%s priority=%s dir=%s max_payload_bytes=%"
 		       PRIu64 " max_queued=%u\n", c->vms[i].name, c->vms[i].id,

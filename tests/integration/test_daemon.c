@@ -360,6 +360,8 @@ TEST(the_control_socket_belongs_to_its_group)
 		SKIP(return, "needs root, group daemon and user nobody");
 	snprintf(keys, sizeof(keys), "control_socket_group = daemon\n");
 	ASSERT_EQ(0, tm_init(&t, keys, VM_A));
+	EXPECT_EQ(0, mediator(&t, "-n", out, sizeof(out)));
+	EXPECT_NE(NULL, strstr(out, ", mode 0660, group daemon;")) TH_LOG("%s", out);
 	ASSERT_EQ(0, chmod(t.root, 0755));
 	ASSERT_EQ(0, tm_start(&t));
 	ASSERT_EQ(0, stat(t.sock, &st));
