@@ -32,7 +32,7 @@
 #include "client.h"
 #include "spool.h"
 #include "testlib.h"
-#include "vgpu/backend.h"
+#include "vgpu/ops.h"
 
 #define CLIENTS		4
 #define DEPTH		16

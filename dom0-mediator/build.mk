@@ -4,7 +4,7 @@ include dom0-mediator/objs.mk
 # /metrics: Debian's libmicrohttpd-dev (tools/install-deps build).
 $(O)/dom0-mediator/metrics.o: CPPFLAGS_ALL += -DVGPU_HAVE_MHD
 
-$(O)/vgpu-mediator: $(MEDIATOR_OBJS) $(BACKEND_OBJS) $(LIBVGPU)
+$(O)/vgpu-mediator: $(MEDIATOR_OBJS) $(BACKEND_OBJS) $(LIBVGPU_DOM0) $(LIBVGPU)
 	$(BACKEND_LINK) $(LDFLAGS_ALL) -o $@ $^ -linih -lmicrohttpd -ldl $(BACKEND_LDLIBS)
 
 $(O)/vgpuctl: $(VGPUCTL_OBJS)

@@ -8,21 +8,23 @@
  *		  for ctl.c and metrics.c.
  *  pool workers  sched.c: one per pool, runs that pool's jobs one at a time
  *		  and adds each to its VM's histograms and the trace
- *		  (stats.c); it or the pool's publisher answers them through
- *		  respond.c.
+ *		  (stats.c).
+ *  publishers	  sched.c: one per pool, answers the jobs its worker ran
+ *		  through respond.c while the worker runs the next.
  *  metrics	  metrics.c: libmicrohttpd's thread serving /metrics; it asks
  *		  the main thread for a copy (snap.c) through an eventfd and
  *		  formats it on its own, touching nothing of struct mediator.
- *  I/O helpers	  lib/job.c: a worker's team moving one job's bytes.
+ *  I/O helpers	  dom0-lib/job.c: a worker's team moving one job's bytes.
  *
- * m->lock guards what the headers mark [L]: the pools' queues, policies and
- * running jobs (pool.h, queue.h), every VM's queue placement and share
- * (conf.pool, conf.prio, conf.id, conf.weight, flow) and the counters
- * workers update (vm.h), @trace and @stopping. [A] marks atomics
- * shared without it. The fields of struct mediator not marked are the main
- * thread's. The lock is taken once per batch of accepted requests by the
- * main thread and once per job by a worker: on a paravirtualised Dom0
- * every contended futex is expensive.
+ * m->lock guards what the headers mark [L]: the pools' queues, policies,
+ * running and ran jobs (pool.h, queue.h), every VM's queue placement and
+ * share (conf.pool, conf.prio, conf.id, conf.weight, flow) and the
+ * counters workers and publishers update (vm.h), @trace and @stopping.
+ * [A] marks atomics shared without it. The fields of struct mediator not
+ * marked are the main thread's. The lock is taken once per batch of
+ * accepted requests by the main thread, once per job by a worker and once
+ * per batch by a publisher: on a paravirtualised Dom0 every contended
+ * futex is expensive.
  *
  * Calls go one way, from the top down; nothing calls back up:
  *   main.c   -> ctl.c, metrics.c, accept.c, sched.c, vm.c

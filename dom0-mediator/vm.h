@@ -10,8 +10,9 @@
  *    thread with m->lock held, so workers read them under m->lock and the
  *    main thread reads them freely; conf.name and conf.dir never change;
  *  - flow is the VM's place in its pool's queues (queue.h) [L];
- *  - a worker holds a reference for each job it runs, and may read sp and
- *    conf.name, update [L] counters and call vm_warnx() and vm_put();
+ *  - each job holds a reference; the pool's worker that runs it and the
+ *    publisher that answers it may read sp and conf.name, update [L]
+ *    counters and call vm_warnx() and vm_put();
  *  - [A] fields are atomics shared without the lock.
  */
 #ifndef VGPU_MEDIATOR_VM_H

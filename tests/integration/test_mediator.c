@@ -30,7 +30,7 @@
 #include "client.h"
 #include "spool.h"
 #include "testlib.h"
-#include "vgpu/backend.h"
+#include "vgpu/ops.h"
 
 #define VMS \
 	"[vm hi]\nid = 11\npool = A\npriority = high\n" \
@@ -162,20 +162,7 @@ static void random_job(struct rjob *j, uint32_t op)
 	vgpu_op_sizes(op, j->d.args, &j->d.in_len, &j->d.out_len, why);
 	j->in = malloc(j->d.in_len + 4);
 	j->out = malloc(j->d.out_len + 4);
-	if (op == VGPU_OP_GEMM_BF16) {
-		uint16_t *b = j->in;
-
-		for (uint64_t i = 0; i < j->d.in_len / 2; i++) {
-			float f;
-
-			test_rand_floats(&f, 1);
-			b[i] = vgpu_f32_to_bf16(f);
-		}
-	} else if (op == VGPU_OP_CHECKSUM) {
-		test_rand_bytes(j->in, j->d.in_len);
-	} else {
-		test_rand_floats(j->in, j->d.in_len / 4);
-	}
+	test_rand_op_input(&j->d, j->in);
 	memset(j->out, 0xa5, j->d.out_len + 4);	/* poison */
 }
 
