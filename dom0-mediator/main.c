@@ -205,6 +205,8 @@ static void reload(struct mediator *m)
 				 vgpu_pool_name(c->pool), vgpu_prio_name(c->prio));
 			sched_move_vm(m, vm, c->pool, c->prio);
 		}
+		if (c->weight != vm->conf.weight)
+			log_info("vm %s: now weight %u", vm->conf.name, c->weight);
 		pthread_mutex_lock(&m->lock);
 		vm->conf.id = c->id;
 		vm->conf.max_payload = c->max_payload;

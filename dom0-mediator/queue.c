@@ -28,8 +28,8 @@
  *            jobs again after none starts at the larger of its own and the
  *            level's, so idle time earns no credit beyond one job. A flow
  *            that comes from another level or pool starts at the level's.
- *            O(flows with jobs waiting at the level): tens of VMs cost
- *            well under a microsecond a pick.
+ *            O(flows with jobs waiting at the level): one step per VM of
+ *            that level with a job queued.
  */
 #include <stdlib.h>
 #include <string.h>

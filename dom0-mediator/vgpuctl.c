@@ -29,8 +29,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: vgpuctl [-c FILE | -s SOCKET] status [--json]\n"
 		"       vgpuctl [-c FILE | -s SOCKET] trace [-o FILE]\n"
-		"status: per pool the running job and the queue depth per priority, and\n"
-		"per VM its counters (--json: as JSON, Documentation/status-json.rst).\n"
+		"status: per pool the running job, the queue depth per priority and the\n"
+		"policy, and per VM its counters, GPU time (run_ns) and wait (wait_ns)\n"
+		"(--json: as JSON, Documentation/status-json.rst).\n"
 		"trace: the last jobs run (trace_jobs), as a Chrome/Perfetto trace: open\n"
 		"it at https://ui.perfetto.dev or chrome://tracing.\n\n"
 		"  -c FILE    read control_socket from this mediator config\n"

@@ -50,7 +50,7 @@ $(O)/tests/integration/test_mediator: $(O)/tests/integration/test_mediator.o \
 
 $(O)/tests/integration/test_fairness: $(O)/tests/integration/test_fairness.o \
 		$(O)/tests/lib/fairload.o $(TESTLIB) $(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 $(O)/tests/integration/test_daemon: $(O)/tests/integration/test_daemon.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 

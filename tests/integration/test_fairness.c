@@ -5,11 +5,13 @@
  * same pool sends one short job. Under strict the low job waits until the
  * high VM stops; under aging (and after a SIGHUP that switches to aging)
  * it waits about 2 x aging_ms; under weighted two VMs of one level share
- * the run time by weight whatever their job sizes. vgpuctl shows the
- * policy and each VM's run and wait time.
+ * the run time by weight whatever their job sizes, and by the new weights
+ * after a SIGHUP. vgpuctl shows the policy and each VM's run and wait
+ * time.
  */
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,25 +28,39 @@
 #define LO_AFTER_NS	(100 * MS)
 #define SLACK_NS	(150 * MS)	/* a loaded two-core host, sanitizers */
 
-#define VMS(policy) \
-	"[pool A]\npolicy = " policy "\naging_ms = 100\n" \
+/* Pool A under a policy (%s, aging_ms %d), with a high and a low VM. */
+#define STARVE_VMS \
+	"[pool A]\npolicy = %s\naging_ms = %d\n" \
 	"[vm hi]\nid = 1\npool = A\npriority = high\n" \
 	"[vm lo]\nid = 2\npool = A\npriority = low\n"
 
-/* The config with pool A under @policy, then SIGHUP. */
-static void reload_policy(struct test_mediator *t, void *policy)
+/* Pool B weighted, two VMs of one level with their weights (%u, %u). */
+#define WEIGHTED_VMS \
+	"[pool B]\npolicy = weighted\n" \
+	"[vm big]\nid = 1\npool = B\npriority = medium\nweight = %u\n" \
+	"[vm small]\nid = 2\npool = B\npriority = medium\nweight = %u\n"
+
+/* Rewrite the config: tm_init()'s [mediator] section, then @fmt; SIGHUP. */
+static void __attribute__((format(printf, 2, 3)))
+reload(struct test_mediator *t, const char *fmt, ...)
 {
 	FILE *f = fopen(t->conf, "w");
+	va_list ap;
 
 	if (!f)
 		return;
 	fprintf(f, "[mediator]\nspool = %s/spool\nstate_dir = %s/state\ncontrol_socket = %s\n"
-		"backend = cpu\nlog_level = debug\n[pool A]\npolicy = %s\naging_ms = %d\n"
-		"[vm hi]\nid = 1\npool = A\npriority = high\n"
-		"[vm lo]\nid = 2\npool = A\npriority = low\n", t->root, t->root, t->sock,
-		(const char *)policy, AGING_MS);
+		"backend = cpu\nlog_level = debug\n", t->root, t->root, t->sock);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
 	fclose(f);
 	kill(t->pid, SIGHUP);
+}
+
+static void reload_policy(struct test_mediator *t, void *policy)
+{
+	reload(t, STARVE_VMS, (const char *)policy, AGING_MS);
 }
 
 FIXTURE(starve) {
@@ -67,7 +83,7 @@ FIXTURE_SETUP(starve)
 	char vms[512];
 
 	test_seed();
-	snprintf(vms, sizeof(vms), VMS("%s"), variant->policy);
+	snprintf(vms, sizeof(vms), STARVE_VMS, variant->policy, AGING_MS);
 	ASSERT_EQ(0, tm_init(&self->t, NULL, vms));
 	ASSERT_EQ(0, tm_start(&self->t)) TH_LOG("see %s", self->t.log);
 }
@@ -118,26 +134,37 @@ TEST_F(starve, low_job_behind_a_high_vm_that_keeps_jobs_queued)
 	EXPECT_GT(JOB_NS, fair_status_u64(status, "lo", "run_ns=")) TH_LOG("%s", status);
 }
 
-/* Weights 1:3, jobs 4:1 in size: run time goes by weight, not by job count. */
+/*
+ * Weights 1:3, jobs 4:1 in size: run time goes by weight, not by job
+ * count (which would give 80/20); then a SIGHUP turns the weights round.
+ */
 TEST(weighted_shares_run_time_by_weight_not_job_count)
 {
 	struct test_mediator t;
 	struct fair_share s = {
 		.vm = { "big", "small" }, .job_ns = { 20 * MS, 5 * MS }, .inflight = 4,
-		.warm_ns = 200 * MS, .measure_ns = 1500 * MS,
+		.warm_ns = 200 * MS, .measure_ns = 1200 * MS,
 	};
 	double share[2] = { 0 };
+	char status[8192], vms[512];
 
 	test_seed();
-	ASSERT_EQ(0, tm_init(&t, NULL, "[pool B]\npolicy = weighted\n"
-			     "[vm big]\nid = 1\npool = B\npriority = medium\nweight = 100\n"
-			     "[vm small]\nid = 2\npool = B\npriority = medium\nweight = 300\n"));
+	snprintf(vms, sizeof(vms), WEIGHTED_VMS, 100, 300);
+	ASSERT_EQ(0, tm_init(&t, NULL, vms));
 	ASSERT_EQ(0, tm_start(&t)) TH_LOG("see %s", t.log);
 	ASSERT_EQ(0, fair_run_shares(&t, &s, share));
-	TH_LOG("run time: big %.1f%% (weight 25%%), small %.1f%% (weight 75%%)", 100 * share[0],
+	TH_LOG("weights 100/300: big %.1f%%, small %.1f%% of the run time", 100 * share[0],
 	       100 * share[1]);
-	/* by job count it would be 80% / 20% */
 	EXPECT_GE(0.05, share[0] > 0.25 ? share[0] - 0.25 : 0.25 - share[0]);
+
+	reload(&t, WEIGHTED_VMS, 300, 100);
+	ASSERT_EQ(0, fair_run_shares(&t, &s, share));
+	TH_LOG("weights 300/100: big %.1f%%, small %.1f%% of the run time", 100 * share[0],
+	       100 * share[1]);
+	EXPECT_GE(0.05, share[0] > 0.75 ? share[0] - 0.75 : 0.75 - share[0]);
+	ASSERT_EQ(0, tm_status(&t, status, sizeof(status)));
+	EXPECT_NE(NULL, strstr(status, "pool B policy=weighted")) TH_LOG("%s", status);
+	EXPECT_EQ(300u, fair_status_u64(status, "big", "weight=")) TH_LOG("%s", status);
 	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
 	tm_cleanup(&t);
 }
