@@ -14,7 +14,6 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,19 +304,11 @@ TEST(a_failed_reload_keeps_the_config_and_says_why)
 TEST(a_reload_checks_cpus_against_the_start_not_the_main_thread)
 {
 	struct test_mediator t;
-	cpu_set_t allowed;
 	char keys[256], out[8192];
-	int first = -1, last = -1;
+	int first, last;
 	FILE *f;
 
-	ASSERT_EQ(0, sched_getaffinity(0, sizeof(allowed), &allowed));
-	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-		if (!CPU_ISSET(cpu, &allowed))
-			continue;
-		if (first < 0)
-			first = cpu;
-		last = cpu;
-	}
+	ASSERT_EQ(0, test_cpu_range(&first, &last));
 	if (first == last)
 		SKIP(return, "one CPU only");
 	snprintf(keys, sizeof(keys), "cpus = %d\n[pool A]\ncpus = %d\n", first, last);

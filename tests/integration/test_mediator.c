@@ -1155,17 +1155,9 @@ TEST(workers_are_named_and_bound_to_their_cpus)
 	struct vgpu_client *c;
 	struct vgpu_result r;
 	char keys[256], tid[32], got[256], mine[256], self_tid[32];
-	cpu_set_t allowed;
-	int first = -1, last = -1;
+	int first, last;
 
-	ASSERT_EQ(0, sched_getaffinity(0, sizeof(allowed), &allowed));
-	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-		if (!CPU_ISSET(cpu, &allowed))
-			continue;
-		if (first < 0)
-			first = cpu;
-		last = cpu;
-	}
+	ASSERT_EQ(0, test_cpu_range(&first, &last));
 	/*
 	 * Main thread on the first CPU we may use, pool A's worker and its two
 	 * I/O helpers on the last, B's worker and helper unbound.

@@ -14,6 +14,7 @@
 #include "kselftest_harness.h"
 
 #include "conf.h"
+#include "testlib.h"
 
 /* A scratch directory with a config path in it. */
 struct scratch {
@@ -328,12 +329,10 @@ TEST_F(conf, cpus_this_host_lacks_are_named_at_their_line)
 {
 	cpu_set_t allowed;
 	char text[128];
-	int last = -1;
+	int first, last;
 
+	ASSERT_EQ(0, test_cpu_range(&first, &last));
 	ASSERT_EQ(0, sched_getaffinity(0, sizeof(allowed), &allowed));
-	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-		if (CPU_ISSET(cpu, &allowed))
-			last = cpu;
 	snprintf(text, sizeof(text), "[mediator]\ncpus = %d\n[pool B]\ncpus = %d-%d\n", last,
 		 last, last + 1 < CPU_SETSIZE ? last + 1 : last);
 	write_file(self->s.path, text);
