@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * The control socket behind `vgpuctl status`: a root-only (0600) unix
- * stream socket. A client sends one line ("status") and reads the report
- * until EOF.
+ * The control socket behind `vgpuctl`: a unix stream socket, root's and
+ * control_socket_group's (mode control_socket_mode, 0600 without a
+ * group). A client sends one line ("status", "status json" or "trace") and
+ * reads the answer until EOF.
  *
  * Main thread only, and it never blocks the event loop: one client at a
  * time is served through non-blocking reads and writes driven by the loop.
  * While one is served the listening socket is not watched, so the next
  * clients wait in its backlog; a client that has not sent its line and
  * taken its report within CTL_CLIENT_MS is dropped. The report's counters
- * are copied under m->lock, then formatted and written without it.
+ * are copied under m->lock (snap.c), then formatted and written without it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,6 +27,7 @@
 #include "log.h"
 #include "loop.h"
 #include "mediator.h"
+#include "snap.h"
 
 #define CTL_CLIENT_MS	1000	/* a client's whole exchange */
 #define CTL_LINE_MAX	64	/* bytes of a command line */
@@ -40,110 +42,33 @@ struct ctl {
 	size_t out_len, out_off;
 };
 
-/* What the report shows, copied under m->lock (the VMs' run and wait
- * times are in struct vm_stats). */
-struct pool_snap {
-	bool running;
-	char vm[VM_NAME_MAX];
-	uint64_t id, running_ns, done;
-	uint32_t op;
-	unsigned int prio;
-	unsigned int depth[VGPU_NR_PRIOS];
-	enum sched_policy policy;
-	uint64_t aging_ns;
-};
-
-struct vm_snap {
-	struct vm_conf conf;
-	unsigned int jobs;
-	struct vm_stats st;
-};
-
 static void on_listen(struct loop *l, int fd, uint32_t events, void *ctx);
 
-/* The report into a malloc'd @*out; 0 or -ENOMEM. */
-static int report(struct mediator *m, char **out, size_t *len)
+/* The answer to @cmd into a malloc'd @*out; 0 or -ENOMEM. */
+static int report(struct mediator *m, const char *cmd, char **out, size_t *len)
 {
-	struct pool_snap ps[VGPU_NR_POOLS] = { 0 };
-	struct vm_snap *vs;
-	uint64_t now = vgpu_now_ns();
-	unsigned int nvms = 0, i = 0;
-	struct vm *vm;
+	bool json = !strcmp(cmd, "status json"), trace = !strcmp(cmd, "trace");
+	struct snap s;
 	FILE *f;
 
-	/* m->vms changes only on this thread: its length holds until we are done. */
-	TAILQ_FOREACH(vm, &m->vms, entry)
-		nvms++;
-	vs = calloc(nvms ? nvms : 1, sizeof(*vs));
-	if (!vs)
+	if ((json || trace || !strcmp(cmd, "status")) && snap_take(m, &s, trace))
 		return -ENOMEM;
-	pthread_mutex_lock(&m->lock);
-	for (unsigned int p = 0; p < VGPU_NR_POOLS; p++) {
-		const struct pool *pool = &m->pools[p];
-		const struct job *j = pool->running;
-
-		if (j) {
-			ps[p].running = true;
-			memcpy(ps[p].vm, j->vm->conf.name, sizeof(ps[p].vm));
-			ps[p].id = j->hdr.id;
-			ps[p].op = j->hdr.op;
-			ps[p].prio = j->prio;
-			ps[p].running_ns = now - pool->running_since_ns;
-		}
-		memcpy(ps[p].depth, pool->q.depth, sizeof(ps[p].depth));
-		ps[p].done = pool->done;
-		ps[p].policy = pool->q.policy;
-		ps[p].aging_ns = pool->q.aging_ns;
-	}
-	TAILQ_FOREACH(vm, &m->vms, entry) {
-		vs[i].conf = vm->conf;
-		vs[i].jobs = atomic_load(&vm->jobs);
-		vs[i].st = vm->st;
-		i++;
-	}
-	pthread_mutex_unlock(&m->lock);
-
 	f = open_memstream(out, len);
 	if (!f) {
-		free(vs);
+		snap_free(&s);
 		return -ENOMEM;
 	}
-	fprintf(f, "backend %s\n", m->be_ops->name);
-	for (unsigned int p = 0; p < VGPU_NR_POOLS; p++) {
-		fprintf(f, "pool %s: ", vgpu_pool_name(p));
-		if (ps[p].running) {
-			char id[VGPU_ID_NAME_LEN + 1];
-
-			vgpu_id_name(ps[p].id, id);
-			fprintf(f, "running %s/%s (%s, %s) for %" PRIu64 " us", ps[p].vm, id,
-				vgpu_op_name(ps[p].op), vgpu_prio_name(ps[p].prio),
-				ps[p].running_ns / 1000);
-		} else {
-			fprintf(f, "idle");
-		}
-		fprintf(f, "; queued high=%u medium=%u low=%u; done %" PRIu64 "\n",
-			ps[p].depth[VGPU_PRIO_HIGH], ps[p].depth[VGPU_PRIO_MEDIUM],
-			ps[p].depth[VGPU_PRIO_LOW], ps[p].done);
-	}
-	for (unsigned int p = 0; p < VGPU_NR_POOLS; p++) {
-		fprintf(f, "pool %s policy=%s", vgpu_pool_name(p), sched_policy_name(ps[p].policy));
-		if (ps[p].policy == SCHED_AGING)
-			fprintf(f, " aging_ms=%" PRIu64, ps[p].aging_ns / 1000000);
-		fprintf(f, "\n");
-	}
-	for (i = 0; i < nvms; i++) {
-		const struct vm_stats *s = &vs[i].st;
-
-		fprintf(f, "vm %s: vm_id=%" PRIu32 " pool=%s priority=%s jobs=%u accepted=%" PRIu64
-			" completed=%" PRIu64 " failed=%" PRIu64 " rejected=%" PRIu64
-			" expired=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64
-			" weight=%u run_ns=%" PRIu64 " wait_ns=%" PRIu64 "\n",
-			vs[i].conf.name, vs[i].conf.id, vgpu_pool_name(vs[i].conf.pool),
-			vgpu_prio_name(vs[i].conf.prio), vs[i].jobs, s->accepted, s->completed,
-			s->failed, s->rejected, s->expired, s->bytes_in, s->bytes_out,
-			vs[i].conf.weight, s->run_ns, s->wait_ns);
-	}
-	free(vs);
+	if (json)
+		snap_json(f, &s);
+	else if (trace)
+		snap_trace_json(f, &s);
+	else if (!strcmp(cmd, "status"))
+		snap_text(f, &s);
+	else
+		fprintf(f, "error: unknown command '%.32s' (try: status, status json, trace)\n",
+			cmd);
+	if (json || trace || !strcmp(cmd, "status"))
+		snap_free(&s);
 	return fclose(f) ? -ENOMEM : 0;
 }
 
@@ -201,17 +126,7 @@ static void answer(struct mediator *m, struct ctl *c)
 	int err;
 
 	c->line[strcspn(c->line, "\r\n")] = '\0';
-	if (!strcmp(c->line, "status")) {
-		err = report(m, &c->out, &c->out_len);
-	} else {
-		FILE *f = open_memstream(&c->out, &c->out_len);
-
-		err = f ? 0 : -ENOMEM;
-		if (f) {
-			fprintf(f, "error: unknown command '%.32s' (try: status)\n", c->line);
-			err = fclose(f) ? -ENOMEM : 0;
-		}
-	}
+	err = report(m, c->line, &c->out, &c->out_len);
 	if (err) {
 		log_warnx("control socket: out of memory");
 		drop_client(m, c);
@@ -307,8 +222,10 @@ int ctl_open(struct mediator *m)
 		free(c);
 		return err;
 	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 ||
-	    listen(fd, 8) < 0) {
+	/* The group's members may ask too (control_socket_group and _mode). */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (m->conf.ctl_gid != (gid_t)-1 && chown(path, (uid_t)-1, m->conf.ctl_gid) < 0) ||
+	    chmod(path, m->conf.ctl_mode) < 0 || listen(fd, 8) < 0) {
 		err = -errno;
 		log_err("control socket %s", path);
 		close(fd);

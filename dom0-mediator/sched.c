@@ -286,6 +286,27 @@ static void *publisher(void *arg)
 	return NULL;
 }
 
+/*
+ * A job the backend has run into its VM's histograms (queued to started,
+ * and the backend's run) and the trace. With m->lock held.
+ */
+static void account(struct mediator *m, const struct job *j)
+{
+	struct vm *vm = j->vm;
+	struct trace_rec t = {
+		.id = j->hdr.id, .queued_ns = j->queued_ns, .started_ns = j->started_ns,
+		.finished_ns = j->finished_ns, .op = j->hdr.op, .vm_id = j->vm_id,
+		.status = j->status, .pool = (uint8_t)j->pool, .prio = (uint8_t)j->prio,
+	};
+
+	memcpy(t.vm, vm->conf.name, sizeof(t.vm));
+	if (!t.queued_ns || t.queued_ns > t.started_ns)
+		t.queued_ns = t.started_ns;	/* not measured */
+	stats_hist_add(&vm->st.wait, t.started_ns - t.queued_ns);
+	stats_hist_add(&vm->st.run, t.finished_ns - t.started_ns);
+	trace_ring_add(&m->trace, &t);
+}
+
 static void *worker(void *arg)
 {
 	struct worker_arg *wa = arg;
@@ -316,6 +337,7 @@ static void *worker(void *arg)
 		run_job(m, wa->pool, j);
 
 		pthread_mutex_lock(&m->lock);
+		account(m, j);
 		run_ns = j->finished_ns - j->started_ns;
 		jobq_charge(&p->q, j, run_ns);
 		j->vm->st.run_ns += run_ns;

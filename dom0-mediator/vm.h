@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "queue.h"
 #include "spool.h"
+#include "stats.h"
 
 struct mediator;
 
@@ -34,6 +35,7 @@ struct vm_stats {
 	uint64_t completed, failed, bytes_out;		/* [L] */
 	uint64_t run_ns;	/* in the backend, measured by the worker [L] */
 	uint64_t wait_ns;	/* queued before starting, summed at each start [L] */
+	struct stats_hist wait, run;	/* queued to started, started to done [L] */
 };
 
 struct vm {

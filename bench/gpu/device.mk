@@ -6,6 +6,7 @@
 #              libinih-dev, copied): also builds vgpu-mediator, linked
 #              with libinih statically. vgpu-submit, vgpuctl and
 #              vgpu-spool-probe need no libinih and are always built.
+#              This vgpu-mediator has no /metrics (no libmicrohttpd).
 include flags.mk
 BINS :=
 all: binaries
@@ -28,7 +29,7 @@ BINS += $(O)/vgpuctl
 ifneq ($(INIH),)
 $(O)/dom0-mediator/%.o: CPPFLAGS_ALL += -I$(INIH)
 $(O)/vgpu-mediator: $(MEDIATOR_OBJS) $(BACKEND_OBJS) $(LIBVGPU_DOM0) $(LIBVGPU)
-	$(BACKEND_LINK) $(LDFLAGS_ALL) -o $@ $^ $(INIH)/libinih.a $(BACKEND_LDLIBS)
+	$(BACKEND_LINK) $(LDFLAGS_ALL) -o $@ $^ $(INIH)/libinih.a -ldl $(BACKEND_LDLIBS)
 BINS += $(O)/vgpu-mediator
 endif
 

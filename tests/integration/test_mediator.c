@@ -1155,17 +1155,9 @@ TEST(workers_are_named_and_bound_to_their_cpus)
 	struct vgpu_client *c;
 	struct vgpu_result r;
 	char keys[256], tid[32], got[256], mine[256], self_tid[32];
-	cpu_set_t allowed;
-	int first = -1, last = -1;
+	int first, last;
 
-	ASSERT_EQ(0, sched_getaffinity(0, sizeof(allowed), &allowed));
-	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-		if (!CPU_ISSET(cpu, &allowed))
-			continue;
-		if (first < 0)
-			first = cpu;
-		last = cpu;
-	}
+	ASSERT_EQ(0, test_cpu_range(&first, &last));
 	/*
 	 * Main thread on the first CPU we may use, pool A's worker and its two
 	 * I/O helpers on the last, B's worker and helper unbound.
@@ -1227,23 +1219,29 @@ static int run_mediator(const struct test_mediator *t, const char *flag, char *o
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/*
+ * A CPU the mediator may not use stops the start, and -n, at the key's
+ * line: before any thread starts (the workers' own check, "none of those
+ * CPUs is online and allowed", is now a second line of defence).
+ */
 TEST(cpus_that_cannot_be_used_stop_the_start)
 {
-	/* The I/O helpers start first; with none, the worker is the first. */
 	static const char *const keys[] = { "[pool B]\ncpus = 1023\n",
 					    "[pool B]\ncpus = 1023\nio_threads = 1\n" };
-	static const char *const want[] = { "I/O helpers", "worker" };
+	static const char *const flags[] = { "-d", "-n" };
 
 	for (int i = 0; i < 2; i++) {
-		struct test_mediator t;
-		char out[4096], line[256];
+		for (int f = 0; f < 2; f++) {
+			struct test_mediator t;
+			char out[4096];
 
-		ASSERT_EQ(0, tm_init(&t, keys[i], "[vm x]\nid = 1\npool = A\npriority = low\n"));
-		EXPECT_EQ(1, run_mediator(&t, "-d", out, sizeof(out)));
-		snprintf(line, sizeof(line), "cannot start the %s of pool B on cpus 1023: none of "
-			 "those CPUs is online and allowed", want[i]);
-		EXPECT_NE(NULL, strstr(out, line)) TH_LOG("%s", out);
-		tm_cleanup(&t);
+			ASSERT_EQ(0, tm_init(&t, keys[i],
+					     "[vm x]\nid = 1\npool = A\npriority = low\n"));
+			EXPECT_EQ(1, run_mediator(&t, flags[f], out, sizeof(out)));
+			EXPECT_NE(NULL, strstr(out, "mediator.conf:8: key 'cpus': CPU 1023 is not "
+					       "online or not allowed here")) TH_LOG("%s", out);
+			tm_cleanup(&t);
+		}
 	}
 }
 
