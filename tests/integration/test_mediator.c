@@ -349,45 +349,6 @@ static void *good_traffic(void *arg)
 	return NULL;
 }
 
-static int put_file(const char *vmdir, const char *name, const void *buf, size_t len)
-{
-	char tmp[600], dst[600];
-	int fd;
-
-	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", vmdir, name);
-	snprintf(dst, sizeof(dst), "%s/req/%s", vmdir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || close(fd))
-		return -1;
-	return rename(tmp, dst);
-}
-
-/* Wait for and read rsp/ID of @vmdir, then remove it; status or 1 if none. */
-static int wait_rsp(const char *vmdir, uint64_t id, struct vgpu_rsp_hdr *h)
-{
-	char rspdir[600], name[VGPU_ID_NAME_LEN + 1];
-	uint8_t out[64];
-	int dfd, err = 1;
-
-	snprintf(rspdir, sizeof(rspdir), "%s/rsp", vmdir);
-	dfd = open(rspdir, O_RDONLY | O_DIRECTORY);
-	for (int i = 0; i < 1000 && dfd >= 0; i++) {
-		err = vgpu_rsp_read(dfd, id, h, out, sizeof(out));
-		if (err != -ENOENT)
-			break;
-		err = 1;
-		sleep_ms(5);
-	}
-	if (err <= 0) {
-		vgpu_id_name(id, name);
-		unlinkat(dfd, name, 0);
-		err = err ? err : h->status;
-	}
-	if (dfd >= 0)
-		close(dfd);
-	return err;
-}
-
 /* A well-formed VECTOR_ADD request with @n elements, as file bytes. */
 static size_t good_request(uint8_t *buf, uint64_t id, uint64_t n)
 {
@@ -471,8 +432,9 @@ TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 		case M_NR: break;
 		}
 		vgpu_id_name(id, name);
-		ASSERT_EQ(0, put_file(vmdir, name, buf, len));
-		EXPECT_EQ(mutations[m].status, wait_rsp(vmdir, id, &h)) TH_LOG("%s", mutations[m].name);
+		ASSERT_EQ(0, test_put_req(vmdir, name, buf, len));
+		EXPECT_EQ(mutations[m].status, test_wait_rsp(vmdir, id, &h, 5000))
+			TH_LOG("%s", mutations[m].name);
 		EXPECT_NE('\0', h.msg[0]) TH_LOG("%s: no message", mutations[m].name);
 		EXPECT_EQ(66u, h.vm_id);
 		TH_LOG("%s -> %d %s", mutations[m].name, h.status, h.msg);
@@ -483,8 +445,8 @@ TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 	{
 		size_t len = good_request(buf, 3, 10);
 
-		ASSERT_EQ(0, put_file(vmdir, "0000000000000003", buf, len));
-		EXPECT_EQ(-EEXIST, wait_rsp(vmdir, 3, &h));
+		ASSERT_EQ(0, test_put_req(vmdir, "0000000000000003", buf, len));
+		EXPECT_EQ(-EEXIST, test_wait_rsp(vmdir, 3, &h, 5000));
 		rejected++;
 	}
 	/* A symlink planted in req/: refused, its target untouched. */
@@ -499,7 +461,7 @@ TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 		fclose(f);
 		snprintf(link, sizeof(link), "%s/req/%016" PRIx64, vmdir, id);
 		ASSERT_EQ(0, symlink(victim, link));
-		EXPECT_EQ(-EBADMSG, wait_rsp(vmdir, id, &h));
+		EXPECT_EQ(-EBADMSG, test_wait_rsp(vmdir, id, &h, 5000));
 		EXPECT_EQ(0, access(victim, F_OK));
 		f = fopen(victim, "r");
 		ASSERT_NE(NULL, f);
@@ -517,12 +479,12 @@ TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 		ASSERT_EQ(0, mkfifo(path, 0644));
 		snprintf(tmpdir, sizeof(tmpdir), "%s/req/%016" PRIx64, vmdir, id);
 		ASSERT_EQ(0, rename(path, tmpdir));
-		EXPECT_EQ(-EBADMSG, wait_rsp(vmdir, id++, &h));
+		EXPECT_EQ(-EBADMSG, test_wait_rsp(vmdir, id++, &h, 5000));
 		snprintf(path, sizeof(path), "%s/tmp/adir", vmdir);
 		ASSERT_EQ(0, mkdir(path, 0755));
 		snprintf(tmpdir, sizeof(tmpdir), "%s/req/%016" PRIx64, vmdir, id);
 		ASSERT_EQ(0, rename(path, tmpdir));
-		EXPECT_EQ(-EBADMSG, wait_rsp(vmdir, id++, &h));
+		EXPECT_EQ(-EBADMSG, test_wait_rsp(vmdir, id++, &h, 5000));
 		rejected += 2;
 	}
 	/*
@@ -537,12 +499,12 @@ TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 		ASSERT_EQ(0, mknod(node, S_IFCHR | 0644, makedev(1, 3)));
 		snprintf(dst, sizeof(dst), "%s/req/%016" PRIx64, vmdir, id);
 		ASSERT_EQ(0, rename(node, dst));
-		EXPECT_EQ(-EBADMSG, wait_rsp(vmdir, id++, &h));
+		EXPECT_EQ(-EBADMSG, test_wait_rsp(vmdir, id++, &h, 5000));
 		EXPECT_STREQ("not a regular file", h.msg);
 		rejected++;
 	}
 	/* A name that is no id: removed, counted, no answer. */
-	ASSERT_EQ(0, put_file(vmdir, "hello.txt", "hi", 2));
+	ASSERT_EQ(0, test_put_req(vmdir, "hello.txt", "hi", 2));
 	snprintf(path, sizeof(path), "%s/req/hello.txt", vmdir);
 	for (int i = 0; i < 200 && access(path, F_OK) == 0; i++)
 		sleep_ms(5);
@@ -639,9 +601,9 @@ TEST_F(med, sigkill_mid_load_loses_and_duplicates_nothing)
 			for (int v = 0; v < 3; v++) {
 				char sub[640];
 
+				in_acc += test_count_entries(tm_privdir(&self->t, names[v], sub,
+									sizeof(sub)));
 				tm_vmdir(&self->t, names[v], d, sizeof(d));
-				snprintf(sub, sizeof(sub), "%s/acc", d);
-				in_acc += test_count_entries(sub);
 				snprintf(sub, sizeof(sub), "%s/req", d);
 				in_acc += test_count_entries(sub);
 			}
@@ -655,13 +617,15 @@ TEST_F(med, sigkill_mid_load_loses_and_duplicates_nothing)
 	sleep_ms(200);	/* a second answer would show up in rsp/ by now */
 	for (int v = 0; v < 3; v++) {
 		char d[600], sub[640];
-		static const char *const subs[] = { "req", "acc", "rsp" };
+		static const char *const subs[] = { "req", "rsp" };
 
 		tm_vmdir(&self->t, names[v], d, sizeof(d));
-		for (int s = 0; s < 3; s++) {
+		for (int s = 0; s < 2; s++) {
 			snprintf(sub, sizeof(sub), "%s/%s", d, subs[s]);
 			EXPECT_EQ(0, test_count_entries(sub)) TH_LOG("%s not empty", sub);
 		}
+		tm_privdir(&self->t, names[v], sub, sizeof(sub));
+		EXPECT_EQ(0, test_count_entries(sub)) TH_LOG("%s not empty", sub);
 		for (int i = 0; i < PER_VM + (v == 0); i++) {
 			free(jobs[v][i].in);
 			free(jobs[v][i].out);
@@ -798,13 +762,11 @@ TEST_F(med, sigterm_finishes_the_running_job_and_keeps_the_queue)
 	submit_spin(c, 1 * MS);
 	ASSERT_EQ(0, wait_running(&self->t, 'A'));
 	EXPECT_EQ(0, tm_stop(&self->t, SIGTERM));
-	/* The running job was answered; the two queued wait in acc/. */
+	/* The running job was answered; the two queued wait in the private record. */
 	ASSERT_EQ(1, collect(&c, 1, res, 1, 100));
 	EXPECT_EQ(0, res[0].rsp.status);
 	EXPECT_LE(400 * MS, res[0].rsp.finished_ns - res[0].rsp.started_ns);
-	tm_vmdir(&self->t, "hi", acc, sizeof(acc));
-	strcat(acc, "/acc");
-	EXPECT_EQ(2, test_count_entries(acc));
+	EXPECT_EQ(2, test_count_entries(tm_privdir(&self->t, "hi", acc, sizeof(acc))));
 	ASSERT_EQ(0, tm_start(&self->t));
 	ASSERT_EQ(2, collect(&c, 1, res + 1, 2, 5000));
 	EXPECT_EQ(0, res[1].rsp.status);

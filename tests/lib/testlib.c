@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "spool.h"
 #include "testlib.h"
 
 /*
@@ -203,6 +204,12 @@ const char *tm_vmdir(const struct test_mediator *t, const char *name, char *buf,
 	return buf;
 }
 
+const char *tm_privdir(const struct test_mediator *t, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/spool/.mediator/%s", t->root, name);
+	return buf;
+}
+
 long tm_cpu_ticks(const struct test_mediator *t)
 {
 	char path[64], buf[1024], *p;
@@ -238,4 +245,43 @@ int test_count_entries(const char *dir)
 			n++;
 	closedir(d);
 	return n;
+}
+
+int test_put_req(const char *vmdir, const char *name, const void *buf, size_t len)
+{
+	char tmp[600], dst[600];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", vmdir, name);
+	snprintf(dst, sizeof(dst), "%s/req/%s", vmdir, name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || close(fd))
+		return -1;
+	return rename(tmp, dst);
+}
+
+int test_wait_rsp(const char *vmdir, uint64_t id, struct vgpu_rsp_hdr *h, unsigned int timeout_ms)
+{
+	char rspdir[600], name[VGPU_ID_NAME_LEN + 1];
+	struct timespec ts = { 0, 5000000 };	/* 5 ms */
+	uint8_t out[64];
+	int dfd, err = 1;
+
+	snprintf(rspdir, sizeof(rspdir), "%s/rsp", vmdir);
+	dfd = open(rspdir, O_RDONLY | O_DIRECTORY);
+	for (unsigned int i = 0; i < timeout_ms / 5 && dfd >= 0; i++) {
+		err = vgpu_rsp_read(dfd, id, h, out, sizeof(out));
+		if (err != -ENOENT)
+			break;
+		err = 1;
+		nanosleep(&ts, NULL);
+	}
+	if (err <= 0) {
+		vgpu_id_name(id, name);
+		unlinkat(dfd, name, 0);
+		err = err ? err : h->status;
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return err;
 }
