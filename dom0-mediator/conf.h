@@ -43,6 +43,7 @@ struct cpu_list {
 struct conf {
 	char spool[PATH_MAX];
 	char state_dir[PATH_MAX];
+	char private_dir[PATH_MAX];	/* default spool/.mediator */
 	char ctl_path[108];		/* sun_path */
 	char include_dir[PATH_MAX];
 	enum backend_choice backend;

@@ -170,6 +170,8 @@ static void mediator_key(struct parse *p, const char *k, const char *v)
 		set_str(p, k, v, c->spool, sizeof(c->spool));
 	} else if (!strcmp(k, "state_dir")) {
 		set_str(p, k, v, c->state_dir, sizeof(c->state_dir));
+	} else if (!strcmp(k, "private_dir")) {
+		set_str(p, k, v, c->private_dir, sizeof(c->private_dir));
 	} else if (!strcmp(k, "control_socket")) {
 		set_str(p, k, v, c->ctl_path, sizeof(c->ctl_path));
 	} else if (!strcmp(k, "include")) {
@@ -483,6 +485,12 @@ static int finish(struct parse *p)
 		{ SEEN_ID, "id" }, { SEEN_POOL, "pool" }, { SEEN_PRIO, "priority" },
 	};
 
+	if (!c->private_dir[0] &&
+	    snprintf(c->private_dir, sizeof(c->private_dir), "%s/.mediator", c->spool) >=
+	    (int)sizeof(c->private_dir)) {
+		snprintf(p->err, p->errlen, "%s: spool path too long", p->file);
+		return -1;
+	}
 	for (unsigned int i = 0; i < c->nvms; i++) {
 		struct vm_conf *vm = &c->vms[i];
 

@@ -54,6 +54,7 @@ struct vm_snap {
 	struct vm_conf conf;
 	unsigned int jobs;
 	struct vm_stats st;
+	char why[128];		/* why it is not served, or "" */
 };
 
 static void on_listen(struct loop *l, int fd, uint32_t events, void *ctx);
@@ -94,6 +95,7 @@ static int report(struct mediator *m, char **out, size_t *len)
 		vs[i].conf = vm->conf;
 		vs[i].jobs = atomic_load(&vm->jobs);
 		vs[i].st = vm->st;
+		snprintf(vs[i].why, sizeof(vs[i].why), "%s", vm->broken != VM_OK ? vm->why : "");
 		i++;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -129,6 +131,8 @@ static int report(struct mediator *m, char **out, size_t *len)
 			vs[i].conf.name, vs[i].conf.id, vgpu_pool_name(vs[i].conf.pool),
 			vgpu_prio_name(vs[i].conf.prio), vs[i].jobs, s->accepted, s->completed,
 			s->failed, s->rejected, s->expired, s->bytes_in, s->bytes_out);
+		if (vs[i].why[0])
+			fprintf(f, "vm %s: not served: %s\n", vs[i].conf.name, vs[i].why);
 	}
 	free(vs);
 	return fclose(f) ? -ENOMEM : 0;

@@ -41,7 +41,8 @@ struct mediator {
 	bool foreground;
 	bool verbose;			/* -v: debug logs whatever the config says */
 	struct loop *loop;
-	int ino_fd, sig_fd, rescan_fd, state_dir_fd;
+	int ino_fd, sig_fd, rescan_fd, tick_fd, state_dir_fd;
+	int priv_dir_fd;		/* conf.private_dir: the VMs' private records */
 	struct ctl *ctl;		/* the control socket (ctl.c) */
 	pthread_mutex_t lock;
 	struct pool pools[VGPU_NR_POOLS];

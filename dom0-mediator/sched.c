@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "job.h"
@@ -89,7 +90,9 @@ void sched_flush(struct mediator *m)
 		return;
 	/*
 	 * A VM's last id reaches its state file before any job of this batch
-	 * can run, so an id answered and collected is never forgotten.
+	 * can run, so an id answered and collected is never forgotten. A VM
+	 * whose id cannot be stored is broken: its jobs wait in its private
+	 * record until it is repaired.
 	 */
 	TAILQ_FOREACH(j, &m->accepted, entry) {
 		if (j->vm->last_id_dirty) {
@@ -102,6 +105,14 @@ void sched_flush(struct mediator *m)
 		unsigned int pool = j->vm->conf.pool;
 
 		TAILQ_REMOVE(&m->accepted, j, entry);
+		if (j->vm->broken != VM_OK) {
+			struct vm *vm = j->vm;
+
+			atomic_fetch_sub(&vm->jobs, 1);
+			job_free(j);
+			vm_put(vm);	/* the config holds another reference */
+			continue;
+		}
 		j->prio = j->vm->conf.prio;
 		jobq_push(&m->pools[pool].q, j);
 		wake[pool] = true;
@@ -139,6 +150,36 @@ void sched_move_vm(struct mediator *m, struct vm *vm, unsigned int pool, unsigne
 	pthread_mutex_unlock(&m->lock);
 }
 
+/*
+ * Open @j's accepted request in its VM's private record: no fd is held
+ * while a job waits, so a VM's queue costs no descriptors. A file changed
+ * since acceptance (only a guest holding an NFS handle to it can) fails.
+ */
+static int open_job(struct job *j)
+{
+	uint64_t req_size = j->hdr.hdr_size + j->hdr.payload_len;
+	char name[VGPU_ID_NAME_LEN + 1];
+	struct stat st;
+
+	vgpu_id_name(j->hdr.id, name);
+	j->fd = openat(j->vm->priv, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (j->fd < 0) {
+		vm_warnx(j->vm, "cannot open accepted request %s (run again at the next "
+			 "start): %s", name, strerror(errno));
+		return -EIO;
+	}
+	if (fstat(j->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    (uint64_t)st.st_size != req_size) {
+		vm_warnx(j->vm, "accepted request %s changed since it was accepted; dropped",
+			 name);
+		close(j->fd);
+		j->fd = -1;
+		unlinkat(j->vm->priv, name, 0);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 /* Run @j on @pool's backend and answer it. Called without the lock. */
 static int run_job(struct mediator *m, unsigned int pool, struct job *j)
 {
@@ -154,7 +195,10 @@ static int run_job(struct mediator *m, unsigned int pool, struct job *j)
 	int err;
 
 	memcpy(desc.args, j->hdr.args, sizeof(desc.args));
-	/* The output follows the request in the same file (see requests.c). */
+	err = open_job(j);
+	if (err)
+		return err;
+	/* The output follows the request in the same file (see respond.c). */
 	vgpu_job_init_file(&io, &j->hdr, j->fd, j->hdr.hdr_size, j->fd, req_size);
 	io.team = m->pools[pool].team;
 	started = vgpu_now_ns();
@@ -280,7 +324,7 @@ void sched_stop(struct mediator *m)
 		vgpu_io_team_destroy(m->pools[i].team);
 		m->pools[i].team = NULL;
 	}
-	/* Forget what never ran: it is still in acc/ and re-queued at start. */
+	/* Forget what never ran: it is still in the private record for next time. */
 	pthread_mutex_lock(&m->lock);
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
 		struct job *j;

@@ -15,7 +15,7 @@ $(KSFT_HDR): | $(DEPS_STAMP)
 TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
 
 UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_queue test_config test_vm)
-INTEGRATION_TESTS := $(O)/tests/integration/test_mediator
+INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_hostile
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
 	@mkdir -p $(dir $@)
@@ -36,5 +36,8 @@ $(O)/tests/unit/test_config: $(O)/tests/unit/test_config.o $(O)/dom0-mediator/co
 $(O)/tests/integration/test_mediator: $(O)/tests/integration/test_mediator.o \
 		$(TESTLIB) $(O)/cuda/cpu_ops.o $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -lm
+
+$(O)/tests/integration/test_hostile: $(O)/tests/integration/test_hostile.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
 
 HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
