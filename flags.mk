@@ -10,7 +10,7 @@ CC	?= cc
 CFLAGS	?= -O2 -g
 WFLAGS	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wformat=2 -Wno-format-nonliteral -Wvla
-CPPFLAGS_ALL := -Iinclude -Ilib -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(CPPFLAGS)
+CPPFLAGS_ALL := -Iinclude -Iinclude/uapi -Ilib -Idom0-lib -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(CPPFLAGS)
 CFLAGS_ALL := -std=gnu11 $(WFLAGS) $(CFLAGS) -pthread -MMD -MP
 LDFLAGS_ALL := -pthread $(LDFLAGS)
 LDLIBS_ALL :=

@@ -1,6 +1,6 @@
 # Host benchmarks: programs that print numbers and end with a RESULT line.
 $(O)/bench/spool_bench: $(O)/bench/spool_bench.o $(TESTLIB) $(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 $(O)/bench/%.o: bench/%.c
 	@mkdir -p $(dir $@)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "job.h"
 #include "vgpu/backend.h"
 
 struct vgpu_backend {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * CUDA backend: runs every op of include/vgpu/proto.h on the first GPU.
+ * CUDA backend: runs every op of the op table (include/vgpu/ops.h) on the first GPU.
  *
  * Pools. Each pool has its own stream, cuBLAS handle, pinned staging
  * buffers and device buffer, touched only by that pool's worker thread, so
@@ -37,6 +37,7 @@
 #include <cuda_runtime.h>
 
 extern "C" {
+#include "job.h"
 #include "vgpu/backend.h"
 }
 
@@ -396,51 +397,36 @@ fail:
 	return err;
 }
 
-/* Device layout of a job; the shape was validated by vgpu_req_check(). */
+/*
+ * Device layout of a job: the op table's input arrays (include/vgpu/ops.h)
+ * at aligned offsets in payload order, then the output. What is the
+ * kernels' own: vector_add and saxpy write their result over their second
+ * input in place, and the reduction keeps its partial sums in scratch
+ * between input and output. The shape was validated by vgpu_req_check().
+ */
 static void plan_job(const struct vgpu_job_desc *d, struct layout *l)
 {
-	uint64_t a = d->args[0], b = d->args[1], c = d->args[2];
+	const struct vgpu_op_info *o = vgpu_op_get(d->op);
+	uint64_t end = 0;
 
 	memset(l, 0, sizeof(*l));
-	switch (d->op) {
-	case VGPU_OP_VECTOR_ADD:
-	case VGPU_OP_SAXPY:
-		/* Two vectors; the result overwrites the second in place. */
-		l->nseg = 2;
-		l->seg_len[0] = l->seg_len[1] = 4 * a;
-		l->seg_off[1] = align_up(4 * a);
+	l->nseg = o->nin;
+	for (unsigned int i = 0; i < o->nin; i++) {
+		l->seg_off[i] = align_up(end);
+		l->seg_len[i] = vgpu_op_array_bytes(&o->in[i], d->args);
+		end = l->seg_off[i] + l->seg_len[i];
+	}
+	if (d->op == VGPU_OP_VECTOR_ADD || d->op == VGPU_OP_SAXPY) {
 		l->out_off = l->seg_off[1];
-		l->bytes = l->seg_off[1] + 4 * a;
-		break;
-	case VGPU_OP_SGEMM:
-	case VGPU_OP_GEMM_BF16: {
-		uint64_t e = d->op == VGPU_OP_SGEMM ? 4 : 2;
-
-		/* A[m][k], then B[k][n] moved to an aligned offset, then C. */
-		l->nseg = 2;
-		l->seg_len[0] = e * a * c;
-		l->seg_len[1] = e * c * b;
-		l->seg_off[1] = align_up(l->seg_len[0]);
-		l->out_off = align_up(l->seg_off[1] + l->seg_len[1]);
-		l->bytes = l->out_off + 4 * a * b;
-		break;
+	} else {
+		if (d->op == VGPU_OP_REDUCE_SUM) {
+			l->scratch_off = align_up(end);
+			end = l->scratch_off + 8ull * vgpu_reduce_blocks(d->args[0]);
+		}
+		l->out_off = align_up(end);
+		end = l->out_off + d->out_len;
 	}
-	case VGPU_OP_REDUCE_SUM:
-		l->nseg = 1;
-		l->seg_len[0] = 4 * a;
-		l->scratch_off = align_up(4 * a);
-		l->out_off = align_up(l->scratch_off + 8ull * vgpu_reduce_blocks(a));
-		l->bytes = l->out_off + 4;
-		break;
-	case VGPU_OP_CHECKSUM:
-		l->nseg = 1;
-		l->seg_len[0] = a;
-		l->out_off = align_up(a);
-		l->bytes = l->out_off + 4;
-		break;
-	default:		/* NOOP, SPIN: no device memory */
-		break;
-	}
+	l->bytes = end;
 }
 
 /* Makes the pool's device buffer at least @bytes. Runs with the stream idle. */

@@ -1,6 +1,7 @@
 # Backends: the CPU reference (always) and, when nvcc is found and this is
 # not the sanitizer build, the CUDA backend. BACKEND_OBJS and BACKEND_LDLIBS
-# are what a program that runs jobs links.
+# are what a program that runs jobs links, with $(LIBVGPU_DOM0) (job I/O)
+# and $(LIBVGPU) after them.
 #
 #   VGPU_CUDA=0          never build the CUDA backend
 #   NVCC=/path/to/nvcc   default: /usr/local/cuda/bin/nvcc, else nvcc on PATH
@@ -9,7 +10,7 @@
 # (libcuda) at run time: a binary built here starts on a host without the
 # driver and uses the CPU backend (vgpu_backend_cuda.probe() fails). cuBLAS
 # is a shared library found through an rpath into the toolkit.
-BACKEND_OBJS   := $(O)/cuda/backend_cpu.o $(O)/cuda/cpu_ops.o
+BACKEND_OBJS   := $(O)/cuda/backend_cpu.o
 BACKEND_LDLIBS := -lm
 # The linker driver for programs with BACKEND_OBJS (g++ once CUDA objects are in).
 BACKEND_LINK   = $(CC) $(CFLAGS_ALL)

@@ -20,7 +20,7 @@
 #include "job.h"
 #include "log.h"
 
-#define DEF_MAX_PAYLOAD	(256ull << 20)	/* bytes */
+#define DEF_MAX_PAYLOAD	VGPU_PAYLOAD_DEFAULT	/* bytes: proto.h, "Size limits" */
 #define DEF_MAX_QUEUED	64
 #define MAX_QUEUED_MAX	4096		/* each queued job pins an fd */
 #define MAX_VMS		1024

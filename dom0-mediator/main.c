@@ -546,8 +546,7 @@ int main(int argc, char **argv)
 	raise_fd_limit();
 	pthread_mutex_init(&m.lock, NULL);
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
-		jobq_init(&m.pools[i].q);
-		pthread_cond_init(&m.pools[i].wake, NULL);
+		pool_init(&m.pools[i]);
 	}
 	m.loop = loop_new();
 	if (!m.loop) {

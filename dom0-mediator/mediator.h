@@ -5,17 +5,19 @@
  *  main thread	  main.c: event loop (inotify, signals, rescans, reload);
  *		  accept.c: accepting, recovery, expiry; vm.c: the VMs;
  *		  ctl.c: the control socket.
- *  pool workers  sched.c: one per pool, runs that pool's jobs one at a time
- *		  and answers them through respond.c.
- *  I/O helpers	  lib/job.c: a worker's team moving one job's bytes.
+ *  pool workers  sched.c: one per pool, runs that pool's jobs one at a time.
+ *  publishers	  sched.c: one per pool, answers the jobs its worker ran
+ *		  through respond.c while the worker runs the next.
+ *  I/O helpers	  dom0-lib/job.c: a worker's team moving one job's bytes.
  *
- * m->lock guards what the headers mark [L]: the pools' queues and running
- * jobs (pool.h), every VM's queue placement (conf.pool, conf.prio, conf.id)
- * and the counters workers update (vm.h), and @stopping. [A] marks atomics
- * shared without it. The fields of struct mediator not marked are the main
- * thread's. The lock is taken once per batch of accepted requests by the
- * main thread and once per job by a worker: on a paravirtualised Dom0
- * every contended futex is expensive.
+ * m->lock guards what the headers mark [L]: the pools' queues, running and
+ * ran jobs (pool.h), every VM's queue placement (conf.pool, conf.prio,
+ * conf.id) and the counters workers and publishers update (vm.h), and
+ * @stopping. [A] marks atomics shared without it. The fields of struct
+ * mediator not marked are the main thread's. The lock is taken once per
+ * batch of accepted requests by the main thread, once per job by a worker
+ * and once per batch by a publisher: on a paravirtualised Dom0 every
+ * contended futex is expensive.
  *
  * Calls go one way, from the top down; nothing calls back up:
  *   main.c   -> ctl.c, accept.c, sched.c, vm.c

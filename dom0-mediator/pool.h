@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Pools and their workers (sched.c). [L] fields are guarded by m->lock
- * (mediator.h); [A] are atomics. The sched_* calls other than the worker
- * itself are made by the main thread.
+ * Pools, their workers and their publishers (sched.c). [L] fields are
+ * guarded by m->lock (mediator.h); [A] are atomics. The sched_* calls are
+ * made by the main thread.
  */
 #ifndef VGPU_MEDIATOR_POOL_H
 #define VGPU_MEDIATOR_POOL_H
@@ -28,7 +28,19 @@ struct pool {
 	pthread_t thread;		/* main thread: start and join */
 	bool started;			/* main thread */
 	struct vgpu_io_team *team;	/* the worker's I/O helpers, or NULL */
+
+	/* Jobs run and not yet answered, oldest first [L]. */
+	struct job_list ran;
+	bool publishing;		/* the publisher holds a batch [L] */
+	bool publish_stop;		/* [L] drain ran, then exit */
+	pthread_cond_t publish_wake;	/* with m->lock: work for the publisher */
+	atomic_uint publish_kicks;	/* bumped with every signal of it [A] */
+	pthread_t publisher;		/* main thread: start and join */
+	bool publisher_started;		/* main thread */
 };
+
+/* Main thread, before sched_start(): empty queues, no threads. */
+void pool_init(struct pool *p);
 
 int sched_start(struct mediator *m);
 void sched_stop(struct mediator *m);		/* finish running jobs, join */

@@ -3,8 +3,9 @@
  * A job (one accepted request) and the per-pool priority queues it waits
  * in (queue.c). The queue functions take no lock: the pools' queues are
  * guarded by m->lock (mediator.h), which their callers hold. A job is
- * created by the main thread (accept.c), queued under m->lock, and from
- * the moment a worker pops it belongs to that worker until job_free().
+ * created by the main thread (accept.c) and queued under m->lock; once a
+ * worker pops it, it belongs to that worker, then to the pool's publisher
+ * it is handed to (sched.c), until job_free().
  */
 #ifndef VGPU_MEDIATOR_QUEUE_H
 #define VGPU_MEDIATOR_QUEUE_H
@@ -35,6 +36,11 @@ struct job {
 					 * -1; output and trailer go to its end */
 	struct vgpu_req_hdr hdr;
 	uint64_t queued_ns;
+	/* The run's outcome: the worker's, then its publisher's (sched.c). */
+	int status;			/* 0 or -errno */
+	uint32_t out_crc;		/* of the hdr.out_len bytes written */
+	uint64_t started_ns, finished_ns;
+	char msg[VGPU_MSG_LEN];		/* "ok", or why it failed */
 };
 
 TAILQ_HEAD(job_list, job);

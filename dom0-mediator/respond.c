@@ -7,9 +7,10 @@
  * request (run again) or the answer (collected), never both and never
  * neither. An answer whose rename fails waits as ID.ans for a retry.
  *
- * Any thread runs this: the main thread rejects requests, a pool's worker
- * answers the jobs it ran. A call takes one VM's spool and one request and
- * never the mediator or its lock.
+ * Any thread runs this: the main thread rejects requests, a pool's
+ * publisher (or its worker, when idle) answers the jobs the worker ran. A
+ * call takes one VM's spool and one request and never the mediator or its
+ * lock.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -104,9 +105,10 @@ int rsp_publish(struct vm *vm, uint64_t id, const char *from, int fd, bool do_fs
 	return 0;
 }
 
-int rsp_finish_job(struct job *j, int status, const char *msg, uint64_t started_ns,
-		   uint32_t out_crc, uint64_t out_len, bool do_fsync)
+int rsp_finish_job(struct job *j, bool do_fsync)
 {
+	uint64_t out_len = j->hdr.out_len;
+	uint32_t out_crc = j->out_crc;
 	struct vm *vm = j->vm;
 	uint64_t req_size = j->hdr.hdr_size + j->hdr.payload_len;
 	char name[VGPU_ID_NAME_LEN + 1];
@@ -114,8 +116,10 @@ int rsp_finish_job(struct job *j, int status, const char *msg, uint64_t started_
 	struct vgpu_rsp_hdr h;
 	int err = 0;
 
-	fill_rsp(&h, j->vm_id, j->pool, j->prio, j->hdr.id, j->hdr.op, status, msg);
-	if (status) {		/* a failed job returns no output */
+	if (j->fd < 0)		/* never opened (open_job() said why) */
+		return -EBADF;
+	fill_rsp(&h, j->vm_id, j->pool, j->prio, j->hdr.id, j->hdr.op, j->status, j->msg);
+	if (j->status) {		/* a failed job returns no output */
 		out_len = 0;
 		out_crc = 0;
 		if (ftruncate(j->fd, (off_t)req_size) < 0)
@@ -123,8 +127,8 @@ int rsp_finish_job(struct job *j, int status, const char *msg, uint64_t started_
 	}
 	h.payload_len = out_len;
 	h.queued_ns = j->queued_ns;
-	h.started_ns = started_ns;
-	h.finished_ns = vgpu_now_ns();
+	h.started_ns = j->started_ns;
+	h.finished_ns = j->finished_ns;
 	h.crc32c = vgpu_rsp_crc(&h, out_crc);
 	vgpu_rsp_encode(&h, buf);
 	if (!err)

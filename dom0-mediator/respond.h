@@ -42,19 +42,19 @@ int rsp_error(struct vm *vm, uint64_t id, uint32_t op, int status, const char *m
 /*
  * Publish the complete answer priv/@from (ID or ID.ans) of request @id as
  * rsp/ID, made durable first with @do_fsync (through @fd, its open file,
- * or -1). If the rename fails (the
- * guest's rsp/ is full, gone, or has a directory at ID), the answer waits
- * as priv/ID.ans, flagged in vm->unsettled, for a retry with backoff.
- * 0 or -errno (the caller logs, rate-limited).
+ * or -1). If the rename fails (the guest's rsp/ is full, gone, or has a
+ * directory at ID), the answer waits as priv/ID.ans, flagged in
+ * vm->unsettled, for a retry with backoff. 0 or -errno (the caller logs,
+ * rate-limited).
  */
 int rsp_publish(struct vm *vm, uint64_t id, const char *from, int fd, bool do_fsync);
 
 /*
- * Append the trailer to priv/ID of the job @j (its output already there,
- * or cut off if @status says it failed) and publish it (rsp_publish). On
- * error the answer stays in the private record. 0 or -errno (logged).
+ * Append the trailer for the outcome recorded in @j (status, msg, times,
+ * out_crc) to its priv/ID, whose output is already there (cut off if the
+ * job failed), and publish it (rsp_publish). If the trailer cannot be
+ * written the request is decided on again with backoff. 0 or -errno.
  */
-int rsp_finish_job(struct job *j, int status, const char *msg, uint64_t started_ns,
-		   uint32_t out_crc, uint64_t out_len, bool do_fsync);
+int rsp_finish_job(struct job *j, bool do_fsync);
 
 #endif /* VGPU_MEDIATOR_RESPOND_H */

@@ -11,9 +11,9 @@
  *  - conf.pool, conf.prio and conf.id change only on the main thread with
  *    m->lock held, so workers read them under m->lock and the main thread
  *    reads them freely; conf.name and conf.dir never change;
- *  - a worker holds a reference for each job it runs, and may read sp,
- *    priv and conf.name, update [L] counters and call vm_warnx() and
- *    vm_put();
+ *  - each job holds a reference; the pool's worker that runs it and the
+ *    publisher that answers it may read sp, priv and conf.name, update
+ *    [L] counters and call vm_warnx() and vm_put();
  *  - [A] fields are atomics shared without the lock.
  */
 #ifndef VGPU_MEDIATOR_VM_H

@@ -41,6 +41,7 @@
 #include "log.h"
 #include "loop.h"
 #include "spool.h"
+#include "vgpu/ops.h"
 
 #define DEF_DEVICE		"/dev/vgpu0"
 #define DEF_SPOOL		"/mnt/vgpu"

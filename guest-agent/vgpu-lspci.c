@@ -22,7 +22,7 @@
 #include <pci/pci.h>
 
 #include "vgpu/proto.h"
-#include "vgpu/regs.h"
+#include <misc/vgpu_regs.h>
 
 #define SYSFS_PCI	"/sys/bus/pci/devices"
 

@@ -18,7 +18,7 @@ $(GUEST_DEPS_STAMP): tools/install-deps
 	@mkdir -p $(dir $@) && touch $@
 
 
-$(KMOD_KO): $(KMOD_SRCS) include/vgpu/regs.h include/uapi/misc/vgpu.h FORCE | $(GUEST_DEPS_STAMP)
+$(KMOD_KO): $(KMOD_SRCS) include/uapi/misc/vgpu_regs.h include/uapi/misc/vgpu.h FORCE | $(GUEST_DEPS_STAMP)
 	@mkdir -p $(KMOD_DIR)
 	@for f in $(KMOD_SRCS); do ln -sfn $(abspath $$f) $(KMOD_DIR)/; done
 	@# O= : kbuild reads O as its output tree; ours (build/asan...) is not one
@@ -36,7 +36,8 @@ $(CHECKPATCH): | $(DEPS_STAMP)
 		linux-source-6.1/scripts/const_structs.checkpatch
 
 kmod-checkpatch: $(CHECKPATCH)
-	@perl $(CHECKPATCH) --no-tree --strict --quiet -f kmod/vgpu.c include/uapi/misc/vgpu.h
+	@perl $(CHECKPATCH) --no-tree --strict --quiet -f kmod/vgpu.c include/uapi/misc/vgpu.h \
+		include/uapi/misc/vgpu_regs.h
 
 ifneq ($(wildcard $(KDIR)/Makefile),)
 BINS += $(KMOD_KO)

@@ -34,11 +34,12 @@
 #include <linux/workqueue.h>
 
 #include <misc/vgpu.h>
-#include <vgpu/regs.h>
+#include <misc/vgpu_regs.h>
 
 #define DRV_NAME		"vgpu"
 
-static unsigned long max_inflight_bytes = 64UL << 20;
+/* Read with READ_ONCE, once per decision: root may change it at any time. */
+static unsigned long max_inflight_bytes = VGPU_INFLIGHT_BYTES_DEFAULT;
 module_param(max_inflight_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_inflight_bytes,
 		 "input plus output bytes of the requests a device holds (default 64 MiB)");
@@ -54,8 +55,14 @@ MODULE_PARM_DESC(submit_timeout_ms,
 		 "timeout of a SUBMIT that gives none (default 60000)");
 
 static DEFINE_IDA(vgpu_ida);
-/* Requests allocated and not yet freed, by every device: 0 at unload. */
-static atomic_t vgpu_live_reqs = ATOMIC_INIT(0);
+
+/* The uapi structs have no implicit padding: their sizes are the ABI. */
+static_assert(sizeof(struct vgpu_info) == 64);
+static_assert(sizeof(struct vgpu_submit) == 144);
+static_assert(sizeof(struct vgpu_attach) == 40);
+static_assert(sizeof(struct vgpu_fetch) == 120);
+static_assert(sizeof(struct vgpu_tag) == 40);
+static_assert(sizeof(struct vgpu_complete) == 80);
 
 enum vgpu_req_state {
 	VGPU_REQ_QUEUED,	/* on vdev->queue */
@@ -91,7 +98,7 @@ struct vgpu_req {
 
 struct vgpu_dev {
 	struct kref ref;		/* the binding, plus one per open file */
-	struct pci_dev *pdev;		/* NULL once removed */
+	struct pci_dev *pdev;		/* for dev_*() logs, only while !dead */
 	void __iomem *base;		/* BAR 0, valid while !dead */
 	struct miscdevice misc;
 	char name[16];
@@ -165,7 +172,6 @@ static void vgpu_req_release(struct kref *ref)
 	kvfree(req->in);
 	kvfree(req->out);
 	kfree(req);
-	atomic_dec(&vgpu_live_reqs);
 }
 
 static void vgpu_req_put(struct vgpu_req *req)
@@ -311,14 +317,15 @@ static int vgpu_ioctl_get_info(struct vgpu_dev *vdev, void __user *arg)
 
 static int vgpu_submit_check(const struct vgpu_submit *s)
 {
+	u64 limit = READ_ONCE(max_inflight_bytes);
+
 	if (s->flags || !vgpu_zero(s->reserved, ARRAY_SIZE(s->reserved)))
 		return -EINVAL;
 	if (s->in_len && !s->in_ptr)
 		return -EFAULT;
 	if (s->out_len && !s->out_ptr)
 		return -EFAULT;
-	if (s->in_len > max_inflight_bytes || s->out_len > max_inflight_bytes ||
-	    s->in_len + s->out_len > READ_ONCE(max_inflight_bytes))
+	if (s->in_len > limit || s->out_len > limit || s->in_len + s->out_len > limit)
 		return -E2BIG;
 	if (!access_ok(u64_to_user_ptr(s->in_ptr), s->in_len) ||
 	    !access_ok(u64_to_user_ptr(s->out_ptr), s->out_len))
@@ -332,7 +339,6 @@ static struct vgpu_req *vgpu_req_alloc(const struct vgpu_submit *s)
 
 	if (!req)
 		return NULL;
-	atomic_inc(&vgpu_live_reqs);
 	kref_init(&req->ref);
 	INIT_LIST_HEAD(&req->node);
 	init_completion(&req->done);
@@ -1031,19 +1037,7 @@ static struct pci_driver vgpu_driver = {
 	.dev_groups = vgpu_groups,
 };
 
-static int __init vgpu_init(void)
-{
-	return pci_register_driver(&vgpu_driver);
-}
-module_init(vgpu_init);
-
-static void __exit vgpu_exit(void)
-{
-	pci_unregister_driver(&vgpu_driver);
-	/* Open files keep the module; every request is gone by now. */
-	WARN_ON(atomic_read(&vgpu_live_reqs));
-}
-module_exit(vgpu_exit);
+module_pci_driver(vgpu_driver);
 
 MODULE_DESCRIPTION("vgpu-stub guest driver: /dev/vgpuN jobs for the vgpu agent");
 MODULE_AUTHOR("The vgpu project");

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The spool protocol's codec and the checks every reader of an untrusted
- * header must make. Documentation/protocol.rst is the specification.
+ * header must make; the names of pools and priorities, and of ids.
+ * Documentation/protocol.rst is the specification. Any thread; no state.
  */
 #include <endian.h>
 #include <errno.h>
@@ -9,10 +10,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
+#include "vgpu/ops.h"
 #include "vgpu/proto.h"
-#include "vgpu/regs.h"
+
+/* The size limits nest (protocol.rst, "Limits"): a guest's default share
+ * fits the mediator's default, which fits the protocol's ceiling. */
+_Static_assert(VGPU_INFLIGHT_BYTES_DEFAULT <= VGPU_PAYLOAD_DEFAULT &&
+	       VGPU_PAYLOAD_DEFAULT <= VGPU_PAYLOAD_MAX, "size limits do not nest");
 
 /* Little-endian field access at byte offsets of a wire header. */
 static void put16(uint8_t *b, size_t off, uint16_t v) { v = htole16(v); memcpy(b + off, &v, 2); }
@@ -125,134 +130,19 @@ uint32_t vgpu_rsp_crc(const struct vgpu_rsp_hdr *h, uint32_t payload_crc)
 	return vgpu_crc32c(payload_crc, buf, sizeof(buf));
 }
 
-/* ---- ops ---------------------------------------------------------------- */
-
-enum arg_kind { ARG_ZERO, ARG_VEC, ARG_DIM, ARG_F32, ARG_BYTES, ARG_NS };
-
-/* What each op's args mean; sizes follow from them in vgpu_op_sizes(). */
-static const struct {
-	const char *name;
-	enum arg_kind args[VGPU_NR_ARGS];
-} op_table[VGPU_NR_OPS] = {
-	[VGPU_OP_NOOP]		= { "noop",	  { ARG_ZERO, ARG_ZERO, ARG_ZERO, ARG_ZERO } },
-	[VGPU_OP_VECTOR_ADD]	= { "vector_add", { ARG_VEC, ARG_ZERO, ARG_ZERO, ARG_ZERO } },
-	[VGPU_OP_SAXPY]		= { "saxpy",	  { ARG_VEC, ARG_F32, ARG_ZERO, ARG_ZERO } },
-	[VGPU_OP_SGEMM]		= { "sgemm",	  { ARG_DIM, ARG_DIM, ARG_DIM, ARG_ZERO } },
-	[VGPU_OP_REDUCE_SUM]	= { "reduce_sum", { ARG_VEC, ARG_ZERO, ARG_ZERO, ARG_ZERO } },
-	[VGPU_OP_CHECKSUM]	= { "checksum",	  { ARG_BYTES, ARG_ZERO, ARG_ZERO, ARG_ZERO } },
-	[VGPU_OP_GEMM_BF16]	= { "gemm_bf16",  { ARG_DIM, ARG_DIM, ARG_DIM, ARG_ZERO } },
-	[VGPU_OP_SPIN]		= { "spin",	  { ARG_NS, ARG_ZERO, ARG_ZERO, ARG_ZERO } },
-};
-
-#define SPIN_NS_MAX	10000000000ull	/* 10 s */
-
-const char *vgpu_op_name(uint32_t op)
-{
-	return op < VGPU_NR_OPS ? op_table[op].name : "unknown";
-}
-
-int vgpu_op_from_name(const char *name)
-{
-	for (int op = 0; op < VGPU_NR_OPS; op++)
-		if (!strcasecmp(name, op_table[op].name))
-			return op;
-	return -1;
-}
-
 static int bad(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int bad(char *why, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (why) {
-		va_start(ap, fmt);
-		vsnprintf(why, VGPU_MSG_LEN, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	vsnprintf(why, VGPU_MSG_LEN, fmt, ap);
+	va_end(ap);
 	return -EINVAL;
 }
 
-int vgpu_op_sizes(uint32_t op, const uint64_t args[VGPU_NR_ARGS],
-		  uint64_t *in_len, uint64_t *out_len, char *why)
-{
-	if (op >= VGPU_NR_OPS) {
-		if (why)
-			snprintf(why, VGPU_MSG_LEN, "unknown op %" PRIu32, op);
-		return -EOPNOTSUPP;
-	}
-	for (int i = 0; i < VGPU_NR_ARGS; i++) {
-		uint64_t a = args[i];
-
-		switch (op_table[op].args[i]) {
-		case ARG_ZERO:
-			if (a)
-				return bad(why, "%s: args[%d] must be 0", op_table[op].name, i);
-			break;
-		case ARG_VEC:
-			if (a == 0 || a > VGPU_VEC_MAX)
-				return bad(why, "%s: n=%" PRIu64 " not in 1..%llu",
-					   op_table[op].name, a, VGPU_VEC_MAX);
-			break;
-		case ARG_DIM:
-			if (a == 0 || a > VGPU_DIM_MAX)
-				return bad(why, "%s: args[%d]=%" PRIu64 " not in 1..%llu",
-					   op_table[op].name, i, a, VGPU_DIM_MAX);
-			break;
-		case ARG_F32:
-			if (a >> 32)
-				return bad(why, "%s: args[%d] is a float32, high bits set",
-					   op_table[op].name, i);
-			break;
-		case ARG_BYTES:
-			if (a == 0 || a > VGPU_PAYLOAD_MAX)
-				return bad(why, "%s: length %" PRIu64 " not in 1..%llu",
-					   op_table[op].name, a, VGPU_PAYLOAD_MAX);
-			break;
-		case ARG_NS:
-			if (a > SPIN_NS_MAX)
-				return bad(why, "%s: %" PRIu64 " ns > %llu", op_table[op].name,
-					   a, SPIN_NS_MAX);
-			break;
-		}
-	}
-
-	/* Products cannot overflow: dims <= 2^20, vectors <= 2^30. */
-	uint64_t n = args[0], m = args[0], nn = args[1], k = args[2];
-
-	switch ((enum vgpu_op)op) {
-	case VGPU_OP_NOOP:
-	case VGPU_OP_SPIN:
-		*in_len = 0;
-		*out_len = 0;
-		break;
-	case VGPU_OP_VECTOR_ADD:
-	case VGPU_OP_SAXPY:
-		*in_len = 2 * 4 * n;
-		*out_len = 4 * n;
-		break;
-	case VGPU_OP_SGEMM:
-		*in_len = 4 * (m * k + k * nn);
-		*out_len = 4 * m * nn;
-		break;
-	case VGPU_OP_GEMM_BF16:
-		*in_len = 2 * (m * k + k * nn);
-		*out_len = 4 * m * nn;
-		break;
-	case VGPU_OP_REDUCE_SUM:
-		*in_len = 4 * n;
-		*out_len = 4;
-		break;
-	case VGPU_OP_CHECKSUM:
-		*in_len = n;
-		*out_len = 4;
-		break;
-	case VGPU_NR_OPS:
-		break;
-	}
-	return 0;
-}
-
+/* The shape rules are the op table's (lib/ops.c); the rest is here. */
 int vgpu_req_check(const struct vgpu_req_hdr *h, uint64_t max_payload, char *why)
 {
 	uint64_t in_len, out_len;
@@ -349,26 +239,4 @@ int vgpu_id_parse(const char *name, uint64_t *id)
 		return -1;
 	*id = v;
 	return 0;
-}
-
-/* ---- bf16 --------------------------------------------------------------- */
-
-uint16_t vgpu_f32_to_bf16(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, 4);
-	if ((u & 0x7fffffffu) > 0x7f800000u)		/* NaN: keep it quiet */
-		return (uint16_t)((u >> 16) | 0x40);
-	u += 0x7fffu + ((u >> 16) & 1);			/* round to nearest even */
-	return (uint16_t)(u >> 16);
-}
-
-float vgpu_bf16_to_f32(uint16_t b)
-{
-	uint32_t u = (uint32_t)b << 16;
-	float f;
-
-	memcpy(&f, &u, 4);
-	return f;
 }

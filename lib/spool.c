@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "spool.h"
+#include "vgpu/ops.h"
 
 #define DIR_MODE	0755
 #define FILE_MODE	0644

@@ -6,7 +6,7 @@
 #   make qemu          build qemu-system-x86_64, or reuse the cached one
 #   make -s qemu-path  print the path of that binary
 #   make check-qemu    header check, qtest, command line, guest boots, XCP-ng glue
-#   make qemu-regen    regenerate the patch carrying include/vgpu/regs.h
+#   make qemu-regen    regenerate the patch carrying include/uapi/misc/vgpu_regs.h
 
 QEMU_BUILD := qemu-patches/build-qemu
 QEMU_TESTS := tests/qemu/check-regs-header tests/qemu/qtest-vgpu-stub \

@@ -14,7 +14,7 @@ $(KSFT_HDR): | $(DEPS_STAMP)
 # The harness's FIXTURE macros define functions without prototypes.
 TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
 
-UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_queue test_config test_vm)
+UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_config test_vm)
 INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_hostile
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
@@ -23,21 +23,26 @@ $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
 
 TESTLIB := $(O)/tests/lib/testlib.o
 
-$(O)/tests/unit/test_proto: $(O)/tests/unit/test_proto.o $(TESTLIB) $(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
-$(O)/tests/unit/test_queue: $(O)/tests/unit/test_queue.o $(O)/dom0-mediator/queue.o $(TESTLIB)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+$(O)/tests/unit/test_proto: $(O)/tests/unit/test_proto.o $(TESTLIB) $(LIBVGPU_DOM0) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+# test_ops reads Documentation/protocol.rst from this tree.
+$(O)/tests/unit/test_ops.o: TEST_CFLAGS += -DVGPU_SRCDIR='"$(CURDIR)"'
+$(O)/tests/unit/test_ops: $(O)/tests/unit/test_ops.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+$(O)/tests/unit/test_queue: $(O)/tests/unit/test_queue.o $(O)/dom0-mediator/queue.o $(TESTLIB) \
+		$(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 $(O)/tests/unit/test_vm: $(O)/tests/unit/test_vm.o $(O)/dom0-mediator/vm.o $(TESTLIB) \
 		$(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 $(O)/tests/unit/test_config: $(O)/tests/unit/test_config.o $(O)/dom0-mediator/config.o \
 		$(TESTLIB) $(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -linih
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -linih $(LIBVGPU_LDLIBS)
 $(O)/tests/integration/test_mediator: $(O)/tests/integration/test_mediator.o \
-		$(TESTLIB) $(O)/cuda/cpu_ops.o $(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -lm
+		$(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 $(O)/tests/integration/test_hostile: $(O)/tests/integration/test_hostile.o $(TESTLIB) $(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)

@@ -20,7 +20,7 @@ install: install-files
 install-files:
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(VGPU_DOCDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/vgpu/mediator.d \
-		$(DESTDIR)$(DKMSDIR)/include/vgpu $(DESTDIR)$(DKMSDIR)/include/uapi/misc
+		$(DESTDIR)$(DKMSDIR)/include/uapi/misc
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g; s|/usr/local/share/doc/vgpu|$(VGPU_DOCDIR)|g' \
 		dom0-mediator/vgpu-mediator.service >$(DESTDIR)$(UNITDIR)/vgpu-mediator.service
 	sed 's|/usr/local/sbin|$(PREFIX)/sbin|g; s|/usr/share/doc/vgpu|$(VGPU_DOCDIR)|g' \
@@ -32,8 +32,8 @@ install-files:
 	install -m 0644 dom0-mediator/mediator.conf.example $(DESTDIR)$(VGPU_DOCDIR)/
 	install -m 0644 kmod/vgpu.c kmod/Kbuild kmod/Makefile $(DESTDIR)$(DKMSDIR)/
 	sed 's|@VERSION@|$(VGPU_VERSION)|' kmod/dkms.conf >$(DESTDIR)$(DKMSDIR)/dkms.conf
-	install -m 0644 include/vgpu/regs.h $(DESTDIR)$(DKMSDIR)/include/vgpu/
-	install -m 0644 include/uapi/misc/vgpu.h $(DESTDIR)$(DKMSDIR)/include/uapi/misc/
+	install -m 0644 include/uapi/misc/vgpu.h include/uapi/misc/vgpu_regs.h \
+		$(DESTDIR)$(DKMSDIR)/include/uapi/misc/
 	install -m 0644 Documentation/*.rst $(DESTDIR)$(VGPU_DOCDIR)/
 
 .PHONY: install-files

@@ -16,7 +16,103 @@
 
 #include "client.h"
 #include "spool.h"
-#include "vgpu/backend.h"
+#include "vgpu/ops.h"
+
+static uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+	/* xorshift64*: plenty for test inputs */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static float rng_float(void)
+{
+	return (float)((double)(rng_next() >> 11) / (double)(1ull << 53) * 2.0 - 1.0);
+}
+
+/* Random input for @op's arrays (args already checked), by element type. */
+static void fill_input(const struct vgpu_op_info *o, const uint64_t args[VGPU_NR_ARGS],
+		       uint8_t *in)
+{
+	for (unsigned int a = 0; a < o->nin; a++) {
+		uint64_t len = vgpu_op_array_bytes(&o->in[a], args);
+
+		for (uint64_t i = 0; i < len;) {
+			if (o->in[a].elem == VGPU_ELEM_BF16) {
+				uint16_t b = vgpu_f32_to_bf16(rng_float());
+
+				memcpy(in + i, &b, 2);
+				i += 2;
+			} else if (o->in[a].elem == VGPU_ELEM_F32) {
+				float f = rng_float();
+
+				memcpy(in + i, &f, 4);
+				i += 4;
+			} else {
+				in[i++] = (uint8_t)rng_next();
+			}
+		}
+		in += len;
+	}
+}
+
+/* OP ARG...: what each argument is comes from the op table. */
+static int parse_args(int argc, char **argv, uint32_t *op, uint64_t args[VGPU_NR_ARGS])
+{
+	int o = vgpu_op_from_name(argv[0]);
+	const struct vgpu_op_info *info;
+
+	if (o < 0) {
+		fprintf(stderr, "vgpu-submit: unknown op '%s'\n", argv[0]);
+		return -1;
+	}
+	info = vgpu_op_get((uint32_t)o);
+	if ((unsigned int)argc - 1 != info->nargs) {
+		fprintf(stderr, "vgpu-submit: %s takes %u argument%s\n", argv[0], info->nargs,
+			info->nargs == 1 ? "" : "s");
+		return -1;
+	}
+	*op = (uint32_t)o;
+	memset(args, 0, VGPU_NR_ARGS * sizeof(*args));
+	for (int i = 1; i < argc; i++) {
+		char *end;
+
+		if (info->args[i - 1].kind == VGPU_ARG_F32) {
+			float f = strtof(argv[i], &end);
+			uint32_t bits;
+
+			memcpy(&bits, &f, 4);
+			args[i - 1] = bits;
+		} else {
+			args[i - 1] = strtoull(argv[i], &end, 0);
+		}
+		if (*end || !*argv[i]) {
+			fprintf(stderr, "vgpu-submit: bad number '%s'\n", argv[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* "noop | spin NS | ..." from the op table, for usage(). */
+static void print_ops(FILE *f)
+{
+	for (uint32_t op = 0; op < VGPU_NR_OPS; op++) {
+		const struct vgpu_op_info *o = vgpu_op_get(op);
+
+		fprintf(f, "%s  %s", op ? "\n" : "", o->name);
+		for (unsigned int i = 0; i < o->nargs; i++) {
+			fputc(' ', f);
+			for (const char *c = o->args[i].name; *c; c++)
+				fputc(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c, f);
+		}
+	}
+	fputc('\n', f);
+}
 
 static void usage(FILE *f)
 {
@@ -35,86 +131,9 @@ static void usage(FILE *f)
 		"  -v         print one line per response (timeline)\n"
 		"  -l LABEL   name printed in those lines (default: DIR)\n"
 		"  -h, --help this help\n\n"
-		"OP and ARGs:\n"
-		"  noop | spin NS | vector_add N | saxpy N ALPHA | reduce_sum N\n"
-		"  checksum BYTES | sgemm M N K | gemm_bf16 M N K\n"
-		"Exit status: 0 if every request succeeded (and matched, with -c).\n");
-}
-
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	/* xorshift64*: plenty for test inputs */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static float rng_float(void)
-{
-	return (float)((double)(rng_next() >> 11) / (double)(1ull << 53) * 2.0 - 1.0);
-}
-
-static void fill_input(uint32_t op, uint8_t *in, uint64_t len)
-{
-	if (op == VGPU_OP_CHECKSUM) {
-		for (uint64_t i = 0; i < len; i++)
-			in[i] = (uint8_t)rng_next();
-	} else if (op == VGPU_OP_GEMM_BF16) {
-		for (uint64_t i = 0; i + 2 <= len; i += 2) {
-			uint16_t b = vgpu_f32_to_bf16(rng_float());
-
-			memcpy(in + i, &b, 2);
-		}
-	} else {
-		for (uint64_t i = 0; i + 4 <= len; i += 4) {
-			float f = rng_float();
-
-			memcpy(in + i, &f, 4);
-		}
-	}
-}
-
-static int parse_args(int argc, char **argv, uint32_t *op, uint64_t args[VGPU_NR_ARGS])
-{
-	static const int nargs[VGPU_NR_OPS] = {
-		[VGPU_OP_NOOP] = 0, [VGPU_OP_SPIN] = 1, [VGPU_OP_VECTOR_ADD] = 1,
-		[VGPU_OP_SAXPY] = 2, [VGPU_OP_REDUCE_SUM] = 1, [VGPU_OP_CHECKSUM] = 1,
-		[VGPU_OP_SGEMM] = 3, [VGPU_OP_GEMM_BF16] = 3,
-	};
-	int o = vgpu_op_from_name(argv[0]);
-
-	if (o < 0) {
-		fprintf(stderr, "vgpu-submit: unknown op '%s'\n", argv[0]);
-		return -1;
-	}
-	if (argc - 1 != nargs[o]) {
-		fprintf(stderr, "vgpu-submit: %s takes %d argument%s\n", argv[0], nargs[o],
-			nargs[o] == 1 ? "" : "s");
-		return -1;
-	}
-	*op = (uint32_t)o;
-	memset(args, 0, VGPU_NR_ARGS * sizeof(*args));
-	for (int i = 1; i < argc; i++) {
-		char *end;
-
-		if (o == VGPU_OP_SAXPY && i == 2) {
-			float alpha = strtof(argv[i], &end);
-			uint32_t bits;
-
-			memcpy(&bits, &alpha, 4);
-			args[1] = bits;
-		} else {
-			args[i - 1] = strtoull(argv[i], &end, 0);
-		}
-		if (*end || !*argv[i]) {
-			fprintf(stderr, "vgpu-submit: bad number '%s'\n", argv[i]);
-			return -1;
-		}
-	}
-	return 0;
+		"OP and ARGs (Documentation/protocol.rst, \"Operations\"):\n");
+	print_ops(f);
+	fprintf(f, "Exit status: 0 if every request succeeded (and matched, with -c).\n");
 }
 
 struct slot {
@@ -216,7 +235,7 @@ int main(int argc, char **argv)
 					break;
 				}
 			memcpy(call.args, desc.args, sizeof(call.args));
-			fill_input(desc.op, s->in, desc.in_len);
+			fill_input(vgpu_op_get(desc.op), desc.args, s->in);
 			memset(s->out, 0xa5, desc.out_len ? desc.out_len : 1); /* poison */
 			call.in = s->in;
 			call.out = s->out;

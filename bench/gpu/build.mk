@@ -4,7 +4,7 @@
 SPOOL_PROBE := $(O)/bench/gpu/vgpu-spool-probe
 
 $(SPOOL_PROBE): $(O)/bench/gpu/spool_probe.o $(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 BINS += $(SPOOL_PROBE)
 
@@ -15,7 +15,7 @@ $(O)/bench/gpu/cuda_bench.o: bench/gpu/cuda_bench.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(CPPFLAGS_ALL) $(NVCCFLAGS_ALL) -c -o $@ $<
 
-$(GPU_BENCH): $(O)/bench/gpu/cuda_bench.o $(BACKEND_OBJS) $(LIBVGPU)
+$(GPU_BENCH): $(O)/bench/gpu/cuda_bench.o $(BACKEND_OBJS) $(LIBVGPU_DOM0) $(LIBVGPU)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(BACKEND_LDLIBS) $(LDLIBS_ALL)
 
 BINS += $(GPU_BENCH)

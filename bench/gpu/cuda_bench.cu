@@ -42,6 +42,7 @@
 extern "C" {
 #include "job.h"
 #include "vgpu/backend.h"
+#include "vgpu/ops.h"
 #include "vgpu/proto.h"
 }
 
@@ -384,13 +385,13 @@ static int mode_backend(int threads, uint64_t ns, double seconds)
 /* Pool A's probe job: a 100 us SPIN (one thread: it fits beside any
  * kernel), or a 256^3 SGEMM, which needs whole SMs' worth of shared memory
  * and so must wait for SMs that pool B's GEMM holds. */
-static const char *probe = "spin";
-static const char *load = "sgemm";	/* pool B's jobs */
+static uint32_t probe = VGPU_OP_SPIN;
+static uint32_t load = VGPU_OP_SGEMM;	/* pool B's jobs: sgemm or saxpy */
 static float probe_in[2 * 256 * 256], probe_out[256 * 256];
 
 static void probe_desc(struct vgpu_job_desc *d)
 {
-	if (!strcmp(probe, "sgemm"))
+	if (probe == VGPU_OP_SGEMM)
 		desc_for(d, VGPU_OP_SGEMM, 256, 256, 256);
 	else
 		desc_for(d, VGPU_OP_SPIN, 100000, 0, 0);
@@ -431,7 +432,7 @@ static int mode_isolation(unsigned int sms_a, unsigned int sms_b, double seconds
 
 	/* Random operands once: 512 MiB in, 256 MiB out. */
 	memset(&b, 0, sizeof(b));
-	if (!strcmp(load, "saxpy"))
+	if (load == VGPU_OP_SAXPY)
 		desc_for(&b.d, VGPU_OP_SAXPY, dim * dim, 0x3fc00000u /* 1.5f */, 0);
 	else
 		desc_for(&b.d, VGPU_OP_SGEMM, dim, dim, dim);
@@ -468,7 +469,7 @@ static int mode_isolation(unsigned int sms_a, unsigned int sms_b, double seconds
 	printf("isolation probe=%s load=%s staging_kib=%" PRIu64 " sms_a=%u sms_b=%u green=%d/%d a_alone_p50_us=%.1f a_alone_p99_us=%.1f "
 	       "a_loaded_p50_us=%.1f a_loaded_p99_us=%.1f p99_ratio=%.3f b_jobs=%zu "
 	       "b_job_ms=%.1f a_jobs=%zu/%zu\n",
-	       probe, load, (staging ? staging : (uint64_t)2 << 20) >> 10, vgpu_cuda_pool_sms(be, 0), vgpu_cuda_pool_sms(be, 1),
+	       vgpu_op_name(probe), vgpu_op_name(load), (staging ? staging : (uint64_t)2 << 20) >> 10, vgpu_cuda_pool_sms(be, 0), vgpu_cuda_pool_sms(be, 1),
 	       vgpu_cuda_pool_green(be, 0), vgpu_cuda_pool_green(be, 1), alone.p50_us,
 	       alone.p99_us, loaded.p50_us, loaded.p99_us, loaded.p99_us / alone.p99_us, b.n,
 	       (double)tgemm / 1e6, na, nl);
@@ -601,8 +602,17 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "backend") && argc == 5)
 		return mode_backend(atoi(argv[2]), strtoull(argv[3], NULL, 0), atof(argv[4]));
 	if (!strcmp(argv[1], "isolation") && argc >= 5) {
-		probe = argc > 5 ? argv[5] : "spin";
-		load = argc > 6 ? argv[6] : "sgemm";
+		int p = argc > 5 ? vgpu_op_from_name(argv[5]) : VGPU_OP_SPIN;
+		int l = argc > 6 ? vgpu_op_from_name(argv[6]) : VGPU_OP_SGEMM;
+
+		if ((p != VGPU_OP_SPIN && p != VGPU_OP_SGEMM) ||
+		    (l != VGPU_OP_SGEMM && l != VGPU_OP_SAXPY)) {
+			fprintf(stderr, "vgpu-cuda-bench: isolation: probe spin|sgemm, "
+				"load sgemm|saxpy\n");
+			return 2;
+		}
+		probe = (uint32_t)p;
+		load = (uint32_t)l;
 		return mode_isolation((unsigned int)atoi(argv[2]), (unsigned int)atoi(argv[3]),
 				      atof(argv[4]),
 				      argc > 7 ? strtoull(argv[7], NULL, 0) << 10 : 0);

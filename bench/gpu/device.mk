@@ -10,13 +10,14 @@ include flags.mk
 BINS :=
 all: binaries
 include lib/build.mk
+include dom0-lib/build.mk
 include cuda/build.mk
 include tests/gpu/build.mk
 include bench/gpu/build.mk
 
 # The host client, as tools/build.mk builds it.
-$(O)/vgpu-submit: $(O)/tools/vgpu-submit.o $(O)/cuda/cpu_ops.o $(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -lm
+$(O)/vgpu-submit: $(O)/tools/vgpu-submit.o $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 BINS += $(O)/vgpu-submit
 
 # The mediator and vgpuctl, as dom0-mediator/build.mk builds them.
@@ -26,10 +27,21 @@ $(O)/vgpuctl: $(VGPUCTL_OBJS)
 BINS += $(O)/vgpuctl
 ifneq ($(INIH),)
 $(O)/dom0-mediator/%.o: CPPFLAGS_ALL += -I$(INIH)
-$(O)/vgpu-mediator: $(MEDIATOR_OBJS) $(BACKEND_OBJS) $(LIBVGPU)
+$(O)/vgpu-mediator: $(MEDIATOR_OBJS) $(BACKEND_OBJS) $(LIBVGPU_DOM0) $(LIBVGPU)
 	$(BACKEND_LINK) $(LDFLAGS_ALL) -o $@ $^ $(INIH)/libinih.a $(BACKEND_LDLIBS)
 BINS += $(O)/vgpu-mediator
 endif
+
+# tests/gpu is a kselftest harness program. Its header comes from Debian's
+# linux-source-6.1 (tests/build.mk extracts it into build/ksft); a GPU
+# machine without that package needs build/ksft carried over.
+KSFT_DIR ?= build/ksft
+$(O)/tests/gpu/cuda_test.o: CPPFLAGS_ALL += -isystem $(KSFT_DIR) -Icuda
+$(O)/tests/gpu/cuda_test.o: CFLAGS_ALL += -Wno-missing-prototypes
+$(O)/tests/gpu/cuda_test.o: $(KSFT_DIR)/kselftest_harness.h
+$(KSFT_DIR)/kselftest_harness.h:
+	@echo "$@ missing: run 'make $@' where linux-source-6.1 is installed and carry it" >&2
+	@exit 1
 
 binaries: $(BINS) $(BACKEND_OBJS)
 $(O)/%.o: %.c

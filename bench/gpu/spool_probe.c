@@ -38,6 +38,7 @@
 
 #include "client.h"
 #include "spool.h"
+#include "vgpu/ops.h"
 
 #define MAX_N	(1u << 22)
 

@@ -17,30 +17,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vgpu/ops.h"
 #include "vgpu/proto.h"
 
+/* A job's input and output: read and written with vgpu_job_read(),
+ * vgpu_job_input_end() and vgpu_job_write() of dom0-lib/job.h. */
 struct vgpu_job;
 
-/*
- * Streamed job I/O, provided by the mediator. Input is read in order, in
- * chunks of any size; the CRC is checked by vgpu_job_input_end(), which
- * the backend must call after reading the last input byte and before it
- * starts computing (it returns -EBADMSG on a mismatch: fail the job). Output
- * is written in order and must total exactly out_len bytes.
- * Each returns 0 or a negative errno.
- */
-int vgpu_job_read(struct vgpu_job *job, void *buf, size_t len);
-int vgpu_job_input_end(struct vgpu_job *job);
-int vgpu_job_write(struct vgpu_job *job, const void *buf, size_t len);
-
-/* What a backend learns about a job. */
-struct vgpu_job_desc {
-	uint32_t op;			/* enum vgpu_op, already validated */
-	uint64_t args[VGPU_NR_ARGS];
-	uint64_t in_len;		/* bytes to read with vgpu_job_read */
-	uint64_t out_len;		/* bytes to write with vgpu_job_write */
-	uint32_t vm_id;
-};
+/* What a backend learns about a job: struct vgpu_job_desc of vgpu/ops.h. */
 
 /* Per-pool settings from the mediator config. */
 struct vgpu_pool_conf {
@@ -80,24 +64,5 @@ struct vgpu_backend_ops {
 extern const struct vgpu_backend_ops vgpu_backend_cpu;
 /* Defined only when built with nvcc (VGPU_HAVE_CUDA). */
 extern const struct vgpu_backend_ops vgpu_backend_cuda;
-
-/*
- * The CPU reference implementation of every op on host buffers, used by the
- * CPU backend and by tests and benches as the reference. @in holds
- * desc->in_len bytes, @out desc->out_len bytes. Returns 0 or -errno.
- */
-int vgpu_cpu_compute(const struct vgpu_job_desc *desc, const void *in,
-		     void *out, char *msg);
-
-/*
- * Checks @out (desc->out_len bytes) against the CPU reference for @in with
- * the per-op tolerance of Documentation/protocol.rst: float32 elementwise
- * ops within 1e-6 relative per element, GEMMs and the reduction by
- * ||out - ref|| / ||ref|| (fp32 <= 1e-3, bf16 <= 1e-2), checksums exact; NaN
- * never passes. Returns 0 if it matches, -EDOM if not (@msg says where),
- * -ENOMEM; *@rel_err gets the error measured.
- */
-int vgpu_cpu_verify(const struct vgpu_job_desc *desc, const void *in, const void *out,
-		    double *rel_err, char *msg);
 
 #endif /* VGPU_BACKEND_H */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vgpu spool file protocol, version 1: the one library interface that the
- * mediator, the host client, the guest agent, the tests and the benches use.
+ * vgpu spool file protocol, version 1: the wire headers and their codec,
+ * which the mediator, the host client, the guest agent, the tests and the
+ * benches share. What each op takes is the op table, include/vgpu/ops.h.
  * The specification is Documentation/protocol.rst; keep the two in step.
  *
  * A request file is a 96-byte little-endian header followed by payload_len
@@ -18,7 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vgpu/regs.h"	/* VGPU_POOL_*, VGPU_PRIO_*: one encoding everywhere */
+#include <misc/vgpu.h>		/* enum vgpu_op, VGPU_NR_ARGS: the guest ABI's */
+#include <misc/vgpu_regs.h>	/* VGPU_POOL_*, VGPU_PRIO_*: one encoding everywhere */
 
 #define VGPU_REQ_MAGIC		0x51524756u	/* "VGRQ" */
 #define VGPU_RSP_MAGIC		0x53524756u	/* "VGRS" */
@@ -27,7 +29,6 @@
 #define VGPU_REQ_HDR_SIZE	96	/* bytes, version 1 */
 #define VGPU_RSP_HDR_SIZE	160	/* bytes, version 1 */
 #define VGPU_HDR_SIZE_MAX	4096	/* largest hdr_size a reader accepts */
-#define VGPU_NR_ARGS		4
 #define VGPU_MSG_LEN		64	/* response message incl. NUL */
 
 /* Spool layout inside one VM directory. */
@@ -36,20 +37,18 @@
 #define VGPU_DIR_RSP		"rsp"	/* published responses */
 #define VGPU_ID_NAME_LEN	16	/* request/response names: %016llx */
 
-/* Hard ceiling on any one payload; per-VM limits are set lower in config. */
+/*
+ * Size limits, from the outside in (Documentation/protocol.rst, "Size
+ * limits", sets them side by side): the protocol's ceiling on any one
+ * payload, input or output; the mediator's default per-VM limit
+ * (max_payload_bytes, at most the ceiling); and, in the guest, the
+ * driver's default on the bytes it holds (VGPU_INFLIGHT_BYTES_DEFAULT of
+ * misc/vgpu.h, module parameter max_inflight_bytes), which bounds what one
+ * SUBMIT through /dev/vgpuN can carry.
+ */
 #define VGPU_PAYLOAD_MAX	(1ull << 32)	/* bytes */
+#define VGPU_PAYLOAD_DEFAULT	(256ull << 20)	/* bytes */
 
-enum vgpu_op {
-	VGPU_OP_NOOP		= 0,	/* no input, no output */
-	VGPU_OP_VECTOR_ADD	= 1,	/* c[n] = a[n] + b[n], float32 */
-	VGPU_OP_SAXPY		= 2,	/* y[n] = alpha * x[n] + y[n], float32 */
-	VGPU_OP_SGEMM		= 3,	/* C[m][n] = A[m][k] B[k][n], fp32 */
-	VGPU_OP_REDUCE_SUM	= 4,	/* s = sum x[n], float32 -> float32 */
-	VGPU_OP_CHECKSUM	= 5,	/* crc32c of the payload bytes */
-	VGPU_OP_GEMM_BF16	= 6,	/* C fp32 = A bf16 x B bf16, fp32 acc */
-	VGPU_OP_SPIN		= 7,	/* busy for args[0] ns; bench/test op */
-	VGPU_NR_OPS
-};
 
 /* Wire layout of a request header; offsets in bytes, all little-endian. */
 struct vgpu_req_hdr {
@@ -106,16 +105,10 @@ uint32_t vgpu_rsp_crc(const struct vgpu_rsp_hdr *h, uint32_t payload_crc);
  * Checks of an untrusted request header that need no payload: magic,
  * version, sizes, flags, reserved fields, op and shape. Returns 0 or a
  * negative errno and writes a one-line reason into @why (VGPU_MSG_LEN).
- * @max_payload is the VM's limit in bytes.
+ * @max_payload is the VM's limit in bytes. Shapes are the op table's
+ * (include/vgpu/ops.h).
  */
 int vgpu_req_check(const struct vgpu_req_hdr *h, uint64_t max_payload, char *why);
-
-/* Bytes of input and output that @op with @args requires; -EINVAL if the
- * shape is invalid or overflows. */
-int vgpu_op_sizes(uint32_t op, const uint64_t args[VGPU_NR_ARGS],
-		  uint64_t *in_len, uint64_t *out_len, char *why);
-const char *vgpu_op_name(uint32_t op);
-int vgpu_op_from_name(const char *name);	/* -1 if unknown */
 
 /* Names of priorities and pools ("low", "A"); -1 from the parsers if bad. */
 const char *vgpu_prio_name(unsigned int prio);
@@ -131,13 +124,5 @@ int vgpu_id_parse(const char *name, uint64_t *id);
 uint32_t vgpu_crc32c(uint32_t crc, const void *buf, size_t len);
 /* The CRC of A || B from crc32c(A), crc32c(B) and B's length. */
 uint32_t vgpu_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
-
-/* Shapes are capped so that no dimension product can overflow 64 bits. */
-#define VGPU_DIM_MAX		(1ull << 20)	/* GEMM m, n, k */
-#define VGPU_VEC_MAX		(1ull << 30)	/* vector elements */
-
-/* fp32 <-> bf16 bit patterns (round to nearest even; NaN kept quiet). */
-uint16_t vgpu_f32_to_bf16(float f);
-float vgpu_bf16_to_f32(uint16_t b);
 
 #endif /* VGPU_PROTO_H */

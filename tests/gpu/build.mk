@@ -2,7 +2,10 @@
 # test is a SKIP without one, or when built without nvcc).
 GPU_TEST := $(O)/tests/gpu/vgpu-cuda-test
 
-$(GPU_TEST): $(O)/tests/gpu/cuda_test.o $(BACKEND_OBJS) $(LIBVGPU)
+# vgpu_cuda.h: what the CUDA backend tells its tests beyond backend.h
+$(O)/tests/gpu/cuda_test.o: TEST_CFLAGS += -Icuda
+
+$(GPU_TEST): $(O)/tests/gpu/cuda_test.o $(BACKEND_OBJS) $(LIBVGPU_DOM0) $(LIBVGPU)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(BACKEND_LDLIBS) $(LDLIBS_ALL)
 
 BINS += $(GPU_TEST)

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * vgpu-cuda-test: every op of the CUDA backend against the CPU reference
- * (cuda/cpu_ops.c), through memory jobs and through file jobs made of real
- * request bytes, on fresh random inputs (the seed is printed; set
- * VGPU_TEST_SEED to replay), at sizes that are not multiples of any block
- * size. Outputs are poisoned with NaN bytes first. Prints KTAP; without a
- * usable GPU every test is a SKIP, never a pass.
+ * (the op table's, lib/ops.c), through memory jobs and through file jobs
+ * made of real request bytes, on fresh random inputs (each test prints its
+ * seed; set VGPU_TEST_SEED to replay), at sizes that are not multiples of
+ * any block size. Outputs are poisoned with NaN bytes first. A kselftest
+ * harness program: each test runs in a child of its own, which opens the
+ * backend (the parent never touches CUDA); without a usable GPU every test
+ * is a SKIP, never a pass.
  *
  * Thresholds (NaN never passes: every comparison is written !(err <= thr)):
  *   vector_add, saxpy	bitwise equal (one fp32 add / one fma, like the CPU)
@@ -28,17 +30,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kselftest_harness.h"
+
 #include "job.h"
 #include "vgpu/backend.h"
+#include "vgpu/ops.h"
 #include "vgpu/proto.h"
-#include "vgpu/regs.h"
+#include <misc/vgpu_regs.h>
 
 #ifdef VGPU_HAVE_CUDA
-#include "../../cuda/vgpu_cuda.h"
+#include "vgpu_cuda.h"
 
-#define TH_LOG(fmt, ...)	printf("# " fmt "\n", ##__VA_ARGS__)
+/* Logs of the helpers, which have no _metadata: unbuffered, as TH_LOG. */
+#define LOG(fmt, ...)	fprintf(stderr, "# " fmt "\n", ##__VA_ARGS__)
 
-enum { PASS, FAIL, SKIP };
+enum { PASS, FAIL };
 
 /* ---- random inputs -------------------------------------------------------- */
 
@@ -91,7 +97,7 @@ static int make_case(struct job_case *c, uint32_t op, uint64_t a0, uint64_t a1, 
 		c->d.args[1] = bits;
 	}
 	if (vgpu_op_sizes(op, c->d.args, &c->d.in_len, &c->d.out_len, why)) {
-		TH_LOG("bad shape: %s", why);
+		LOG("bad shape: %s", why);
 		return -EINVAL;
 	}
 	c->in = malloc(c->d.in_len + 1);
@@ -147,7 +153,7 @@ static int check_case(const struct job_case *c)
 	int ret = PASS;
 
 	if (!ref || vgpu_cpu_compute(d, c->in, ref, msg)) {
-		TH_LOG("reference failed");
+		LOG("reference failed");
 		free(ref);
 		return FAIL;
 	}
@@ -158,7 +164,7 @@ static int check_case(const struct job_case *c)
 		if (memcmp(c->out, ref, d->out_len)) {
 			for (uint64_t i = 0; i < d->out_len; i += 4)
 				if (memcmp(c->out + i, (uint8_t *)ref + i, 4)) {
-					TH_LOG("%s: first difference at byte %" PRIu64,
+					LOG("%s: first difference at byte %" PRIu64,
 					       vgpu_op_name(d->op), i);
 					break;
 				}
@@ -177,7 +183,7 @@ static int check_case(const struct job_case *c)
 		memcpy(&got, c->out, 4);
 		err = fabs((double)got - s) / (abs_sum > 0 ? abs_sum : 1);
 		if (!(err <= 1e-6)) {
-			TH_LOG("reduce_sum n=%" PRIu64 ": got %.9g want %.9g, err %.3g > 1e-6",
+			LOG("reduce_sum n=%" PRIu64 ": got %.9g want %.9g, err %.3g > 1e-6",
 			       d->args[0], got, s, err);
 			ret = FAIL;
 		}
@@ -188,7 +194,7 @@ static int check_case(const struct job_case *c)
 		double thr = d->op == VGPU_OP_SGEMM ? 1e-5 : 1e-3;
 		double err = rel_err_f32((const float *)c->out, ref, d->out_len / 4);
 
-		TH_LOG("%s %" PRIu64 "x%" PRIu64 "x%" PRIu64 ": rel err %.3g (threshold %g)",
+		LOG("%s %" PRIu64 "x%" PRIu64 "x%" PRIu64 ": rel err %.3g (threshold %g)",
 		       vgpu_op_name(d->op), d->args[0], d->args[1], d->args[2], err, thr);
 		if (!(err <= thr))
 			ret = FAIL;
@@ -309,8 +315,6 @@ static int run_mem(const struct vgpu_backend_ops *ops, struct vgpu_backend *be,
 /* ---- fixtures -------------------------------------------------------------- */
 
 static const struct vgpu_backend_ops *ops = &vgpu_backend_cuda;
-static struct vgpu_backend *be;		/* default staging, shared SMs */
-static struct vgpu_backend *be_small;	/* 128 KiB staging: many chunks */
 
 static int open_be(struct vgpu_backend **out, unsigned int sms_a, unsigned int sms_b,
 		   uint64_t mem_limit, uint64_t staging)
@@ -324,155 +328,224 @@ static int open_be(struct vgpu_backend **out, unsigned int sms_a, unsigned int s
 	int err = ops->open(&conf, out, why);
 
 	if (err)
-		TH_LOG("open(sms %u/%u, mem_limit %" PRIu64 "): %s: %s", sms_a, sms_b,
-		       mem_limit, strerror(-err), why);
+		LOG("open(sms %u/%u, mem_limit %" PRIu64 "): %s: %s", sms_a, sms_b,
+		    mem_limit, strerror(-err), why);
 	return err;
 }
 
-/* ---- tests ----------------------------------------------------------------- */
+/* Seeds this test's inputs; SKIPs it without a usable GPU. */
+#define GPU_SETUP(self)								\
+	do {									\
+		const char *env = getenv("VGPU_TEST_SEED");			\
+		uint64_t seed = env ? strtoull(env, NULL, 0) :			\
+			now_ns() ^ ((uint64_t)getpid() << 32);			\
+		char why[VGPU_MSG_LEN] = "";					\
+									\
+		TH_LOG("seed %" PRIu64 " (VGPU_TEST_SEED to replay)", seed);	\
+		rng_state = seed | 1;						\
+		if (ops->probe(why))						\
+			SKIP(return, "%s", why);				\
+		ASSERT_EQ(0, open_be(&(self)->be, 0, 0, 0, 0));			\
+	} while (0)
 
-struct shape {
-	uint32_t op;
-	uint64_t a0, a1, a2;
+/* This harness runs the test even when its setup SKIPped: it returns. */
+#define SKIPPED_IN_SETUP()	(_metadata->skip)
+
+/* One backend with default staging and shared SMs. */
+FIXTURE(gpu) {
+	struct vgpu_backend *be;
 };
 
-static int t_op_mem(const void *arg)
+FIXTURE_SETUP(gpu)
 {
-	const struct shape *s = arg;
-	struct job_case c;
-	char msg[VGPU_MSG_LEN] = "";
-	int err, ret;
-
-	if (make_case(&c, s->op, s->a0, s->a1, s->a2))
-		return FAIL;
-	err = run_mem(ops, be, VGPU_POOL_A, &c, msg);
-	if (err) {
-		TH_LOG("run: %s: %s", strerror(-err), msg);
-		ret = FAIL;
-	} else {
-		ret = check_case(&c);
-	}
-	free_case(&c);
-	return ret;
+	GPU_SETUP(self);
 }
 
-static int t_op_file(const void *arg)
+FIXTURE_TEARDOWN(gpu)
 {
-	const struct shape *s = arg;
-	struct job_case c;
-	char msg[VGPU_MSG_LEN] = "";
-	int err, ret;
-
-	if (make_case(&c, s->op, s->a0, s->a1, s->a2))
-		return FAIL;
-	err = run_file(ops, be_small, VGPU_POOL_B, &c, false, msg);
-	if (err) {
-		TH_LOG("run: %s: %s", strerror(-err), msg);
-		ret = FAIL;
-	} else {
-		ret = check_case(&c);
-	}
-	free_case(&c);
-	return ret;
+	if (self->be)
+		ops->close(self->be);
 }
 
-static int t_spin(const void *arg)
+/* ---- every op, in memory and in files -------------------------------------- */
+
+/* Memory jobs run on pool A of the default backend; file jobs on pool B of
+ * one with 128 KiB staging, so that their bytes take many chunks. */
+FIXTURE(op) {
+	struct vgpu_backend *be;
+};
+
+FIXTURE_VARIANT(op) {
+	uint32_t op;
+	uint64_t a0, a1, a2;
+	bool file;
+};
+
+#define MEM(o, a, b, c)								\
+	FIXTURE_VARIANT_ADD(op, mem_##o##_##a##_##b##_##c) {			\
+		.op = VGPU_OP_##o, .a0 = a, .a1 = b, .a2 = c };
+#define FILE_(o, a, b, c)							\
+	FIXTURE_VARIANT_ADD(op, file_##o##_##a##_##b##_##c) {			\
+		.op = VGPU_OP_##o, .a0 = a, .a1 = b, .a2 = c, .file = true };
+
+MEM(NOOP, 0, 0, 0)
+MEM(VECTOR_ADD, 1, 0, 0) MEM(VECTOR_ADD, 255, 0, 0) MEM(VECTOR_ADD, 65537, 0, 0)
+MEM(VECTOR_ADD, 4194307, 0, 0)
+MEM(SAXPY, 1, 0, 0) MEM(SAXPY, 1000, 0, 0) MEM(SAXPY, 65537, 0, 0)
+MEM(SAXPY, 4194307, 0, 0)
+MEM(REDUCE_SUM, 1, 0, 0) MEM(REDUCE_SUM, 255, 0, 0) MEM(REDUCE_SUM, 262143, 0, 0)
+MEM(REDUCE_SUM, 16777259, 0, 0)
+MEM(CHECKSUM, 1, 0, 0) MEM(CHECKSUM, 3, 0, 0) MEM(CHECKSUM, 2047, 0, 0)
+MEM(CHECKSUM, 2049, 0, 0) MEM(CHECKSUM, 1000003, 0, 0) MEM(CHECKSUM, 67108871, 0, 0)
+MEM(SGEMM, 1, 1, 1) MEM(SGEMM, 17, 33, 9) MEM(SGEMM, 128, 128, 128)
+MEM(SGEMM, 257, 129, 511) MEM(SGEMM, 500, 301, 700)
+MEM(GEMM_BF16, 1, 1, 1) MEM(GEMM_BF16, 17, 33, 9) MEM(GEMM_BF16, 128, 128, 128)
+MEM(GEMM_BF16, 257, 129, 511) MEM(GEMM_BF16, 500, 301, 700)
+FILE_(NOOP, 0, 0, 0) FILE_(VECTOR_ADD, 300007, 0, 0) FILE_(SAXPY, 1000001, 0, 0)
+FILE_(REDUCE_SUM, 999999, 0, 0) FILE_(CHECKSUM, 5000011, 0, 0)
+FILE_(SGEMM, 200, 301, 150) FILE_(GEMM_BF16, 333, 97, 211)
+
+FIXTURE_SETUP(op)
 {
-	const struct shape *s = arg;
+	GPU_SETUP(self);
+	if (SKIPPED_IN_SETUP())
+		return;
+	if (variant->file) {
+		ops->close(self->be);
+		self->be = NULL;
+		ASSERT_EQ(0, open_be(&self->be, 0, 0, 0, 128 << 10));
+	}
+}
+
+FIXTURE_TEARDOWN(op)
+{
+	if (self->be)
+		ops->close(self->be);
+}
+
+TEST_F(op, matches_the_reference)
+{
+	struct job_case c;
+	char msg[VGPU_MSG_LEN] = "";
+	int err;
+
+	if (SKIPPED_IN_SETUP())
+		return;
+	ASSERT_EQ(0, make_case(&c, variant->op, variant->a0, variant->a1, variant->a2));
+	if (variant->file)
+		err = run_file(ops, self->be, VGPU_POOL_B, &c, false, msg);
+	else
+		err = run_mem(ops, self->be, VGPU_POOL_A, &c, msg);
+	EXPECT_EQ(0, err) TH_LOG("run: %s: %s", strerror(-err), msg);
+	if (!err)
+		EXPECT_EQ(PASS, check_case(&c));
+	free_case(&c);
+}
+
+/* ---- spin, errors, both pools -------------------------------------------- */
+
+static void spin_for(struct __test_metadata *_metadata, struct vgpu_backend *be, uint64_t ns)
+{
 	struct job_case c;
 	char msg[VGPU_MSG_LEN] = "";
 	uint64_t t0, dt;
 	int err;
 
-	if (make_case(&c, VGPU_OP_SPIN, s->a0, 0, 0))
-		return FAIL;
+	ASSERT_EQ(0, make_case(&c, VGPU_OP_SPIN, ns, 0, 0));
 	t0 = now_ns();
 	err = run_mem(ops, be, VGPU_POOL_A, &c, msg);
 	dt = now_ns() - t0;
 	free_case(&c);
-	TH_LOG("spin %" PRIu64 " ns took %" PRIu64 " ns", s->a0, dt);
-	if (err) {
-		TH_LOG("run: %s: %s", strerror(-err), msg);
-		return FAIL;
-	}
-	return dt >= s->a0 && dt < s->a0 + 100000000ull ? PASS : FAIL;
+	TH_LOG("spin %" PRIu64 " ns took %" PRIu64 " ns", ns, dt);
+	ASSERT_EQ(0, err) TH_LOG("run: %s: %s", strerror(-err), msg);
+	EXPECT_LE(ns, dt);
+	EXPECT_GT(ns + 100000000ull, dt);
+}
+
+TEST_F(gpu, spin_20us)
+{
+	if (SKIPPED_IN_SETUP())
+		return;
+	spin_for(_metadata, self->be, 20000);
+}
+
+TEST_F(gpu, spin_1ms)
+{
+	if (SKIPPED_IN_SETUP())
+		return;
+	spin_for(_metadata, self->be, 1000000);
 }
 
 /* A payload that fails its CRC is refused before any output; the next
  * job on the same pool succeeds. */
-static int t_corrupt(const void *arg)
+TEST_F(gpu, file_corrupt_payload)
 {
+	struct vgpu_backend *small;
 	struct job_case c;
 	char msg[VGPU_MSG_LEN] = "";
-	int err, ret = PASS;
+	int err;
 
-	(void)arg;
-	if (make_case(&c, VGPU_OP_SAXPY, 300007, 0, 0))
-		return FAIL;
-	err = run_file(ops, be_small, VGPU_POOL_A, &c, true, msg);
+	if (SKIPPED_IN_SETUP())
+		return;
+
+	ASSERT_EQ(0, open_be(&small, 0, 0, 0, 128 << 10));
+	ASSERT_EQ(0, make_case(&c, VGPU_OP_SAXPY, 300007, 0, 0));
+	err = run_file(ops, small, VGPU_POOL_A, &c, true, msg);
 	TH_LOG("corrupted payload: %s: %s", strerror(-err), msg);
-	if (err != -EBADMSG)
-		ret = FAIL;
-	err = run_file(ops, be_small, VGPU_POOL_A, &c, false, msg);
-	if (err || check_case(&c) != PASS) {
-		TH_LOG("next job: %s: %s", strerror(-err), msg);
-		ret = FAIL;
-	}
+	EXPECT_EQ(-EBADMSG, err);
+	err = run_file(ops, small, VGPU_POOL_A, &c, false, msg);
+	EXPECT_EQ(0, err) TH_LOG("next job: %s: %s", strerror(-err), msg);
+	if (!err)
+		EXPECT_EQ(PASS, check_case(&c));
 	free_case(&c);
-	return ret;
+	ops->close(small);
 }
 
 /* Over the pool's mem_limit: -E2BIG; beyond the GPU: -ENOMEM; the pool
  * runs the next job either way. */
-static int t_mem_limit(const void *arg)
+TEST_F(gpu, mem_limit)
 {
 	struct vgpu_backend *lim;
 	struct job_case c, big;
 	struct vgpu_job job;
 	char msg[VGPU_MSG_LEN] = "";
-	int err, ret = PASS;
+	int err;
 
-	(void)arg;
-	if (open_be(&lim, 0, 0, 1 << 20, 0))
-		return FAIL;
-	if (make_case(&big, VGPU_OP_VECTOR_ADD, 1 << 20, 0, 0) ||
-	    make_case(&c, VGPU_OP_REDUCE_SUM, 1000, 0, 0)) {
-		ops->close(lim);
-		return FAIL;
-	}
+	if (SKIPPED_IN_SETUP())
+		return;
+
+	ASSERT_EQ(0, open_be(&lim, 0, 0, 1 << 20, 0));
+	ASSERT_EQ(0, make_case(&big, VGPU_OP_VECTOR_ADD, 1 << 20, 0, 0));
+	ASSERT_EQ(0, make_case(&c, VGPU_OP_REDUCE_SUM, 1000, 0, 0));
 	err = run_mem(ops, lim, VGPU_POOL_A, &big, msg);
 	TH_LOG("8 MiB job, 1 MiB limit: %s: %s", strerror(-err), msg);
-	if (err != -E2BIG)
-		ret = FAIL;
+	EXPECT_EQ(-E2BIG, err);
 	err = run_mem(ops, lim, VGPU_POOL_A, &c, msg);
-	if (err || check_case(&c) != PASS) {
-		TH_LOG("next job: %s: %s", strerror(-err), msg);
-		ret = FAIL;
-	}
+	EXPECT_EQ(0, err) TH_LOG("next job: %s: %s", strerror(-err), msg);
+	EXPECT_EQ(PASS, check_case(&c));
 	ops->close(lim);
 
 	/* 2^20 cubed SGEMM: 12 TiB of operands; the input is never read. */
 	memset(&big.d, 0, sizeof(big.d));
 	big.d.op = VGPU_OP_SGEMM;
 	big.d.args[0] = big.d.args[1] = big.d.args[2] = 1 << 20;
-	vgpu_op_sizes(big.d.op, big.d.args, &big.d.in_len, &big.d.out_len, msg);
+	ASSERT_EQ(0, vgpu_op_sizes(big.d.op, big.d.args, &big.d.in_len, &big.d.out_len, msg));
 	vgpu_job_init_mem(&job, NULL, big.d.in_len, NULL, big.d.out_len);
-	err = ops->run(be, VGPU_POOL_B, &big.d, &job, msg);
+	err = ops->run(self->be, VGPU_POOL_B, &big.d, &job, msg);
 	TH_LOG("12 TiB job, no limit: %s: %s", strerror(-err), msg);
-	if (err != -ENOMEM)
-		ret = FAIL;
+	EXPECT_EQ(-ENOMEM, err);
 	memset(c.out, 0xff, c.d.out_len);
-	err = run_mem(ops, be, VGPU_POOL_B, &c, msg);
-	if (err || check_case(&c) != PASS) {
-		TH_LOG("next job: %s: %s", strerror(-err), msg);
-		ret = FAIL;
-	}
+	err = run_mem(ops, self->be, VGPU_POOL_B, &c, msg);
+	EXPECT_EQ(0, err) TH_LOG("next job: %s: %s", strerror(-err), msg);
+	EXPECT_EQ(PASS, check_case(&c));
 	free_case(&c);
 	free_case(&big);
-	return ret;
 }
 
-/* ---- both pools at once ---------------------------------------------------- */
+struct shape {
+	uint32_t op;
+	uint64_t a0, a1, a2;
+};
 
 struct worker {
 	struct vgpu_backend *be;
@@ -507,7 +580,7 @@ static void *worker_fn(void *arg)
 		}
 		err = run_mem(ops, w->be, w->pool, &c, msg);
 		if (err || check_case(&c) != PASS) {
-			TH_LOG("pool %u job %d (%s): %s", w->pool, i, vgpu_op_name(s->op), msg);
+			LOG("pool %u job %d (%s): %s", w->pool, i, vgpu_op_name(s->op), msg);
 			w->failed++;
 		}
 		free_case(&c);
@@ -515,7 +588,8 @@ static void *worker_fn(void *arg)
 	return NULL;
 }
 
-static int run_pools(struct vgpu_backend *b)
+/* 42 jobs of a mix on each pool at once, from two threads. */
+static void run_pools(struct __test_metadata *_metadata, struct vgpu_backend *b)
 {
 	struct worker w[2] = {
 		{ b, VGPU_POOL_A, rng() | 1, 42, 0 },
@@ -524,119 +598,49 @@ static int run_pools(struct vgpu_backend *b)
 	pthread_t t[2];
 
 	for (int i = 0; i < 2; i++)
-		if (pthread_create(&t[i], NULL, worker_fn, &w[i]))
-			return FAIL;
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, worker_fn, &w[i]));
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	TH_LOG("pool A: %d/%d failed, pool B: %d/%d failed", w[0].failed, w[0].jobs,
 	       w[1].failed, w[1].jobs);
-	return w[0].failed || w[1].failed ? FAIL : PASS;
+	EXPECT_EQ(0, w[0].failed);
+	EXPECT_EQ(0, w[1].failed);
 }
 
-static int t_pools_shared(const void *arg)
+TEST_F_TIMEOUT(gpu, pools_concurrent_shared, 300)
 {
-	(void)arg;
-	return run_pools(be);
+	if (SKIPPED_IN_SETUP())
+		return;
+	run_pools(_metadata, self->be);
 }
 
 /* Green-context partitions: 72/56 SMs on a 132-SM H100 (multiples of 8). */
-static int t_pools_green(const void *arg)
+TEST_F_TIMEOUT(gpu, pools_concurrent_green, 300)
 {
 	struct vgpu_backend *g;
-	int ret;
 
-	(void)arg;
-	if (open_be(&g, 72, 56, 0, 0))
-		return FAIL;
+	if (SKIPPED_IN_SETUP())
+		return;
+
+	ASSERT_EQ(0, open_be(&g, 72, 56, 0, 0));
 	TH_LOG("pool A %u SMs (green %d), pool B %u SMs (green %d)",
 	       vgpu_cuda_pool_sms(g, 0), vgpu_cuda_pool_green(g, 0),
 	       vgpu_cuda_pool_sms(g, 1), vgpu_cuda_pool_green(g, 1));
-	ret = run_pools(g);
-	if (vgpu_cuda_pool_sms(g, 0) < 72 || vgpu_cuda_pool_sms(g, 1) < 56 ||
-	    !vgpu_cuda_pool_green(g, 0) || !vgpu_cuda_pool_green(g, 1))
-		ret = FAIL;
+	run_pools(_metadata, g);
+	EXPECT_LE(72u, vgpu_cuda_pool_sms(g, 0));
+	EXPECT_LE(56u, vgpu_cuda_pool_sms(g, 1));
+	EXPECT_TRUE(vgpu_cuda_pool_green(g, 0));
+	EXPECT_TRUE(vgpu_cuda_pool_green(g, 1));
 	ops->close(g);
-	return ret;
-}
-
-/* ---- the table ------------------------------------------------------------- */
-
-#define MEM(op, a, b, c)	{ "mem_" #op "_" #a "_" #b "_" #c, t_op_mem, \
-				  &(const struct shape){ VGPU_OP_##op, a, b, c } }
-#define FILE_(op, a, b, c)	{ "file_" #op "_" #a "_" #b "_" #c, t_op_file, \
-				  &(const struct shape){ VGPU_OP_##op, a, b, c } }
-
-static const struct test {
-	const char *name;
-	int (*fn)(const void *arg);
-	const void *arg;
-} tests[] = {
-	MEM(NOOP, 0, 0, 0),
-	{ "spin_20us", t_spin, &(const struct shape){ VGPU_OP_SPIN, 20000, 0, 0 } },
-	{ "spin_1ms", t_spin, &(const struct shape){ VGPU_OP_SPIN, 1000000, 0, 0 } },
-	MEM(VECTOR_ADD, 1, 0, 0), MEM(VECTOR_ADD, 255, 0, 0), MEM(VECTOR_ADD, 65537, 0, 0),
-	MEM(VECTOR_ADD, 4194307, 0, 0),
-	MEM(SAXPY, 1, 0, 0), MEM(SAXPY, 1000, 0, 0), MEM(SAXPY, 65537, 0, 0),
-	MEM(SAXPY, 4194307, 0, 0),
-	MEM(REDUCE_SUM, 1, 0, 0), MEM(REDUCE_SUM, 255, 0, 0), MEM(REDUCE_SUM, 262143, 0, 0),
-	MEM(REDUCE_SUM, 16777259, 0, 0),
-	MEM(CHECKSUM, 1, 0, 0), MEM(CHECKSUM, 3, 0, 0), MEM(CHECKSUM, 2047, 0, 0),
-	MEM(CHECKSUM, 2049, 0, 0), MEM(CHECKSUM, 1000003, 0, 0), MEM(CHECKSUM, 67108871, 0, 0),
-	MEM(SGEMM, 1, 1, 1), MEM(SGEMM, 17, 33, 9), MEM(SGEMM, 128, 128, 128),
-	MEM(SGEMM, 257, 129, 511), MEM(SGEMM, 500, 301, 700),
-	MEM(GEMM_BF16, 1, 1, 1), MEM(GEMM_BF16, 17, 33, 9), MEM(GEMM_BF16, 128, 128, 128),
-	MEM(GEMM_BF16, 257, 129, 511), MEM(GEMM_BF16, 500, 301, 700),
-	FILE_(NOOP, 0, 0, 0), FILE_(VECTOR_ADD, 300007, 0, 0), FILE_(SAXPY, 1000001, 0, 0),
-	FILE_(REDUCE_SUM, 999999, 0, 0), FILE_(CHECKSUM, 5000011, 0, 0),
-	FILE_(SGEMM, 200, 301, 150), FILE_(GEMM_BF16, 333, 97, 211),
-	{ "file_corrupt_payload", t_corrupt, NULL },
-	{ "mem_limit", t_mem_limit, NULL },
-	{ "pools_concurrent_shared", t_pools_shared, NULL },
-	{ "pools_concurrent_green", t_pools_green, NULL },
-};
-
-#define NR_TESTS	(sizeof(tests) / sizeof(tests[0]))
-
-int main(void)
-{
-	const char *env = getenv("VGPU_TEST_SEED");
-	uint64_t seed = env ? strtoull(env, NULL, 0) : (now_ns() ^ ((uint64_t)getpid() << 32));
-	char why[VGPU_MSG_LEN] = "";
-	int failed = 0;
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("TAP version 13\n1..%zu\n", NR_TESTS);
-	TH_LOG("seed %" PRIu64 " (VGPU_TEST_SEED to replay)", seed);
-	rng_state = seed | 1;
-	if (ops->probe(why)) {		/* no GPU here: nothing ran, nothing passed */
-		for (size_t i = 0; i < NR_TESTS; i++)
-			printf("ok %zu %s # SKIP %s\n", i + 1, tests[i].name, why);
-		return 0;
-	}
-	if (open_be(&be, 0, 0, 0, 0) || open_be(&be_small, 0, 0, 0, 128 << 10)) {
-		for (size_t i = 0; i < NR_TESTS; i++)
-			printf("not ok %zu %s # backend did not open\n", i + 1, tests[i].name);
-		return 1;
-	}
-	for (size_t i = 0; i < NR_TESTS; i++) {
-		int r = tests[i].fn(tests[i].arg);
-
-		failed += r == FAIL;
-		printf("%sok %zu %s\n", r == FAIL ? "not " : "", i + 1, tests[i].name);
-	}
-	ops->close(be_small);
-	ops->close(be);
-	printf("# Totals: pass:%zu fail:%d xfail:0 xpass:0 skip:0 error:0\n",
-	       NR_TESTS - (size_t)failed, failed);
-	return failed ? 1 : 0;
 }
 
 #else /* !VGPU_HAVE_CUDA */
 
-int main(void)
+TEST(cuda)
 {
-	printf("TAP version 13\n1..1\nok 1 cuda # SKIP built without CUDA (no nvcc)\n");
-	return 0;
+	SKIP(return, "built without CUDA (no nvcc)");
 }
 
 #endif
+
+TEST_HARNESS_MAIN

@@ -13,7 +13,7 @@ $(GUEST_O)/tests/%.o: tests/%.c $(KSFT_HDR)
 	$(CC) $(GUEST_CPPFLAGS) $(GUEST_CFLAGS) $(GUEST_TEST_CFLAGS) -c -o $@ $<
 
 $(GUEST_O)/tests/guest/test_%: $(GUEST_O)/tests/guest/test_%.o $(GUEST_O)/tests/lib/testlib.o \
-		$(GUEST_O)/cuda/cpu_ops.o $(GUEST_LIBVGPU)
+		$(GUEST_LIBVGPU)
 	$(CC) $(GUEST_CFLAGS) -static -pthread -o $@ $^ -lm
 
 $(GUEST_INITRD): $(GUEST_TESTS) $(GUEST_BINS) $(KMOD_KO) tests/guest/mkinitrd \
@@ -28,4 +28,4 @@ check-vm: $(GUEST_INITRD) binaries qemu
 EXTRA_CHECK_SUITES += check-vm
 
 .PHONY: guest-initrd check-vm
-.SECONDARY: $(GUEST_O)/cuda/cpu_ops.o $(GUEST_O)/tests/lib/testlib.o $(GUEST_TESTS:%=%.o)
+.SECONDARY: $(GUEST_O)/tests/lib/testlib.o $(GUEST_TESTS:%=%.o)

@@ -21,7 +21,7 @@
 #include <misc/vgpu.h>
 
 #include "testlib.h"
-#include "vgpu/backend.h"
+#include "vgpu/ops.h"
 #include "vgpu/proto.h"
 
 #define DEV0		"/dev/vgpu0"
@@ -145,16 +145,7 @@ static inline void rjob_make(struct rjob *j, uint32_t op)
 	j->d.out_len = out_len;
 	j->in = malloc(in_len + 1);
 	j->out = calloc(1, out_len + 1);
-	if (op == VGPU_OP_GEMM_BF16) {
-		uint16_t *b = j->in;
-
-		for (uint64_t i = 0; i < in_len / 2; i++)
-			b[i] = vgpu_f32_to_bf16((float)test_rand_range(0, 2000) / 1000.0f - 1.0f);
-	} else if (op == VGPU_OP_CHECKSUM) {
-		test_rand_bytes(j->in, in_len);
-	} else {
-		test_rand_floats(j->in, in_len / 4);
-	}
+	test_rand_op_input(&j->d, j->in);
 }
 
 static inline void rjob_submit_args(const struct rjob *j, struct vgpu_submit *s)

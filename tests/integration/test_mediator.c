@@ -30,7 +30,7 @@
 #include "client.h"
 #include "spool.h"
 #include "testlib.h"
-#include "vgpu/backend.h"
+#include "vgpu/ops.h"
 
 #define VMS \
 	"[vm hi]\nid = 11\npool = A\npriority = high\n" \
@@ -162,20 +162,7 @@ static void random_job(struct rjob *j, uint32_t op)
 	vgpu_op_sizes(op, j->d.args, &j->d.in_len, &j->d.out_len, why);
 	j->in = malloc(j->d.in_len + 4);
 	j->out = malloc(j->d.out_len + 4);
-	if (op == VGPU_OP_GEMM_BF16) {
-		uint16_t *b = j->in;
-
-		for (uint64_t i = 0; i < j->d.in_len / 2; i++) {
-			float f;
-
-			test_rand_floats(&f, 1);
-			b[i] = vgpu_f32_to_bf16(f);
-		}
-	} else if (op == VGPU_OP_CHECKSUM) {
-		test_rand_bytes(j->in, j->d.in_len);
-	} else {
-		test_rand_floats(j->in, j->d.in_len / 4);
-	}
+	test_rand_op_input(&j->d, j->in);
 	memset(j->out, 0xa5, j->d.out_len + 4);	/* poison */
 }
 
@@ -634,6 +621,108 @@ TEST_F(med, sigkill_mid_load_loses_and_duplicates_nothing)
 	}
 }
 
+/*
+ * SIGTERM while a pool streams jobs: every job the worker ran is answered
+ * before the mediator exits (none is left in the private record with its
+ * output but no trailer, to be run again), the rest waits there untouched,
+ * and after a restart every request has exactly one correct answer.
+ */
+TEST_F(med, sigterm_under_load_answers_every_job_that_ran)
+{
+	enum { N = 30 };
+	static struct rjob jobs[N + 1];
+	struct vgpu_client *c = client(&self->t, "b");
+	bool seen[N + 1] = { false };
+	int got = 0, waiting = 0;
+	char acc[600], why[VGPU_MSG_LEN];
+	struct dirent *de;
+	struct vgpu_result r;
+	DIR *d;
+
+	ASSERT_NE(NULL, c);
+	/* A 100 ms job first, so that the others queue up behind it. */
+	random_job(&jobs[0], VGPU_OP_SPIN);
+	jobs[0].d.args[0] = 100 * MS;
+	ASSERT_EQ(0, submit_job(c, &jobs[0]));
+	for (int i = 1; i <= N; i++) {
+		if (i % 2) {	/* 1 to 4 ms: the stream lasts long enough */
+			random_job(&jobs[i], VGPU_OP_SPIN);
+			jobs[i].d.args[0] = test_rand_range(1 * MS, 4 * MS);
+			ASSERT_EQ(0, submit_job(c, &jobs[i]));
+			continue;
+		}
+		/* 0.8 to 3.2 MB in, half that out */
+		random_job(&jobs[i], VGPU_OP_VECTOR_ADD);
+		free(jobs[i].in);
+		free(jobs[i].out);
+		jobs[i].d.args[0] = test_rand_range(100000, 400000);
+		ASSERT_EQ(0, vgpu_op_sizes(VGPU_OP_VECTOR_ADD, jobs[i].d.args, &jobs[i].d.in_len,
+					   &jobs[i].d.out_len, why));
+		jobs[i].in = malloc(jobs[i].d.in_len);
+		jobs[i].out = malloc(jobs[i].d.out_len);
+		ASSERT_NE(NULL, jobs[i].in);
+		ASSERT_NE(NULL, jobs[i].out);
+		test_rand_floats(jobs[i].in, jobs[i].d.in_len / 4);
+		ASSERT_EQ(0, submit_job(c, &jobs[i]));
+	}
+	ASSERT_EQ(1, vgpu_client_next(c, &r, 5000));
+	ASSERT_TRUE((struct rjob *)r.user == &jobs[0]);
+	seen[0] = true;
+	got = 1;
+	sleep_ms((unsigned int)test_rand_range(1, 20));	/* into the stream */
+	ASSERT_EQ(0, tm_stop(&self->t, SIGTERM));
+	while (vgpu_client_next(c, &r, 100) == 1) {	/* answered before the exit */
+		seen[(struct rjob *)r.user - jobs] = true;
+		got++;
+	}
+
+	tm_privdir(&self->t, "b", acc, sizeof(acc));
+	d = opendir(acc);
+	ASSERT_NE(NULL, d);
+	while ((de = readdir(d))) {
+		uint8_t buf[VGPU_REQ_HDR_SIZE];
+		struct vgpu_req_hdr h;
+		struct stat st;
+		char path[900];
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", acc, de->d_name);
+		fd = open(path, O_RDONLY);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ((ssize_t)sizeof(buf), pread(fd, buf, sizeof(buf), 0));
+		ASSERT_EQ(0, fstat(fd, &st));
+		close(fd);
+		vgpu_req_decode(buf, &h);
+		EXPECT_EQ(h.hdr_size + h.payload_len, (uint64_t)st.st_size)
+			TH_LOG("%s ran but was not answered", de->d_name);
+		waiting++;
+	}
+	closedir(d);
+	TH_LOG("%d answered by the exit, %d waiting in the private record", got, waiting);
+	EXPECT_EQ(N + 1, got + waiting);
+
+	ASSERT_EQ(0, tm_start(&self->t));
+	while (got < N + 1) {
+		struct rjob *j;
+		double rel;
+
+		ASSERT_EQ(1, vgpu_client_next(c, &r, 5000)) TH_LOG("%d of %d answered", got, N + 1);
+		j = r.user;
+		ASSERT_FALSE(seen[j - jobs]) TH_LOG("answered twice");
+		seen[j - jobs] = true;
+		EXPECT_EQ(0, r.rsp.status) TH_LOG("%s", r.rsp.msg);
+		EXPECT_EQ(0, vgpu_cpu_verify(&j->d, j->in, j->out, &rel, why)) TH_LOG("%s", why);
+		got++;
+	}
+	for (int i = 0; i <= N; i++) {
+		free(jobs[i].in);
+		free(jobs[i].out);
+	}
+	vgpu_client_close(c);
+}
+
 static void write_conf(struct test_mediator *t, const char *vms)
 {
 	struct test_mediator copy;
@@ -878,12 +967,25 @@ TEST_F(med, stuck_control_clients_do_not_stall_requests)
 	vgpu_client_close(c);
 }
 
+/* Run @cmd with its output in @out; its status (-1 if it could not run). */
+static int run_cmd(const char *cmd, char *out, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n;
+
+	out[0] = '\0';
+	if (!p)
+		return -1;
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	return pclose(p);
+}
+
 /* vgpuctl finds the socket in the config even while the rest of it is broken. */
 TEST_F(med, vgpuctl_reads_the_socket_from_a_broken_config)
 {
 	char conf[400], cmd[1200], out[8192];
-	FILE *f, *p;
-	size_t n;
+	FILE *f;
 
 	snprintf(conf, sizeof(conf), "%s/broken.conf", self->t.root);
 	f = fopen(conf, "w");
@@ -893,18 +995,9 @@ TEST_F(med, vgpuctl_reads_the_socket_from_a_broken_config)
 		"[vm x]\nid = banana\n[mediator]\n", self->t.sock);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd), "%s -n -c %s 2>&1", test_bin("vgpu-mediator"), conf);
-	p = popen(cmd, "r");
-	ASSERT_NE(NULL, p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	EXPECT_NE(0, pclose(p)) TH_LOG("the config should be refused: %s", out);
-
+	EXPECT_NE(0, run_cmd(cmd, out, sizeof(out))) TH_LOG("the config should be refused: %s", out);
 	snprintf(cmd, sizeof(cmd), "%s -c %s status 2>&1", test_bin("vgpuctl"), conf);
-	p = popen(cmd, "r");
-	ASSERT_NE(NULL, p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	EXPECT_EQ(0, pclose(p)) TH_LOG("%s", out);
+	EXPECT_EQ(0, run_cmd(cmd, out, sizeof(out))) TH_LOG("%s", out);
 	EXPECT_NE(NULL, strstr(out, "pool A: idle")) TH_LOG("%s", out);
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <dirent.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -79,6 +80,32 @@ void test_rand_floats(float *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		f[i] = (float)((double)(test_rand() >> 11) / (double)(1ull << 53) * 2.0 - 1.0);
+}
+
+void test_rand_op_input(const struct vgpu_job_desc *d, void *in)
+{
+	const struct vgpu_op_info *o = vgpu_op_get(d->op);
+	uint8_t *p = in;
+
+	for (unsigned int a = 0; o && a < o->nin; a++) {
+		uint64_t len = vgpu_op_array_bytes(&o->in[a], d->args);
+
+		if (o->in[a].elem == VGPU_ELEM_F32) {
+			test_rand_floats((float *)p, len / 4);
+		} else if (o->in[a].elem == VGPU_ELEM_BF16) {
+			for (uint64_t i = 0; i < len / 2; i++) {
+				float f;
+				uint16_t b;
+
+				test_rand_floats(&f, 1);
+				b = htole16(vgpu_f32_to_bf16(f));
+				memcpy(p + 2 * i, &b, 2);
+			}
+		} else {
+			test_rand_bytes(p, len);
+		}
+		p += len;
+	}
 }
 
 const char *test_bin(const char *name)

@@ -11,12 +11,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "vgpu/ops.h"
+
 /* Seed from VGPU_TEST_SEED or the clock; printed as a KTAP comment. */
 uint64_t test_seed(void);
 uint64_t test_rand(void);
 uint64_t test_rand_range(uint64_t lo, uint64_t hi);	/* inclusive */
 void test_rand_bytes(void *buf, size_t len);
 void test_rand_floats(float *f, size_t n);		/* in [-1, 1] */
+/* Random input for @d's op and shape, array by array as the op table says:
+ * floats in [-1, 1] (as f32 or bf16), bytes anything. @in: d->in_len. */
+void test_rand_op_input(const struct vgpu_job_desc *d, void *in);
 
 /* A mediator running in its own scratch directory. */
 struct test_mediator {

@@ -15,7 +15,7 @@ $(SYSTEM_DEPS_STAMP): tools/install-deps
 	@mkdir -p $(dir $@) && touch $@
 
 $(SYSTEM_LOAD): $(GUEST_O)/tests/system/vgpu_load.o $(GUEST_O)/tests/lib/testlib.o \
-		$(GUEST_O)/cuda/cpu_ops.o $(GUEST_LIBVGPU)
+		$(GUEST_LIBVGPU)
 	$(CC) $(GUEST_CFLAGS) -static -pthread -o $@ $^ -lm
 
 $(SYSTEM_INITRD): $(SYSTEM_LOAD) $(GUEST_BINS) $(KMOD_KO) tests/system/mkinitrd \

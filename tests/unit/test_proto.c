@@ -18,6 +18,7 @@
 #include "job.h"
 #include "spool.h"
 #include "testlib.h"
+#include "vgpu/ops.h"
 #include "vgpu/proto.h"
 
 uint32_t vgpu_crc32c_sw(uint32_t crc, const void *buf, size_t len);

@@ -10,6 +10,11 @@
  * the bytes it does not know are zero, and copies back no more than argsz.
  * Reserved fields and flag bits not defined must be zero. Pointers into
  * user memory are __u64; times are nanoseconds.
+ *
+ * A uapi header: it needs nothing from the userspace tree. Op numbers, the
+ * register map's pool and priority encodings (misc/vgpu_regs.h) and the
+ * driver's default limit are here for the driver and guest programs; each
+ * op's arguments and shapes are Documentation/protocol.rst's table.
  */
 #ifndef _UAPI_MISC_VGPU_H
 #define _UAPI_MISC_VGPU_H
@@ -17,8 +22,37 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
+#include <misc/vgpu_regs.h>
+
 #define VGPU_IOC_MAGIC		'V'
 #define VGPU_API_VERSION	1
+
+/*
+ * Ops: the numbers a request carries, in the spool protocol and in @op of
+ * struct vgpu_submit. Their arguments, shapes and limits are the op table
+ * (lib/ops.c, Documentation/protocol.rst "Operations").
+ */
+enum vgpu_op {
+	VGPU_OP_NOOP		= 0,	/* no input, no output */
+	VGPU_OP_VECTOR_ADD	= 1,	/* c[n] = a[n] + b[n], float32 */
+	VGPU_OP_SAXPY		= 2,	/* y[n] = alpha * x[n] + y[n], float32 */
+	VGPU_OP_SGEMM		= 3,	/* C[m][n] = A[m][k] B[k][n], fp32 */
+	VGPU_OP_REDUCE_SUM	= 4,	/* s = sum x[n], float32 -> float32 */
+	VGPU_OP_CHECKSUM	= 5,	/* crc32c of the payload bytes */
+	VGPU_OP_GEMM_BF16	= 6,	/* C fp32 = A bf16 x B bf16, fp32 acc */
+	VGPU_OP_SPIN		= 7,	/* busy for args[0] ns; bench/test op */
+	VGPU_NR_OPS
+};
+
+#define VGPU_NR_ARGS		4	/* arguments of an op */
+
+/*
+ * The driver's default limit on the input plus output bytes of the
+ * requests a device holds (module parameter max_inflight_bytes); one
+ * SUBMIT larger than the limit fails with -E2BIG. Documentation/protocol.rst
+ * "Size limits" sets it beside the mediator's and the protocol's.
+ */
+#define VGPU_INFLIGHT_BYTES_DEFAULT	(64ULL << 20)
 
 /**
  * struct vgpu_info - what GET_INFO returns
@@ -66,7 +100,7 @@ struct vgpu_info {
  * struct vgpu_submit - one job for Dom0
  * @argsz: in: sizeof(struct vgpu_submit)
  * @flags: in: 0
- * @op: in: enum vgpu_op of include/vgpu/proto.h (Documentation/protocol.rst)
+ * @op: in: enum vgpu_op (Documentation/protocol.rst, "Operations")
  * @status: out: the mediator's answer: 0 or a negative errno (-EINVAL bad
  *	shape, -EOPNOTSUPP unknown op, ...), or the agent's when it could not
  *	carry the job
@@ -89,7 +123,7 @@ struct vgpu_submit {
 	__u32 flags;
 	__u32 op;
 	__s32 status;
-	__aligned_u64 args[4];
+	__aligned_u64 args[VGPU_NR_ARGS];
 	__aligned_u64 in_ptr;
 	__aligned_u64 in_len;
 	__aligned_u64 out_ptr;
@@ -182,7 +216,7 @@ struct vgpu_fetch {
 	__u32 reserved0;
 	__aligned_u64 id;
 	__aligned_u64 tag;
-	__aligned_u64 args[4];
+	__aligned_u64 args[VGPU_NR_ARGS];
 	__aligned_u64 in_ptr;
 	__aligned_u64 in_cap;
 	__aligned_u64 in_len;

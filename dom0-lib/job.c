@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Streamed job I/O for backends (include/vgpu/backend.h). Explicit pread and
+ * Streamed job I/O for backends (dom0-lib/job.h). Explicit pread and
  * pwrite only: request and response files may live on NFS, where mmap would
  * turn a server hiccup into SIGBUS.
  */

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * struct vgpu_job: a job's streamed input and output, behind the
- * vgpu_job_read/input_end/write calls of include/vgpu/backend.h.
+ * struct vgpu_job: a job's streamed input and output, which a backend
+ * (include/vgpu/backend.h) reads and writes with vgpu_job_read/input_end/
+ * write, and the I/O team that splits the copies. Dom0 only: libvgpu-dom0.
+ *
+ * Threads: a job, and the team serving it, are used by one thread at a
+ * time (the pool's worker that runs it, or the caller of a memory job);
+ * the team's helpers touch only the pieces they are handed.
  *
  * A file job reads the request payload from a request fd (explicit pread,
  * never mmap: the files may live on NFS) while computing its CRC32C, and
@@ -25,10 +30,22 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "vgpu/backend.h"
 #include "vgpu/proto.h"
 
 struct vgpu_io_team;
+
+/*
+ * Streamed job I/O, for backends. Input is read in order, in chunks of any
+ * size; the CRC is checked by vgpu_job_input_end(), which the backend must
+ * call after reading the last input byte and before it starts computing
+ * (it returns -EBADMSG on a mismatch: fail the job). Output is written in
+ * order and must total exactly out_len bytes. Each returns 0 or a
+ * negative errno.
+ */
+struct vgpu_job;
+int vgpu_job_read(struct vgpu_job *job, void *buf, size_t len);
+int vgpu_job_input_end(struct vgpu_job *job);
+int vgpu_job_write(struct vgpu_job *job, const void *buf, size_t len);
 
 struct vgpu_job {
 	struct vgpu_io_team *team;	/* NULL: the calling thread alone */

@@ -3,9 +3,12 @@
  * vgpu-stub PCI device: identifiers and BAR 0 register map.
  *
  * The single source of truth shared by the QEMU device model
- * (qemu-patches/, which carries a generated copy), the guest driver
- * (kmod/) and the tools (guest-agent/vgpu-lspci). Do not edit the copy in
- * the QEMU patch: regenerate it (make -C qemu-patches regen).
+ * (qemu-patches/, which carries a generated copy as
+ * standard-headers/misc/vgpu_regs.h, the way QEMU carries Linux's
+ * misc/pvpanic.h), the guest driver (kmod/), the guest programs and the
+ * mediator (pool and priority encodings). A uapi header: it needs no
+ * other header. Do not edit the copy in the QEMU patch: regenerate it
+ * (make -C qemu-patches regen).
  *
  * BAR 0 is 4 KiB of memory space; every register is 32 bits wide,
  * little-endian, naturally aligned, and accessed with 32-bit loads and
@@ -13,8 +16,8 @@
  * VGPU_REG_UNDEFINED_VALUE; writes to them and to read-only registers are
  * ignored (and logged by QEMU as a guest error).
  */
-#ifndef VGPU_REGS_H
-#define VGPU_REGS_H
+#ifndef _UAPI_MISC_VGPU_REGS_H
+#define _UAPI_MISC_VGPU_REGS_H
 
 /* PCI identity. 0x1234 is the id QEMU's own example devices (edu) use. */
 #define VGPU_PCI_VENDOR_ID		0x1234
@@ -70,4 +73,4 @@
 /* Value read from offsets in BAR 0 that name no register. */
 #define VGPU_REG_UNDEFINED_VALUE	0x00000000u
 
-#endif /* VGPU_REGS_H */
+#endif /* _UAPI_MISC_VGPU_REGS_H */
