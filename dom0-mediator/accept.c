@@ -16,17 +16,19 @@
  *
  *   req/ID --take--> priv/ID.new --accept--> priv/ID --run: output and
  *   trailer appended--> priv/ID --publish--> rsp/ID
- *                    priv/ID.new --reject: write priv/ID.ans, remove
- *   ID.new--> priv/ID.ans --publish--> rsp/ID
+ *   req/ID --take--> priv/ID.new --reject: write priv/ID.ans, remove
+ *   priv/ID.new--> priv/ID.ans --publish--> rsp/ID
  *
  * Taking a request out of req/ is the commit point: from then on it is
  * answered exactly once, whatever it held, from the private record alone.
  * The publishing rename removes the request and shows its answer in one
  * atomic step, so after a crash priv/ID was never answered (a complete
- * trailer is published as it is, anything else is cut back and run again),
- * priv/ID.ans is published, and priv/ID.new is decided again. A restart
- * rebuilds the queues from the private record with every per-VM limit
- * applied, and never looks at what the guest may have written elsewhere.
+ * trailer is published as it is, anything else is cut back and run
+ * again), priv/ID.ans is published, and priv/ID.new is decided again (the
+ * accepting rename tells a run a crash cut short from a request with
+ * trailing bytes never decided on). A restart rebuilds the queues from the
+ * private record with every per-VM limit applied, and never looks at what
+ * the guest may have written elsewhere.
  * A job holds no fd while it waits: its worker opens priv/ID.
  *
  * An obstacle (a full or read-only spool, a directory at rsp/ID, a missing
@@ -35,9 +37,10 @@
  * per VM, and no file in req/ is ever opened for writing (closing one would
  * queue another inotify event about it).
  *
- * Opening a guest file runs the open() of whatever it is, so a taken file
- * is opened with O_PATH first (which opens nothing), checked to be a
- * regular file with one link, and only then reopened for reading.
+ * Opening a guest file runs the open() of whatever it is: on a filesystem
+ * mounted nodev a planted device node cannot be opened at all; elsewhere a
+ * taken file is opened with O_PATH first (which opens nothing), checked to
+ * be a regular file with one link, and only then reopened for reading.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -118,9 +121,10 @@ static void count_rejected(struct mediator *m, struct vm *vm)
 }
 
 /*
- * Answer the request taken as priv/@taken with an error, and remove it. If
- * the id cannot be stored first, or the answer cannot be written, the
- * request stays taken and is decided again when its VM is settled.
+ * Answer the request taken as priv/@taken (ID.new or ID.dup) with an
+ * error, and remove it. If the id cannot be stored first, or the answer
+ * cannot be written, the request stays taken and is decided again when
+ * its VM is settled.
  */
 static void reject(struct mediator *m, struct vm *vm, uint64_t id, const char *taken,
 		   uint32_t op, int status, const char *why)
@@ -169,6 +173,21 @@ static int open_taken(const struct vm *vm, const char *name, struct stat *st, ch
 	char path[32];
 	int pfd, fd;
 
+	if (vm->nodev) {	/* no device node can be opened: open it at once */
+		fd = openat(vm->priv, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			return -ENOENT;
+		if (fd >= 0 && fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_nlink == 1)
+			return fd;
+		if (fd >= 0 && S_ISREG(st->st_mode))
+			snprintf(why, VGPU_MSG_LEN, "a file with %ju links",
+				 (uintmax_t)st->st_nlink);
+		else
+			snprintf(why, VGPU_MSG_LEN, "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return -EBADMSG;
+	}
 	pfd = openat(vm->priv, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0)
 		return -errno;
@@ -241,18 +260,18 @@ static struct job *new_job(struct vm *vm, const struct vgpu_req_hdr *h)
 }
 
 /*
- * Decide on priv/ID.new, a request taken out of req/: accept it onto @out
- * (as priv/ID) or answer it.
+ * Decide on priv/@taken (ID.new), a request taken out of req/: accept it
+ * onto @out (renamed priv/ID) or answer it.
  */
-static void decide(struct mediator *m, struct vm *vm, uint64_t id, struct job_list *out)
+static void decide(struct mediator *m, struct vm *vm, uint64_t id, const char *taken,
+		   struct job_list *out)
 {
-	char why[VGPU_MSG_LEN] = "", taken[PRIV_NAME_LEN], name[PRIV_NAME_LEN];
+	char why[VGPU_MSG_LEN] = "", name[PRIV_NAME_LEN];
 	struct vgpu_req_hdr h = { 0 };	/* fresh: an unreadable header is op 0 */
 	struct stat st;
 	struct job *j;
 	int fd, err;
 
-	priv_name(id, RSP_NEW_SUFFIX, taken);
 	fd = open_taken(vm, taken, &st, why);
 	if (fd == -ENOENT)
 		return;
@@ -328,8 +347,6 @@ void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 		count_rejected(m, vm);
 		return;
 	}
-	if (!exists_in(vm->sp.req, name))	/* handled already (an event and a scan) */
-		return;
 	if (id <= vm->last_id) {
 		/*
 		 * An id that does not increase. If the original is still pending
@@ -347,10 +364,10 @@ void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 		priv_name(id, RSP_DUP_SUFFIX, taken);
 	} else {
 		vm_set_taken(vm, id);	/* first: the guest must never miss it */
-		priv_name(id, RSP_NEW_SUFFIX, taken);
+		priv_name(id, RSP_NEW_SUFFIX, taken);	/* undecided: see decide() */
 	}
 	if (renameat(vm->sp.req, name, vm->priv, taken) < 0) {	/* the commit point */
-		if (errno != ENOENT)
+		if (errno != ENOENT)	/* ENOENT: handled already (an event and a scan) */
 			vm_warnx(vm, "cannot take req/%s (retried at the next scan): %s", name,
 				 strerror(errno));
 		return;
@@ -358,7 +375,7 @@ void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 	if (id <= vm->last_id)
 		reject_reused(m, vm, id, taken);
 	else
-		decide(m, vm, id, &m->accepted);
+		decide(m, vm, id, taken, &m->accepted);
 }
 
 /* An entry created in req/: only non-files are handled now; a regular file
@@ -577,7 +594,7 @@ static void settle(struct mediator *m, struct vm *vm, bool recovering, struct jo
 			    recovering)
 				drop_taken(vm, name);
 		} else if (!strcmp(suffix, RSP_NEW_SUFFIX)) {
-			decide(m, vm, id, out);
+			decide(m, vm, id, name, out);
 		} else if (!strcmp(suffix, RSP_DUP_SUFFIX)) {
 			reject_reused(m, vm, id, name);
 		} else if (!*suffix && recovering) {
