@@ -221,6 +221,15 @@ BAD(io_threads_zero, "[pool A]\nio_threads = 0\n",
     ":2: key 'io_threads': expected a number in 1..16, got '0'");
 BAD(io_threads_too_many, "[pool B]\nio_threads = 17\n", ":2: key 'io_threads'");
 BAD(spin_too_long, "[mediator]\nworker_spin_us = 2000000\n", ":2: key 'worker_spin_us'");
+#define LONG250 "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+		"/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" \
+		"/ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+/* inih's 200-byte lines: a long line is refused with its own number ... */
+BAD(long_line, "[mediator]\nspool = /x\nstate_dir = " LONG250 "\n",
+    ":3: line longer than 198 bytes");
+/* ... and a long comment shifts no line number after it. */
+BAD(after_long_comment, "[mediator]\n# " LONG250 "\nspoll = /x\n",
+    ":3: unknown key 'spoll' in [mediator]");
 BAD(missing_file, NULL, "No such file or directory");
 
 TEST_F(badconf, names_file_line_and_key)
