@@ -614,4 +614,96 @@ TEST(a_low_fd_limit_says_which_vms_are_served)
 	tm_cleanup(&t);
 }
 
+/* The pid of @parent's first child, or -1. */
+static pid_t child_of(pid_t parent)
+{
+	char path[64];
+	int pid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)parent, (int)parent);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = -1;
+		fclose(f);
+	}
+	return pid;
+}
+
+/*
+ * F8: with fsync = yes, an answer a crash left complete but unpublished is
+ * made durable before recovery renames it into rsp/ (seen in an strace of
+ * the start: an fsync before the rename).
+ */
+TEST(recovery_makes_an_answer_durable_before_it_publishes_it)
+{
+	static uint8_t buf[VGPU_REQ_HDR_SIZE + VGPU_RSP_HDR_SIZE];
+	struct vgpu_rsp_hdr rh = { .magic = VGPU_RSP_MAGIC, .version = VGPU_PROTO_VERSION,
+				   .hdr_size = VGPU_RSP_HDR_SIZE, .op = VGPU_OP_SPIN, .id = 9,
+				   .vm_id = 66, .pool = VGPU_POOL_B };
+	char dir[700], path[800], trace[700], line[1024], cmd[2048];
+	bool fsynced = false, published_after_fsync = false;
+	struct test_mediator t;
+	struct vgpu_rsp_hdr h;
+	pid_t st, med;
+	size_t len;
+	FILE *f;
+
+	if (!have_strace())
+		SKIP(return, "strace is not installed");
+	ASSERT_EQ(0, tm_init(&t, "fsync = yes\n", VMS));
+	len = spin_req(buf, 9, 0);
+	snprintf(rh.msg, sizeof(rh.msg), "ok");
+	rh.crc32c = vgpu_rsp_crc(&rh, 0);
+	vgpu_rsp_encode(&rh, buf + len);
+	len += VGPU_RSP_HDR_SIZE;
+	/* Where this mediator keeps its record, and where an older one did. */
+	for (int i = 0; i < 2; i++) {
+		if (i)
+			snprintf(dir, sizeof(dir), "%s/spool/evil/acc", t.root);
+		else
+			tm_privdir(&t, "evil", dir, sizeof(dir));
+		snprintf(cmd, sizeof(cmd), "mkdir -p %s", dir);
+		ASSERT_EQ(0, system(cmd));
+		snprintf(path, sizeof(path), "%s/0000000000000009", dir);
+		f = fopen(path, "w");
+		ASSERT_NE(NULL, f);
+		ASSERT_EQ(len, fwrite(buf, 1, len, f));
+		fclose(f);
+	}
+	snprintf(trace, sizeof(trace), "%s/strace.log", t.root);
+	st = fork();
+	ASSERT_LE(0, st);
+	if (st == 0) {
+		int fd = open(t.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execlp("strace", "strace", "-qq", "-f", "-o", trace, "-e",
+		       "trace=fsync,fdatasync,rename,renameat,renameat2", test_bin("vgpu-mediator"),
+		       "-d", "-c", t.conf, NULL);
+		_exit(127);
+	}
+	tm_vmdir(&t, "evil", dir, sizeof(dir));
+	EXPECT_EQ(0, test_wait_rsp(dir, 9, &h, 10000));
+	med = child_of(st);
+	ASSERT_LT(0, med);
+	kill(med, SIGTERM);
+	waitpid(st, NULL, 0);
+	f = fopen(trace, "r");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "fsync("))
+			fsynced = true;
+		if (strstr(line, "rename") && strstr(line, "\"0000000000000009\", ") &&
+		    strstr(line, "\"0000000000000009\") = 0"))
+			published_after_fsync = fsynced;
+	}
+	fclose(f);
+	EXPECT_TRUE(published_after_fsync) TH_LOG("no fsync before the publishing rename; "
+						  "see %s", trace);
+	tm_cleanup(&t);
+}
+
 TEST_HARNESS_MAIN

@@ -296,8 +296,10 @@ int test_wait_rsp(const char *vmdir, uint64_t id, struct vgpu_rsp_hdr *h, unsign
 
 	snprintf(rspdir, sizeof(rspdir), "%s/rsp", vmdir);
 	dfd = open(rspdir, O_RDONLY | O_DIRECTORY);
-	for (unsigned int i = 0; i < timeout_ms / 5 && dfd >= 0; i++) {
-		err = vgpu_rsp_read(dfd, id, h, out, sizeof(out));
+	for (unsigned int i = 0; i < timeout_ms / 5; i++) {
+		if (dfd < 0)	/* not made yet */
+			dfd = open(rspdir, O_RDONLY | O_DIRECTORY);
+		err = dfd < 0 ? -ENOENT : vgpu_rsp_read(dfd, id, h, out, sizeof(out));
 		if (err != -ENOENT)
 			break;
 		err = 1;
