@@ -2,9 +2,10 @@
 /*
  * The mediator as a whole, and its threads.
  *
- *  main thread	  main.c: event loop (inotify, signals, rescans, reload);
- *		  accept.c: accepting, recovery, expiry; vm.c: the VMs;
- *		  ctl.c: the control socket.
+ *  main thread	  main.c: event loop (inotify, signals, rescans, reload,
+ *		  the 1 s tick that repairs VMs and retries what waits);
+ *		  accept.c: accepting, recovery, settling, expiry; vm.c:
+ *		  the VMs; ctl.c: the control socket.
  *  pool workers  sched.c: one per pool, runs that pool's jobs one at a time.
  *  publishers	  sched.c: one per pool, answers the jobs its worker ran
  *		  through respond.c while the worker runs the next.
@@ -23,7 +24,8 @@
  *   main.c   -> ctl.c, accept.c, sched.c, vm.c
  *   accept.c -> sched.c, respond.c, vm.c
  *   sched.c  -> respond.c, vm.c, queue.c
- *   ctl.c, respond.c, vm.c, queue.c -> lib/ only
+ *   respond.c -> vm.c (vm_warnx)
+ *   ctl.c, vm.c, queue.c -> lib/ only
  */
 #ifndef VGPU_MEDIATOR_H
 #define VGPU_MEDIATOR_H
