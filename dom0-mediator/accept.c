@@ -268,8 +268,9 @@ static void decide(struct mediator *m, struct vm *vm, uint64_t id, const char *t
 {
 	char why[VGPU_MSG_LEN] = "", name[PRIV_NAME_LEN];
 	struct vgpu_req_hdr h = { 0 };	/* fresh: an unreadable header is op 0 */
-	struct stat st;
+	struct stat st = { 0 };
 	struct job *j;
+	uint64_t need;
 	int fd, err;
 
 	fd = open_taken(vm, taken, &st, why);
@@ -285,10 +286,19 @@ static void decide(struct mediator *m, struct vm *vm, uint64_t id, const char *t
 		snprintf(why, sizeof(why), "queue full (%u requests)", vm->conf.max_queued);
 		err = -EBUSY;
 	}
+	/* Its answer too must fit in the VM's share of the spool. */
+	need = (uint64_t)st.st_size + h.out_len + VGPU_RSP_HDR_SIZE;
+	if (!err && vm->conf.max_spool_bytes &&
+	    vm->spool_bytes + need > vm->conf.max_spool_bytes) {
+		snprintf(why, sizeof(why), "spool full (%" PRIu64 " of %" PRIu64 " bytes)",
+			 vm->spool_bytes, vm->conf.max_spool_bytes);
+		err = -ENOSPC;
+	}
 	if (err) {
 		reject(m, vm, id, taken, h.magic == VGPU_REQ_MAGIC ? h.op : 0, err, why);
 		return;
 	}
+	vm->spool_bytes += need;
 	priv_name(id, "", name);
 	if (renameat(vm->priv, taken, vm->priv, name) < 0) {
 		vm_warnx(vm, "cannot accept %s (retried with backoff): %s", name, strerror(errno));
@@ -394,6 +404,7 @@ struct entry {
 	char name[VGPU_ID_NAME_LEN + 8];
 	uint64_t id;
 	struct timespec ctime;	/* rename into place = arrival */
+	uint64_t size;		/* bytes */
 };
 
 static int cmp_entry(const void *a, const void *b)
@@ -450,6 +461,7 @@ static int list_dir(int dirfd, struct entry **out, size_t *n)
 		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		e[*n].ctime = st.st_ctim;
+		e[*n].size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 		(*n)++;
 	}
 	closedir(d);
@@ -629,6 +641,8 @@ int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out)
 	}
 	vm->last_id_dirty = false;
 	vm_set_taken(vm, vm->last_id);
+	if (vm->conf.max_spool_bytes)
+		vm_count_spool(vm);
 	return vm_store_last_id(vm);
 }
 
@@ -639,6 +653,26 @@ void vm_settle(struct mediator *m, struct vm *vm)
 		return;
 	settle(m, vm, false, &m->accepted);
 	sched_flush(m);
+}
+
+static uint64_t dir_bytes(int dirfd)
+{
+	struct entry *e;
+	uint64_t sum = 0;
+	size_t n;
+
+	if (list_dir(dirfd, &e, &n))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		sum += e[i].size;
+	free(e);
+	return sum;
+}
+
+void vm_count_spool(struct vm *vm)
+{
+	vm->spool_bytes = dir_bytes(vm->sp.req) + dir_bytes(vm->sp.tmp) +
+			  dir_bytes(vm->sp.rsp) + dir_bytes(vm->priv);
 }
 
 /* Remove responses nobody collected, and abandoned temporaries, after the TTL. */

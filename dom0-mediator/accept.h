@@ -25,5 +25,7 @@ int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out);
 /* Retry (with the caller's backoff) what @vm's private record still holds. */
 void vm_settle(struct mediator *m, struct vm *vm);
 void vm_expire(struct mediator *m, struct vm *vm);
+/* Count the bytes of @vm's files in the spool (for max_spool_bytes). */
+void vm_count_spool(struct vm *vm);
 
 #endif /* VGPU_MEDIATOR_ACCEPT_H */

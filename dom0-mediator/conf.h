@@ -30,6 +30,7 @@ struct vm_conf {
 	unsigned int prio;		/* VGPU_PRIO_* */
 	uint64_t max_payload;		/* bytes per request */
 	unsigned int max_queued;	/* requests queued or running */
+	uint64_t max_spool_bytes;	/* its files' bytes in the spool; 0: no bound */
 	char where[PATH_MAX + 16];	/* "file:line" of its section */
 };
 

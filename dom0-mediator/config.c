@@ -274,6 +274,8 @@ static void vm_key(struct parse *p, const char *k, const char *v)
 	} else if (!strcmp(k, "max_queued")) {
 		if (set_num(p, k, v, 1, MAX_QUEUED_MAX, &n))
 			vm->max_queued = (unsigned int)n;
+	} else if (!strcmp(k, "max_spool_bytes")) {
+		set_num(p, k, v, 0, UINT64_MAX, &vm->max_spool_bytes);
 	} else {
 		perr(p, "unknown key '%s' in [vm %s]", k, vm->name);
 	}

@@ -197,6 +197,7 @@ static void reload(struct mediator *m)
 		vm->conf.id = c->id;
 		vm->conf.max_payload = c->max_payload;
 		vm->conf.max_queued = c->max_queued;
+		vm->conf.max_spool_bytes = c->max_spool_bytes;
 		snprintf(vm->conf.where, sizeof(vm->conf.where), "%s", c->where);
 		pthread_mutex_unlock(&m->lock);
 	}
@@ -268,6 +269,8 @@ static void on_tick(struct loop *l, int fd, uint32_t events, void *ctx)
 				repaired[nrepaired++] = vm;
 			continue;
 		}
+		if (vm->conf.max_spool_bytes)
+			vm_count_spool(vm);
 		if (!atomic_load(&vm->unsettled) || now < vm->publish_ns)
 			continue;
 		vm_settle(m, vm);

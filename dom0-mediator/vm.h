@@ -55,6 +55,9 @@ struct vm {
 	uint64_t repair_ns;		/* next repair attempt, CLOCK_MONOTONIC */
 	uint64_t publish_ns;		/* next retry of unpublished answers */
 	unsigned int repair_s, publish_s;	/* their backoff */
+	uint64_t spool_bytes;		/* its files' bytes in the spool, counted
+					 * every tick if bounded, plus what it
+					 * accepted since (an upper bound) */
 	atomic_bool unsettled;		/* answers or undecided requests wait
 					 * in priv (respond.h) [A] */
 	bool nodev;			/* dir on a nodev mount: plain opens are safe */

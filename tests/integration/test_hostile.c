@@ -614,6 +614,82 @@ TEST(a_low_fd_limit_says_which_vms_are_served)
 	tm_cleanup(&t);
 }
 
+/*
+ * Wait up to @ms for rsp/@id of @vmdir and read it, leaving it there: its
+ * status, another -errno, or 1 if none came.
+ */
+static int peek_rsp(const char *vmdir, uint64_t id, struct vgpu_rsp_hdr *h, void *out,
+		    size_t cap, unsigned int ms)
+{
+	char rsp[700];
+	int dfd, err = 1;
+
+	snprintf(rsp, sizeof(rsp), "%s/rsp", vmdir);
+	dfd = open(rsp, O_RDONLY | O_DIRECTORY);
+	for (unsigned int i = 0; i < ms / 5 && dfd >= 0 && err == 1; i++) {
+		err = vgpu_rsp_read(dfd, id, h, out, cap);
+		err = err == -ENOENT ? 1 : err ? err : h->status;
+		if (err == 1)
+			sleep_ms(5);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return err;
+}
+
+/*
+ * F9: a VM that never collects its answers fills only its own share of
+ * the spool (max_spool_bytes): past it its requests are answered -ENOSPC,
+ * the other VMs are served, and it is served again once it collects.
+ */
+TEST(a_vm_that_never_collects_fills_only_its_own_share)
+{
+	enum { N = 2048 };	/* 16 KiB in, 8 KiB out */
+	static uint8_t buf[VGPU_REQ_HDR_SIZE + 8 * N];
+	static float in[2 * N], out[N];
+	char dir[600], other[600], rsp[700], name[VGPU_ID_NAME_LEN + 1];
+	struct test_mediator t;
+	struct vgpu_rsp_hdr h;
+	int ok = 0, full = 0;
+	uint64_t id;
+
+	ASSERT_EQ(0, tm_init(&t, NULL, "[vm evil]\nid = 66\npool = B\npriority = low\n"
+			     "max_spool_bytes = 128K\n"
+			     "[vm other]\nid = 3\npool = B\npriority = medium\n"));
+	ASSERT_EQ(0, tm_start(&t)) TH_LOG("see %s", t.log);
+	tm_vmdir(&t, "evil", dir, sizeof(dir));
+	tm_vmdir(&t, "other", other, sizeof(other));
+	test_rand_floats(in, 2 * N);
+	for (id = 1; id <= 8; id++) {	/* read, never collected */
+		int err;
+
+		vgpu_id_name(id, name);
+		ASSERT_EQ(0, test_put_req(dir, name, buf, make_req(buf, id, VGPU_OP_VECTOR_ADD,
+								     N, in, sizeof(in))));
+		err = peek_rsp(dir, id, &h, out, sizeof(out), 5000);
+		ok += err == 0;
+		full += err == -ENOSPC;
+		if (err)
+			TH_LOG("request %" PRIu64 ": %d %s", id, err, h.msg);
+	}
+	EXPECT_LE(3, ok);
+	EXPECT_LE(1, full) TH_LOG("never refused: the VM can fill the spool");
+	ASSERT_EQ(0, put_spin(other, 1, 0));
+	EXPECT_EQ(0, test_wait_rsp(other, 1, &h, 5000));
+	for (uint64_t i = 1; i < id; i++) {	/* collected now */
+		vgpu_id_name(i, name);
+		snprintf(rsp, sizeof(rsp), "%s/rsp/%s", dir, name);
+		unlink(rsp);
+	}
+	sleep_ms(1500);		/* counted again */
+	vgpu_id_name(id, name);
+	ASSERT_EQ(0, test_put_req(dir, name, buf, make_req(buf, id, VGPU_OP_VECTOR_ADD, N, in,
+							     sizeof(in))));
+	EXPECT_EQ(0, peek_rsp(dir, id, &h, out, sizeof(out), 5000)) TH_LOG("%s", h.msg);
+	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
+	tm_cleanup(&t);
+}
+
 /* The pid of @parent's first child, or -1. */
 static pid_t child_of(pid_t parent)
 {
