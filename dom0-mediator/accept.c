@@ -158,8 +158,9 @@ static void reject_reused(struct mediator *m, struct vm *vm, uint64_t id, const 
 {
 	char why[VGPU_MSG_LEN];
 
-	snprintf(why, sizeof(why), "id %" PRIx64 " reused; ids must increase (last %" PRIx64 ")",
-		 id, vm->last_id);
+	/* At most 58 characters: both ids whole, marked as hex. */
+	snprintf(why, sizeof(why), "id 0x%" PRIx64 " reused: not above 0x%" PRIx64, id,
+		 vm->last_id);
 	reject(m, vm, id, taken, 0, -EEXIST, why);
 }
 

@@ -92,7 +92,14 @@ static int seq_load(struct vgpu_client *c, char *why)
 		snprintf(why, VGPU_MSG_LEN, "cannot open %s: %s", SEQ_FILE, strerror(errno));
 		return -errno;
 	}
-	if (flock(c->seq_fd, LOCK_EX | LOCK_NB) < 0) {
+	/*
+	 * Both kinds of lock, so that another client is refused whichever
+	 * kind it takes (on a local filesystem the two do not see each other;
+	 * over NFS flock is a POSIX lock).
+	 */
+	if (flock(c->seq_fd, LOCK_EX | LOCK_NB) < 0 ||
+	    fcntl(c->seq_fd, F_SETLK, &(struct flock){ .l_type = F_WRLCK,
+							.l_whence = SEEK_SET }) < 0) {
 		int err = -errno;
 
 		snprintf(why, VGPU_MSG_LEN, "another client uses this directory");
