@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "spool.h"
 #include "testlib.h"
 #include "vgpu/backend.h"
+#include "vgpu/ops.h"
 
 #define VMS \
 	"[vm good]\nid = 1\npool = A\npriority = high\n" \
@@ -913,12 +915,10 @@ TEST_F(hostile, seq_is_decimal_and_a_second_client_is_refused_whatever_its_lock)
 	if (locker == 0) {	/* another client, with a POSIX lock */
 		int fd = open(path, O_RDWR);
 		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-		char x;
 
-		if (fd < 0 || fcntl(fd, F_SETLK, &fl) < 0)
+		if (fd < 0 || fcntl(fd, F_SETLK, &fl) < 0 || write(pipefd[1], "l", 1) != 1)
 			_exit(1);
-		if (write(pipefd[1], "l", 1) != 1 || read(pipefd[0], &x, 1) < 0)
-			_exit(1);
+		pause();	/* holds the lock until killed */
 		_exit(0);
 	}
 	{
@@ -934,6 +934,44 @@ TEST_F(hostile, seq_is_decimal_and_a_second_client_is_refused_whatever_its_lock)
 	waitpid(locker, NULL, 0);
 	close(pipefd[0]);
 	close(pipefd[1]);
+}
+
+/* What "tolerance" means where the reference is 0, for the norm, and for NaN and Inf. */
+TEST(tolerance_at_zero_for_the_norm_and_for_nan_and_inf)
+{
+	float in[4], out[2];
+	struct vgpu_job_desc d = { .op = VGPU_OP_VECTOR_ADD, .args = { 2 },
+				   .in_len = sizeof(in), .out_len = sizeof(out) };
+	struct vgpu_job_desc r = { .op = VGPU_OP_REDUCE_SUM, .args = { 2 },
+				   .in_len = 8, .out_len = 4 };
+	uint64_t args[VGPU_NR_ARGS] = { 2, 0x3f800000ull | (1ull << 32) }, il, ol;
+	char why[VGPU_MSG_LEN];
+	double rel;
+
+	/* each: a reference of 0 takes 0 (or a denormal), nothing larger */
+	in[0] = 1; in[1] = 2; in[2] = -1; in[3] = 3;	/* ref = { 0, 5 } */
+	out[0] = 0; out[1] = 5;
+	EXPECT_EQ(0, vgpu_cpu_verify(&d, in, out, &rel, why)) TH_LOG("%s", why);
+	out[0] = 1e-30f;
+	EXPECT_EQ(-EDOM, vgpu_cpu_verify(&d, in, out, &rel, why));
+	/* norm over all zeros: the absolute Euclidean error */
+	in[0] = 1; in[1] = -1;
+	out[0] = 1e-6f;
+	EXPECT_EQ(0, vgpu_cpu_verify(&r, in, out, &rel, why)) TH_LOG("%s", why);
+	out[0] = 1e-4f;
+	EXPECT_EQ(-EDOM, vgpu_cpu_verify(&r, in, out, &rel, why));
+	/* NaN and Inf in: computed, and matched only by NaN and the same Inf */
+	in[0] = NAN; in[1] = INFINITY; in[2] = 1; in[3] = 1;	/* ref = { NaN, Inf } */
+	out[0] = NAN; out[1] = INFINITY;
+	EXPECT_EQ(0, vgpu_cpu_verify(&d, in, out, &rel, why)) TH_LOG("%s", why);
+	out[1] = -INFINITY;
+	EXPECT_EQ(-EDOM, vgpu_cpu_verify(&d, in, out, &rel, why));
+	out[0] = 0; out[1] = INFINITY;
+	EXPECT_EQ(-EDOM, vgpu_cpu_verify(&d, in, out, &rel, why));
+	/* saxpy's alpha is a float32: the high bits of its argument must be 0 */
+	EXPECT_EQ(-EINVAL, vgpu_op_sizes(VGPU_OP_SAXPY, args, &il, &ol, why));
+	args[1] &= 0xffffffffu;
+	EXPECT_EQ(0, vgpu_op_sizes(VGPU_OP_SAXPY, args, &il, &ol, why)) TH_LOG("%s", why);
 }
 
 TEST_HARNESS_MAIN
