@@ -40,13 +40,6 @@
 
 #define MS 1000000ull	/* ns */
 
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 /* A request of @op with @args and @payload, as file bytes into @buf; its length. */
 static size_t make_req(uint8_t *buf, uint64_t id, uint32_t op, uint64_t a0,
 		       const void *payload, uint64_t len)
@@ -93,7 +86,7 @@ static int wait_dead(struct test_mediator *t, unsigned int ms)
 			t->pid = 0;
 			return 0;
 		}
-		sleep_ms(10);
+		test_sleep_ms(10);
 	}
 	return -1;
 }
@@ -134,8 +127,8 @@ static pid_t strace_attach(const struct test_mediator *t, bool threads, const ch
 		_exit(127);
 	}
 	for (int i = 0; i < 300 && p > 0 && !traced(t->pid); i++)
-		sleep_ms(10);
-	sleep_ms(100);		/* every thread */
+		test_sleep_ms(10);
+	test_sleep_ms(100);		/* every thread */
 	return p;
 }
 
@@ -218,7 +211,7 @@ TEST_F(hostile, a_hard_linked_request_is_refused_and_left_unchanged)
 	ASSERT_EQ(0, link(outside, link_path));
 	EXPECT_EQ(-EBADMSG, test_wait_rsp(self->evil, 7, &h, 5000));
 	EXPECT_STREQ("a file with 2 links", h.msg);
-	sleep_ms(100);
+	test_sleep_ms(100);
 	EXPECT_EQ((long)len, file_size(outside)) TH_LOG("the outside file was written to");
 	f = fopen(outside, "r");
 	ASSERT_NE(NULL, f);
@@ -304,11 +297,11 @@ TEST_F_TIMEOUT(hostile, obstacles_cost_dom0_nothing_and_answers_follow_their_rem
 	snprintf(path, sizeof(path), "%s/rsp/0000000000000003", self->evil);
 	ASSERT_EQ(0, mkdir(path, 0755));
 	ASSERT_EQ(0, put_spin(self->evil, 3, 0));
-	sleep_ms(500);
+	test_sleep_ms(500);
 
 	ticks = tm_cpu_ticks(&self->t);
 	logged = file_size(self->t.log);
-	sleep_ms(10000);
+	test_sleep_ms(10000);
 	ticks = tm_cpu_ticks(&self->t) - ticks;
 	logged = file_size(self->t.log) - logged;
 	TH_LOG("10 s with the obstacles: %ld ticks of %ld, %ld log bytes", ticks, 10 * hz, logged);
@@ -439,7 +432,7 @@ TEST_F(hostile, replaced_subdirectories_are_repaired_without_a_restart)
 	snprintf(gone, sizeof(gone), "%s/rsp.gone", self->evil);
 	ASSERT_EQ(0, rename(path, gone));
 	ASSERT_EQ(0, mkdir(path, 0755));
-	sleep_ms(1500);
+	test_sleep_ms(1500);
 	ASSERT_EQ(0, put_spin(self->evil, 2, 0));
 	EXPECT_EQ(0, test_wait_rsp(self->evil, 2, &h, 5000)) TH_LOG("answered into the old rsp/");
 
@@ -449,7 +442,7 @@ TEST_F(hostile, replaced_subdirectories_are_repaired_without_a_restart)
 	ASSERT_EQ(0, rename(path, gone));
 	ASSERT_EQ(0, mknod(path, S_IFREG | 0644, 0));
 	for (int i = 0; i < 40 && !shown; i++) {
-		sleep_ms(100);
+		test_sleep_ms(100);
 		shown = !tm_status(&self->t, status, sizeof(status)) &&
 			strstr(status, "vm evil: not served: ");
 	}
@@ -556,9 +549,9 @@ TEST(an_answer_that_cannot_be_written_is_retried_once_there_is_room)
 		       buf + VGPU_REQ_HDR_SIZE, sizeof(buf) - VGPU_REQ_HDR_SIZE);
 	ASSERT_EQ(sizeof(buf), len);
 	ASSERT_EQ(0, test_put_req(dir, "0000000000000002", buf, len));
-	sleep_ms(100);
+	test_sleep_ms(100);
 	ASSERT_EQ(0, fill(spool));
-	sleep_ms(1500);		/* collecting 1 would make room: wait instead */
+	test_sleep_ms(1500);		/* collecting 1 would make room: wait instead */
 	snprintf(path, sizeof(path), "%s/rsp/0000000000000002", dir);
 	EXPECT_NE(0, access(path, F_OK)) TH_LOG("written on a full spool?");
 	strcat(spool, "/filler");
@@ -633,7 +626,7 @@ static int peek_rsp(const char *vmdir, uint64_t id, struct vgpu_rsp_hdr *h, void
 		err = vgpu_rsp_read(dfd, id, h, out, cap);
 		err = err == -ENOENT ? 1 : err ? err : h->status;
 		if (err == 1)
-			sleep_ms(5);
+			test_sleep_ms(5);
 	}
 	if (dfd >= 0)
 		close(dfd);
@@ -684,7 +677,7 @@ TEST(a_vm_that_never_collects_fills_only_its_own_share)
 		snprintf(rsp, sizeof(rsp), "%s/rsp/%s", dir, name);
 		unlink(rsp);
 	}
-	sleep_ms(1500);		/* counted again */
+	test_sleep_ms(1500);		/* counted again */
 	vgpu_id_name(id, name);
 	ASSERT_EQ(0, test_put_req(dir, name, buf, make_req(buf, id, VGPU_OP_VECTOR_ADD, N, in,
 							     sizeof(in))));

@@ -42,13 +42,6 @@
 
 #define MS 1000000ull	/* ns */
 
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 static struct vgpu_client *client(struct test_mediator *t, const char *vm)
 {
 	char dir[512], why[VGPU_MSG_LEN];
@@ -98,7 +91,7 @@ static int wait_running(struct test_mediator *t, char pool)
 	for (int i = 0; i < 500; i++) {
 		if (!tm_status(t, buf, sizeof(buf)) && strstr(buf, want))
 			return 0;
-		sleep_ms(5);
+		test_sleep_ms(5);
 	}
 	return -1;
 }
@@ -494,7 +487,7 @@ TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 	ASSERT_EQ(0, test_put_req(vmdir, "hello.txt", "hi", 2));
 	snprintf(path, sizeof(path), "%s/req/hello.txt", vmdir);
 	for (int i = 0; i < 200 && access(path, F_OK) == 0; i++)
-		sleep_ms(5);
+		test_sleep_ms(5);
 	EXPECT_NE(0, access(path, F_OK));
 	rejected++;
 
@@ -582,7 +575,7 @@ TEST_F(med, sigkill_mid_load_loses_and_duplicates_nothing)
 			blocker->d.args[0] = 150 * MS;
 			ASSERT_EQ(0, submit_job(cs[0], blocker));
 			total++;
-			sleep_ms(30);
+			test_sleep_ms(30);
 			ASSERT_EQ(137, tm_stop(&self->t, SIGKILL));
 			killed_at = got;
 			for (int v = 0; v < 3; v++) {
@@ -595,13 +588,13 @@ TEST_F(med, sigkill_mid_load_loses_and_duplicates_nothing)
 				in_acc += test_count_entries(sub);
 			}
 			TH_LOG("killed after %d answers, %d requests unanswered", got, in_acc);
-			sleep_ms(50);
+			test_sleep_ms(50);
 			ASSERT_EQ(0, tm_start(&self->t));
 		}
 	}
 	ASSERT_EQ(total, got);
 	EXPECT_LT(0, in_acc) TH_LOG("the kill must hit unanswered requests");
-	sleep_ms(200);	/* a second answer would show up in rsp/ by now */
+	test_sleep_ms(200);	/* a second answer would show up in rsp/ by now */
 	for (int v = 0; v < 3; v++) {
 		char d[600], sub[640];
 		static const char *const subs[] = { "req", "rsp" };
@@ -669,7 +662,7 @@ TEST_F(med, sigterm_under_load_answers_every_job_that_ran)
 	ASSERT_TRUE((struct rjob *)r.user == &jobs[0]);
 	seen[0] = true;
 	got = 1;
-	sleep_ms((unsigned int)test_rand_range(1, 20));	/* into the stream */
+	test_sleep_ms((unsigned int)test_rand_range(1, 20));	/* into the stream */
 	ASSERT_EQ(0, tm_stop(&self->t, SIGTERM));
 	while (vgpu_client_next(c, &r, 100) == 1) {	/* answered before the exit */
 		seen[(struct rjob *)r.user - jobs] = true;
@@ -802,10 +795,10 @@ TEST_F(med, vm_removed_and_back_runs_its_queued_jobs_once)
 	ASSERT_EQ(0, wait_running(&self->t, 'A'));
 	for (int i = 0; i < 5; i++)
 		submit_spin(cs[1], 1 * MS);	/* queued behind it */
-	sleep_ms(50);
+	test_sleep_ms(50);
 	write_conf(&self->t, "[vm med]\nid = 12\npool = A\npriority = medium\n");
 	ASSERT_EQ(0, kill(self->t.pid, SIGHUP));
-	sleep_ms(50);
+	test_sleep_ms(50);
 	/* Back under another name and priority, with the same directory. */
 	{
 		char conf[4096], dir[600];
@@ -825,7 +818,7 @@ TEST_F(med, vm_removed_and_back_runs_its_queued_jobs_once)
 	ASSERT_EQ(6, collect(cs, 2, res, 6, 10000));
 	for (int i = 0; i < 6; i++)
 		EXPECT_EQ(0, res[i].rsp.status);
-	sleep_ms(300);	/* a second run would be done by now */
+	test_sleep_ms(300);	/* a second run would be done by now */
 	tm_vmdir(&self->t, "lo", rspdir, sizeof(rspdir));
 	strcat(rspdir, "/rsp");
 	EXPECT_EQ(0, test_count_entries(rspdir));
@@ -872,9 +865,9 @@ TEST_F(med, idle_mediator_uses_no_cpu)
 	ASSERT_NE(NULL, c);
 	submit_spin(c, 0);
 	ASSERT_EQ(1, collect(&c, 1, &r, 1, 5000));
-	sleep_ms(100);
+	test_sleep_ms(100);
 	before = tm_cpu_ticks(&self->t);
-	sleep_ms(1500);
+	test_sleep_ms(1500);
 	EXPECT_GE(1, tm_cpu_ticks(&self->t) - before) TH_LOG("ticks used while idle");
 	vgpu_client_close(c);
 }
@@ -892,7 +885,7 @@ TEST_F(med, status_shows_the_running_job_and_queue_depths)
 	submit_spin(cs[1], 0);
 	for (int i = 0; i < 3; i++)
 		submit_spin(cs[2], 0);
-	sleep_ms(50);
+	test_sleep_ms(50);
 	ASSERT_EQ(0, tm_status(&self->t, status, sizeof(status)));
 	EXPECT_NE(NULL, strstr(status, "pool A: running lo/")) TH_LOG("%s", status);
 	EXPECT_NE(NULL, strstr(status, "(spin, low)")) TH_LOG("%s", status);
@@ -941,7 +934,7 @@ TEST_F(med, stuck_control_clients_do_not_stall_requests)
 		stuck[i] = ctl_connect(&self->t, i % 2 ? "sta" : "");
 		ASSERT_LE(0, stuck[i]);
 	}
-	sleep_ms(50);		/* the mediator has taken the first one */
+	test_sleep_ms(50);		/* the mediator has taken the first one */
 	t0 = vgpu_now_ns();
 	for (int i = 0; i < 20; i++)
 		submit_spin(c, 0);
@@ -1018,10 +1011,10 @@ TEST(uncollected_responses_expire)
 	tm_vmdir(&t, "x", dir, sizeof(dir));
 	strcat(dir, "/rsp");
 	for (int i = 0; i < 200 && test_count_entries(dir) < 1; i++)
-		sleep_ms(5);
+		test_sleep_ms(5);
 	EXPECT_EQ(1, test_count_entries(dir));
 	for (int i = 0; i < 80 && test_count_entries(dir) > 0; i++)
-		sleep_ms(50);
+		test_sleep_ms(50);
 	EXPECT_EQ(0, test_count_entries(dir));
 	ASSERT_EQ(0, tm_status(&t, status, sizeof(status)));
 	EXPECT_NE(NULL, strstr(status, "expired=1")) TH_LOG("%s", status);
@@ -1042,13 +1035,13 @@ TEST(worker_polls_for_worker_spin_us_after_a_job_then_sleeps)
 	ASSERT_EQ(0, tm_start(&t));
 	c = client(&t, "x");
 	ASSERT_NE(NULL, c);
-	sleep_ms(600);		/* the start's own poll is over */
+	test_sleep_ms(600);		/* the start's own poll is over */
 	before = tm_cpu_ticks(&t);
 	submit_spin(c, 0);
 	ASSERT_EQ(1, collect(&c, 1, &r, 1, 5000));
-	sleep_ms(600);
+	test_sleep_ms(600);
 	polled = tm_cpu_ticks(&t) - before;
-	sleep_ms(600);
+	test_sleep_ms(600);
 	slept = tm_cpu_ticks(&t) - before - polled;
 	/* 0.4 s of polling is 40 ticks at 100 Hz; some may go to the others */
 	EXPECT_LE(20, polled) TH_LOG("ticks in the 0.6 s after a job");

@@ -274,6 +274,13 @@ int test_count_entries(const char *dir)
 	return n;
 }
 
+void test_sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
 int test_put_req(const char *vmdir, const char *name, const void *buf, size_t len)
 {
 	char tmp[600], dst[600];
@@ -290,7 +297,6 @@ int test_put_req(const char *vmdir, const char *name, const void *buf, size_t le
 int test_wait_rsp(const char *vmdir, uint64_t id, struct vgpu_rsp_hdr *h, unsigned int timeout_ms)
 {
 	char rspdir[600], name[VGPU_ID_NAME_LEN + 1];
-	struct timespec ts = { 0, 5000000 };	/* 5 ms */
 	uint8_t out[64];
 	int dfd, err = 1;
 
@@ -303,7 +309,7 @@ int test_wait_rsp(const char *vmdir, uint64_t id, struct vgpu_rsp_hdr *h, unsign
 		if (err != -ENOENT)
 			break;
 		err = 1;
-		nanosleep(&ts, NULL);
+		test_sleep_ms(5);
 	}
 	if (err <= 0) {
 		vgpu_id_name(id, name);

@@ -51,6 +51,7 @@ int tm_status(const struct test_mediator *t, char *buf, size_t len);
 long tm_cpu_ticks(const struct test_mediator *t);
 /* Path of a program built next to the tests (vgpu-mediator, vgpuctl). */
 const char *test_bin(const char *name);
+void test_sleep_ms(unsigned int ms);
 /* Publish @len bytes of @buf as req/@name of @vmdir (through tmp/); 0 or -1. */
 int test_put_req(const char *vmdir, const char *name, const void *buf, size_t len);
 /*
