@@ -584,11 +584,16 @@ static void settle(struct mediator *m, struct vm *vm, bool recovering, struct jo
 		atomic_store(&vm->unsettled, true);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		const char *name = e[i].name, *suffix = name + VGPU_ID_NAME_LEN;
+	/* Answers last: until then they tell what was answered already. */
+	for (size_t k = 0; k < 2 * n; k++) {
+		size_t i = k % n;
+		const char *name = e[i].name;
+		const char *suffix = strlen(name) >= VGPU_ID_NAME_LEN ? name + VGPU_ID_NAME_LEN : "";
 		char ans[PRIV_NAME_LEN];
 		uint64_t id = e[i].id;
 
+		if ((k < n) == !strcmp(suffix, RSP_ANS_SUFFIX))
+			continue;
 		if (id == UINT64_MAX) {		/* not ours: a crash's leftover */
 			drop_taken(vm, name);
 			continue;
