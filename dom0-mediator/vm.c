@@ -102,7 +102,7 @@ void vm_break(struct vm *vm, enum vm_broken kind, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(vm->why, sizeof(vm->why), fmt, ap);
 	va_end(ap);
-	log_warnx("vm %s: not served: %s (retried with backoff)", vm->conf.name, vm->why);
+	vm_warnx(vm, "not served: %s (retried with backoff)", vm->why);	/* guest-caused */
 }
 
 /* ---- state: the highest id seen, kept outside the guest's reach -------- */
