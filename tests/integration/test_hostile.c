@@ -51,7 +51,8 @@ static size_t make_req(uint8_t *buf, uint64_t id, uint32_t op, uint64_t a0,
 	if (vgpu_req_build(&h, id, op, args, payload, len, why))
 		printf("# make_req: %s\n", why);
 	vgpu_req_encode(&h, buf);
-	memcpy(buf + VGPU_REQ_HDR_SIZE, payload, len);
+	if (len)
+		memcpy(buf + VGPU_REQ_HDR_SIZE, payload, len);
 	return VGPU_REQ_HDR_SIZE + len;
 }
 
@@ -600,7 +601,7 @@ TEST(a_low_fd_limit_says_which_vms_are_served)
 	EXPECT_LT(0, not_served);
 	EXPECT_LT(not_served, 20);
 	for (int i = 0; i < 20 - not_served; i++) {	/* the first ones are served */
-		char name[8];
+		char name[16];
 
 		snprintf(name, sizeof(name), "v%02d", i);
 		ASSERT_EQ(0, put_spin(tm_vmdir(&t, name, dir, sizeof(dir)), 1, 0));
