@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -331,7 +330,6 @@ TEST_F_TIMEOUT(hostile, planted_files_cost_a_bystander_nothing_after_a_restart, 
 {
 	enum { PLANTED = 20000, ANSWERS = 1000, DEPTH = 32 };
 	static uint8_t buf[VGPU_REQ_HDR_SIZE + VGPU_RSP_HDR_SIZE];
-	struct rlimit old, low = { 4096, 4096 };
 	char acc[600], path[700], status[8192];
 	struct vgpu_client *c;
 	int sent = 0, got = 0, bad = 0;
@@ -360,11 +358,9 @@ TEST_F_TIMEOUT(hostile, planted_files_cost_a_bystander_nothing_after_a_restart, 
 		ASSERT_EQ((ssize_t)len, write(fd, buf, len));
 		close(fd);
 	}
-	ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &old));
-	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &low));
+	self->t.nofile = 4096;
 	t0 = vgpu_now_ns();
 	ASSERT_EQ(0, tm_start(&self->t)) TH_LOG("see %s", self->t.log);
-	setrlimit(RLIMIT_NOFILE, &old);
 
 	c = NULL;
 	{
@@ -572,7 +568,6 @@ TEST(an_answer_that_cannot_be_written_is_retried_once_there_is_room)
  */
 TEST(a_low_fd_limit_says_which_vms_are_served)
 {
-	struct rlimit old, low = { 64, 64 };
 	char vms[4096] = "", status[16384], dir[600], cmd[800], line[256] = "";
 	struct test_mediator t;
 	struct vgpu_rsp_hdr h;
@@ -583,10 +578,8 @@ TEST(a_low_fd_limit_says_which_vms_are_served)
 		snprintf(vms + strlen(vms), sizeof(vms) - strlen(vms),
 			 "[vm v%02d]\nid = %d\npool = A\npriority = low\n", i, i + 1);
 	ASSERT_EQ(0, tm_init(&t, NULL, vms));
-	ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &old));
-	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &low));
+	t.nofile = 64;
 	ASSERT_EQ(0, tm_start(&t)) TH_LOG("see %s", t.log);
-	setrlimit(RLIMIT_NOFILE, &old);
 	snprintf(cmd, sizeof(cmd), "grep -o 'ready: .*' %s", t.log);
 	p = popen(cmd, "r");
 	ASSERT_NE(NULL, p);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -177,6 +178,8 @@ int tm_start(struct test_mediator *t)
 			dup2(fd, 2);
 			dup2(fd, 1);
 		}
+		if (t->nofile)
+			setrlimit(RLIMIT_NOFILE, &(struct rlimit){ t->nofile, t->nofile });
 		execl(test_bin("vgpu-mediator"), "vgpu-mediator", "-d", "-c", t->conf, NULL);
 		_exit(127);
 	}

@@ -30,6 +30,7 @@ struct test_mediator {
 	char sock[300];
 	char log[300];
 	pid_t pid;
+	unsigned int nofile;	/* RLIMIT_NOFILE for the mediator, or 0 */
 };
 
 /* Create the scratch dir with @vm_sections appended to a [mediator] section
