@@ -38,6 +38,7 @@ struct vm_conf {
 	uint64_t max_payload;		/* bytes per request */
 	unsigned int max_queued;	/* requests queued or running */
 	unsigned int weight;		/* share of its level's run time (weighted) */
+	uint64_t max_spool_bytes;	/* its files' bytes in the spool; 0: no bound */
 	char where[PATH_MAX + 16];	/* "file:line" of its section */
 };
 
@@ -63,6 +64,7 @@ static inline bool cpu_list_same(const struct cpu_list *a, const struct cpu_list
 struct conf {
 	char spool[PATH_MAX];
 	char state_dir[PATH_MAX];
+	char private_dir[PATH_MAX];	/* default spool/.mediator */
 	char ctl_path[108];		/* sun_path */
 	char ctl_group[64];		/* "" : none */
 	gid_t ctl_gid;			/* (gid_t)-1: none */

@@ -59,6 +59,8 @@ int snap_take(struct mediator *m, struct snap *s, bool with_trace)
 		s->vms[i].conf = vm->conf;
 		s->vms[i].jobs = atomic_load(&vm->jobs);
 		s->vms[i].st = vm->st;
+		snprintf(s->vms[i].why, sizeof(s->vms[i].why), "%s",
+			 vm->broken != VM_OK ? vm->why : "");
 		i++;
 	}
 	s->nvms = i;
@@ -120,6 +122,8 @@ void snap_text(FILE *f, const struct snap *s)
 			s->vms[i].jobs, st->accepted, st->completed, st->failed, st->rejected,
 			st->expired, st->bytes_in, st->bytes_out, c->weight, st->run_ns,
 			st->wait_ns);
+		if (s->vms[i].why[0])
+			fprintf(f, "vm %s: not served: %s\n", c->name, s->vms[i].why);
 	}
 }
 
@@ -199,6 +203,9 @@ void snap_json(FILE *f, const struct snap *s)
 			vgpu_prio_name(c->prio), s->vms[i].jobs, st->accepted, st->completed,
 			st->failed, st->rejected, st->expired, st->bytes_in, st->bytes_out,
 			c->weight, st->run_ns, st->wait_ns);
+		fprintf(f, "\"served\":%s,\"why\":", s->vms[i].why[0] ? "false" : "true");
+		json_str(f, s->vms[i].why);
+		fputc(',', f);
 		json_hist(f, "wait", &st->wait);
 		fputc(',', f);
 		json_hist(f, "run", &st->run);
