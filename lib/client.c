@@ -80,6 +80,31 @@ static uint64_t max_id_in(int dirfd)
 	return max;
 }
 
+/*
+ * Both kinds of lock on DIR/seq, so that another client is refused
+ * whichever kind it takes: on a local filesystem the two do not see each
+ * other. Where flock is carried as a POSIX lock owned by the open file
+ * (NFS, 9p), our own flock is what refuses our POSIX lock; F_GETLK then
+ * names this process as the holder, and the flock is the lock that
+ * counts. 0, or -1 with errno (EWOULDBLOCK: another client holds it).
+ */
+static int lock_seq(int fd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return -1;
+	if (fcntl(fd, F_SETLK, &fl) == 0)
+		return 0;
+	if (errno != EAGAIN && errno != EACCES)
+		return -1;
+	fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK && fl.l_pid == getpid())
+		return 0;
+	errno = EWOULDBLOCK;
+	return -1;
+}
+
 static int seq_load(struct vgpu_client *c, char *why)
 {
 	char buf[32] = "";
@@ -92,18 +117,11 @@ static int seq_load(struct vgpu_client *c, char *why)
 		snprintf(why, VGPU_MSG_LEN, "cannot open %s: %s", SEQ_FILE, strerror(errno));
 		return -errno;
 	}
-	/*
-	 * Both kinds of lock, so that another client is refused whichever
-	 * kind it takes (on a local filesystem the two do not see each other;
-	 * over NFS flock is a POSIX lock).
-	 */
-	if (flock(c->seq_fd, LOCK_EX | LOCK_NB) < 0 ||
-	    fcntl(c->seq_fd, F_SETLK, &(struct flock){ .l_type = F_WRLCK,
-							.l_whence = SEEK_SET }) < 0) {
+	if (lock_seq(c->seq_fd)) {
 		int err = -errno;
 
 		snprintf(why, VGPU_MSG_LEN, "another client uses this directory");
-		return err == -EWOULDBLOCK ? -EBUSY : err;
+		return err == -EWOULDBLOCK || err == -EACCES ? -EBUSY : err;
 	}
 	n = pread(c->seq_fd, buf, sizeof(buf) - 1, 0);
 	if (n > 0) {
