@@ -14,7 +14,7 @@ $(KSFT_HDR): | $(DEPS_STAMP)
 # The harness's FIXTURE macros define functions without prototypes.
 TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
 
-UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_config)
+UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_config test_session)
 INTEGRATION_TESTS := $(O)/tests/integration/test_mediator
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
@@ -40,3 +40,5 @@ $(O)/tests/integration/test_mediator: $(O)/tests/integration/test_mediator.o \
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
+$(O)/tests/unit/test_session: $(O)/tests/unit/test_session.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
