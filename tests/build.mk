@@ -15,7 +15,7 @@ $(KSFT_HDR): | $(DEPS_STAMP)
 TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
 
 UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_policy \
-	      test_config test_vm)
+	      test_config test_vm test_session)
 INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_fairness \
 		     $(O)/tests/integration/test_daemon
 
@@ -55,6 +55,8 @@ $(O)/tests/integration/test_daemon: $(O)/tests/integration/test_daemon.o $(TESTL
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
+$(O)/tests/unit/test_session: $(O)/tests/unit/test_session.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 # What the host tests run besides our programs (promtool, rsvg-convert).
 CHECK_DEPS_STAMP := build/.check-deps-ok
