@@ -542,11 +542,19 @@ static void print_summary(const struct conf *c)
 	printf("  control socket %s, mode %04o, group %s; metrics %s; trace %u jobs\n",
 	       c->ctl_path, c->ctl_mode, c->ctl_group[0] ? c->ctl_group : "(none: root only)",
 	       c->metrics_family ? c->metrics_text : "off", c->trace_jobs);
-	for (unsigned int i = 0; i < c->nvms; i++)
+	printf("  sessions: executor %s, user %s, test commands %s\n",
+	       c->executor[0] ? c->executor : "(next to vgpu-mediator)", c->executor_user,
+	       c->session_test_cmds ? "yes" : "no");
+	for (unsigned int i = 0; i < c->nvms; i++) {
+		const struct vm_conf *v = &c->vms[i];
+
 		printf("  vm %s: vm_id=%" PRIu32 " pool=%s priority=%s dir=%s max_payload_bytes=%"
-		       PRIu64 " max_queued=%u\n", c->vms[i].name, c->vms[i].id,
-		       vgpu_pool_name(c->vms[i].pool), vgpu_prio_name(c->vms[i].prio),
-		       c->vms[i].dir, c->vms[i].max_payload, c->vms[i].max_queued);
+		       PRIu64 " max_queued=%u\n", v->name, v->id, vgpu_pool_name(v->pool),
+		       vgpu_prio_name(v->prio), v->dir, v->max_payload, v->max_queued);
+		printf("    session_mem_bytes=%" PRIu64 " session_module_bytes=%" PRIu64
+		       " session_handles=%" PRIu32 " session_time_limit_ms=%u\n", v->sess_mem,
+		       v->sess_module, v->sess_handles, v->sess_time_ms);
+	}
 }
 
 enum { OPT_VERSION = 256 };
