@@ -14,7 +14,7 @@ $(KSFT_HDR): | $(DEPS_STAMP)
 # The harness's FIXTURE macros define functions without prototypes.
 TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
 
-UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_config test_session)
+UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_config test_session test_executor)
 INTEGRATION_TESTS := $(O)/tests/integration/test_mediator
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
@@ -41,4 +41,8 @@ $(O)/tests/integration/test_mediator: $(O)/tests/integration/test_mediator.o \
 
 HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
 $(O)/tests/unit/test_session: $(O)/tests/unit/test_session.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+# test_executor runs vgpu-executor (built next to it) through its socket.
+$(O)/tests/unit/test_executor: $(O)/tests/unit/test_executor.o $(TESTLIB) $(LIBVGPU_DOM0) \
+		$(LIBVGPU) | $(O)/vgpu-executor
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
