@@ -15,7 +15,7 @@ $(KSFT_HDR): | $(DEPS_STAMP)
 TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
 
 UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_policy \
-	      test_config test_vm test_session)
+	      test_config test_vm test_session test_executor)
 INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_fairness \
 		     $(O)/tests/integration/test_daemon
 
@@ -56,6 +56,10 @@ $(O)/tests/integration/test_daemon: $(O)/tests/integration/test_daemon.o $(TESTL
 
 HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
 $(O)/tests/unit/test_session: $(O)/tests/unit/test_session.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+# test_executor runs vgpu-executor (built next to it) through its socket.
+$(O)/tests/unit/test_executor: $(O)/tests/unit/test_executor.o $(TESTLIB) $(LIBVGPU_DOM0) \
+		$(LIBVGPU) | $(O)/vgpu-executor
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 # What the host tests run besides our programs (promtool, rsvg-convert).
