@@ -41,6 +41,7 @@
 #include "log.h"
 #include "mediator.h"
 #include "respond.h"
+#include "vgpu/session.h"
 
 /* ---- accepting ----------------------------------------------------------- */
 
@@ -127,6 +128,14 @@ static int open_guest_file(const struct vm *vm, int dirfd, const char *name,
 	return fd < 0 ? -errno : fd;
 }
 
+/* A version-2 request is a session job (exec.c runs it); 1 is the ops'. */
+static int req_check(const struct vm *vm, const struct vgpu_req_hdr *h, char *why)
+{
+	if (h->magic == VGPU_REQ_MAGIC && h->version == VGPU_PROTO_VERSION_SESSION)
+		return vgpu_session_req_check(h, vm->conf.max_payload, why);
+	return vgpu_req_check(h, vm->conf.max_payload, why);
+}
+
 /*
  * Reads and checks the header of a request opened by open_guest_file(),
  * whose stat is @st; 0 or -errno + @why.
@@ -145,7 +154,7 @@ static int check_request(struct vm *vm, int fd, uint64_t id, struct vgpu_req_hdr
 		return -EBADMSG;
 	}
 	vgpu_req_decode(buf, h);
-	err = vgpu_req_check(h, vm->conf.max_payload, why);
+	err = req_check(vm, h, why);
 	if (err)
 		return err;
 	if (h->id != id) {
@@ -388,7 +397,7 @@ int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out)
 		err = check_request(vm, fd, id, &h, &st, why);
 		if (err == -EBADMSG && st.st_size > 0 &&
 		    (uint64_t)st.st_size > (uint64_t)h.hdr_size + h.payload_len &&
-		    !(err = vgpu_req_check(&h, vm->conf.max_payload, why))) {
+		    !(err = req_check(vm, &h, why))) {
 			/* A trailer was appended before the crash. */
 			uint64_t req_size = h.hdr_size + h.payload_len;
 			struct vgpu_rsp_hdr rh;

@@ -179,10 +179,14 @@ static void reload(struct mediator *m)
 	    !cpu_list_same(&nc.pool_cpus[1], &m->conf.pool_cpus[1]) ||
 	    memcmp(nc.io_threads, m->conf.io_threads, sizeof(nc.io_threads)) ||
 	    strcmp(nc.metrics_text, m->conf.metrics_text) || nc.trace_jobs != m->conf.trace_jobs ||
-	    nc.ctl_gid != m->conf.ctl_gid || nc.ctl_mode != m->conf.ctl_mode)
+	    nc.ctl_gid != m->conf.ctl_gid || nc.ctl_mode != m->conf.ctl_mode ||
+	    strcmp(nc.executor, m->conf.executor) ||
+	    strcmp(nc.executor_user, m->conf.executor_user) ||
+	    nc.session_test_cmds != m->conf.session_test_cmds)
 		log_warnx("reload: spool, state_dir, control_socket*, backend, staging_bytes, "
-			  "worker_spin_us, cpus, metrics_listen, trace_jobs and pool settings "
-			  "take effect at the next restart");
+			  "worker_spin_us, cpus, metrics_listen, trace_jobs, executor*, "
+			  "session_test_commands and pool settings take effect at the next "
+			  "restart");
 	if (nc.rescan_s != m->conf.rescan_s) {
 		loop_timer_del(m->loop, m->rescan_fd);
 		m->rescan_fd = -1;
@@ -225,6 +229,10 @@ static void reload(struct mediator *m)
 		vm->conf.max_queued = c->max_queued;
 		vm->conf.weight = c->weight;
 		vm->flow.weight = c->weight;
+		vm->conf.sess_mem = c->sess_mem;	/* quotas: its next executor */
+		vm->conf.sess_module = c->sess_module;
+		vm->conf.sess_handles = c->sess_handles;
+		vm->conf.sess_time_ms = c->sess_time_ms;	/* its next job */
 		snprintf(vm->conf.where, sizeof(vm->conf.where), "%s", c->where);
 		pthread_mutex_unlock(&m->lock);
 	}
@@ -570,6 +578,7 @@ int main(int argc, char **argv)
 	struct mediator m = {
 		.conf_path = DEFAULT_CONF, .ino_fd = -1, .sig_fd = -1,
 		.rescan_fd = -1, .state_dir_fd = -1, .lock_fd = -1, .spool_lock_fd = -1,
+		.epochs.fd = -1,
 		.ready_fd = -1,
 		.vms = TAILQ_HEAD_INITIALIZER(m.vms),
 		.accepted = TAILQ_HEAD_INITIALIZER(m.accepted),
@@ -644,7 +653,7 @@ int main(int argc, char **argv)
 		goto out_stop;
 	add_vms(&m, m.conf.vms, m.conf.nvms);
 	arm_rescan(&m);
-	if (sched_start(&m))
+	if (exec_setup(&m) || sched_start(&m))
 		goto out_stop;
 	/* After the workers started: they must not inherit this binding. */
 	/* A reload checks "cpus" against these, not the main thread's own. */
@@ -693,6 +702,8 @@ out:
 		close(m.ino_fd);
 	if (m.state_dir_fd >= 0)
 		close(m.state_dir_fd);
+	if (m.epochs.fd >= 0)
+		close(m.epochs.fd);
 	if (m.lock_fd >= 0 && m.spool_lock_fd >= 0 && ftruncate(m.lock_fd, 0) < 0)
 		log_warn("%s/" PID_FILE, m.conf.state_dir);	/* not running any more */
 	if (m.lock_fd >= 0)

@@ -28,8 +28,9 @@ int rsp_error(struct vm *vm, uint64_t id, uint32_t op, int status, const char *m
 
 /*
  * Append the trailer for the outcome recorded in @j (status, msg, times,
- * out_crc) to its acc/ID, whose output is already there (cut off if the
- * job failed), and publish it as rsp/ID in one rename. On error acc/ID
+ * out_len, out_crc) to its acc/ID, whose output is already there (cut
+ * off if a version-1 job failed; a session job keeps its session
+ * response), and publish it as rsp/ID in one rename. On error acc/ID
  * stays for recovery. 0 or -errno (logged).
  */
 int rsp_finish_job(struct job *j, bool do_fsync);

@@ -10,7 +10,8 @@
  * m->vms, m->leaving, m->ino_fd and m->state_dir_fd, never the queues.
  *
  * Runs on any thread: vm_put() (a worker drops the reference of the job
- * it ran; the last one frees the VM) and vm_warnx(), whose rate limit is
+ * it ran; the last one stops its session executor, exec.c, and frees the
+ * VM) and vm_warnx(), whose rate limit is
  * lock-free atomics because a worker and the main thread both log.
  */
 #include <errno.h>
@@ -63,6 +64,7 @@ void vm_put(struct vm *vm)
 {
 	if (atomic_fetch_sub(&vm->refs, 1) != 1)
 		return;
+	exec_stop(&vm->exec);	/* no job of it is left to run */
 	vgpu_spool_close(&vm->sp);
 	if (vm->state_fd >= 0)
 		close(vm->state_fd);
@@ -192,6 +194,7 @@ struct vm *vm_add(struct mediator *m, const struct vm_conf *c)
 	}
 	vm->conf = *c;
 	flow_init(&vm->flow, c->weight);
+	exec_init(&vm->exec);
 	vm->state_fd = -1;
 	vm->wd = -1;
 	atomic_init(&vm->refs, 1);
