@@ -186,18 +186,19 @@ static int recv_until(int sock, uint64_t deadline_ns, struct vgpu_emsg *msg)
 }
 
 /*
- * Start @vm's executor with @lim; 0, or -EIO with @why (VGPU_MSG_LEN)
- * when it could not start or did not say READY.
+ * Start the executor of @j's VM with @lim; 0, or -EIO with @why
+ * (VGPU_MSG_LEN) when it could not start or did not say READY.
  */
-static int start(struct mediator *m, struct vm *vm, const struct exec_limits *lim,
+static int start(struct mediator *m, const struct job *j, const struct exec_limits *lim,
 		 char *why)
 {
+	struct vm *vm = j->vm;
 	struct vm_exec *x = &vm->exec;
 	struct vgpu_exec_conf c = {
 		.path = m->epochs.path,
 		.user = m->conf.executor_user,
 		.backend = strcmp(m->be_ops->name, "cuda") ? VGPU_EXEC_CPU : VGPU_EXEC_CUDA,
-		.vm_id = vm->conf.id,	/* logs only: a racy read is harmless */
+		.vm_id = j->vm_id,	/* taken under m->lock at dispatch */
 		.mem_quota = lim->mem_bytes,
 		.handle_quota = lim->handles,
 		.module_quota = lim->module_bytes,
@@ -446,7 +447,7 @@ void exec_run(struct mediator *m, unsigned int pool, struct job *j,
 		if (died_idle(vm))
 			*events |= EXEC_EV_DIED;
 		if (!x->pid) {
-			if (start(m, vm, lim, j->msg)) {
+			if (start(m, j, lim, j->msg)) {
 				j->status = -EIO;
 				break;
 			}
