@@ -272,13 +272,13 @@ int main(int argc, char **argv)
 		case 'b':
 			if (!strcmp(optarg, "cpu"))
 				s.be = &xbackend_cpu;
-#ifdef VGPU_EXEC_CUDA
+#ifdef VGPU_EXECUTOR_CUDA
 			else if (!strcmp(optarg, "cuda"))
 				s.be = &xbackend_cuda;
 #endif
 			else {
 				fprintf(stderr, "vgpu-executor: -b %s: not built in (cpu%s)\n", optarg,
-#ifdef VGPU_EXEC_CUDA
+#ifdef VGPU_EXECUTOR_CUDA
 					", cuda"
 #else
 					""

@@ -644,4 +644,29 @@ TEST_F(exec, it_runs_unprivileged_with_only_its_socket)
 	EXPECT_LE(nfds, 105) TH_LOG("fds: %d", nfds);
 }
 
+TEST(a_cuda_executor_without_a_device_says_why)
+{
+	struct vgpu_exec_conf c = {
+		.path = test_bin("vgpu-executor"), .user = "nobody", .backend = VGPU_EXEC_CUDA,
+		.epoch = 51, .mem_quota = 1 << 20, .handle_quota = 4, .module_quota = 1 << 20,
+	};
+	struct xproc x = { .epoch = 51 };
+	struct vgpu_emsg m;
+	int err, st;
+
+	ASSERT_EQ(0, vgpu_exec_spawn(&c, &x.pid, &x.sock));
+	err = vgpu_emsg_recv(x.sock, &m);
+	st = stop(&x);
+	if (err == -EPIPE && WIFEXITED(st) && WEXITSTATUS(st) == 1)
+		SKIP(return, "vgpu-executor built without the CUDA backend");
+	ASSERT_EQ(0, err);
+	if (m.type == VGPU_EMSG_READY)
+		SKIP(return, "a CUDA device is here");
+	ASSERT_EQ(VGPU_EMSG_FATAL, m.type);
+	EXPECT_LT(0u, m.len);
+	printf("# FATAL: %.*s\n", (int)m.len, (const char *)m.body);
+	fflush(stdout);
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1) TH_LOG("0x%x", st);
+}
+
 TEST_HARNESS_MAIN
