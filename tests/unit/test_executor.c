@@ -444,6 +444,23 @@ TEST_F(exec, every_run_time_error_is_the_documented_one)
 	vgpu_sess_buf_free(&self->b);
 	vgpu_sess_begin(&self->b);
 
+	/* out_len too small for the results themselves: nothing runs */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TIMESTAMP));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TIMESTAMP));
+	ASSERT_EQ(0, vgpu_sess_finish(&self->b));
+	xres_free(&self->r);
+	ASSERT_EQ(0, run_list(&self->x, &self->b, VGPU_SESS_RSP_HDR_SIZE + VGPU_SESS_RESULT_SIZE,
+			      5000, &self->r));
+	EXPECT_EQ(-ENOBUFS, self->r.rsp.hdr.status) TH_LOG("%s", self->r.rsp.hdr.msg);
+	EXPECT_EQ(VGPU_SESS_NONE, self->r.rsp.hdr.failed);
+	EXPECT_EQ(0u, self->r.rsp.hdr.nrun);
+	vgpu_sess_buf_free(&self->b);
+	vgpu_sess_begin(&self->b);
+
+	/* an empty list is fine */
+	run_expect(_metadata, &self->x, &self->b, &self->r, 0, VGPU_SESS_NONE);
+	EXPECT_EQ(0u, self->r.rsp.hdr.ncmds);
+
 	/* no modules on the CPU backend; test commands off */
 	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MODULE_LOAD, .data = "x", .data_len = 1));
 	run_expect(_metadata, &self->x, &self->b, &self->r, -EOPNOTSUPP, 0);
