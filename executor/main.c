@@ -93,7 +93,9 @@ static int drop_privileges(const char *user)
 			log_warnx("user %s: %s", user, pw ? "is root" : "unknown");
 			return -1;
 		}
-		if (setgroups(1, &pw->pw_gid) || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
+		/* the user's own groups: one may open /dev/nvidia* (video) */
+		if (initgroups(pw->pw_name, pw->pw_gid) ||
+		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
 		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid)) {
 			log_warn("cannot become %s", user);
 			return -1;
