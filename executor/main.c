@@ -353,8 +353,11 @@ int main(int argc, char **argv)
 		struct vgpu_emsg m;
 
 		err = vgpu_emsg_recv(sock, &m);
-		if (err == -EPIPE)
+		if (err && err != -EBADMSG) {	/* -EPIPE: the parent is done with us */
+			if (err != -EPIPE)
+				log_warnx("vm %" PRIu64 ": socket: %s", vm_id, strerror(-err));
 			break;
+		}
 		if (err) {
 			log_warnx("vm %" PRIu64 ": bad message from the parent: %s", vm_id,
 				  strerror(-err));
