@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -145,6 +146,8 @@ int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 	char epoch[16], vm[16], dev[16], mem[24], handles[16], mods[24];
 	char *argv[24];
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t sa;
+	sigset_t none, all;
 	int sv[2], argc = 0, err;
 
 	snprintf(epoch, sizeof(epoch), "%" PRIu32, c->epoch);
@@ -194,15 +197,27 @@ int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 		close(sv[1]);
 		sv[1] = fd;
 	}
-	err = posix_spawn_file_actions_init(&fa);
+	/* the parent's blocked and ignored signals (signalfd, SIGPIPE) are not the child's */
+	sigemptyset(&none);
+	sigfillset(&all);
+	err = posix_spawnattr_init(&sa);
 	if (!err)
-		err = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+		err = posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	if (!err)
-		err = posix_spawn_file_actions_adddup2(&fa, sv[1], VGPU_EXEC_SOCK_FD);
+		err = posix_spawnattr_setsigmask(&sa, &none);
+	if (!err)
+		err = posix_spawnattr_setsigdefault(&sa, &all);
+	if (!err)
+		err = posix_spawn_file_actions_init(&fa);
 	if (!err) {
-		err = posix_spawn(pid, c->path, &fa, NULL, argv, NULL);
+		err = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+		if (!err)
+			err = posix_spawn_file_actions_adddup2(&fa, sv[1], VGPU_EXEC_SOCK_FD);
+		if (!err)
+			err = posix_spawn(pid, c->path, &fa, &sa, argv, NULL);
 		posix_spawn_file_actions_destroy(&fa);
 	}
+	posix_spawnattr_destroy(&sa);
 	close(sv[1]);
 	if (err) {
 		close(sv[0]);

@@ -8,11 +8,13 @@ EXEC_LDLIBS := $(LIBVGPU_LDLIBS)
 ifeq ($(HAVE_CUDA)$(wildcard executor/backend_cuda.c),1executor/backend_cuda.c)
 EXEC_OBJS += $(O)/executor/backend_cuda.o
 EXEC_LDLIBS += -ldl
-$(O)/executor/main.o: CPPFLAGS_ALL += -DVGPU_EXEC_CUDA
-$(O)/executor/backend_cuda.o: CPPFLAGS_ALL += -DVGPU_EXEC_CUDA -isystem $(CUDA_HOME)/include
+$(O)/executor/main.o: CPPFLAGS_ALL += -DVGPU_EXECUTOR_CUDA
+$(O)/executor/backend_cuda.o: CPPFLAGS_ALL += -DVGPU_EXECUTOR_CUDA -isystem $(CUDA_HOME)/include
 endif
 
 $(O)/vgpu-executor: $(EXEC_OBJS) $(LIBVGPU_DOM0) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(EXEC_LDLIBS)
 
 BINS += $(O)/vgpu-executor
+# main.o names the backends this file builds in.
+$(O)/executor/main.o: executor/build.mk

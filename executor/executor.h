@@ -53,7 +53,7 @@ struct xbackend {
 };
 
 extern const struct xbackend xbackend_cpu;
-#ifdef VGPU_EXEC_CUDA
+#ifdef VGPU_EXECUTOR_CUDA
 extern const struct xbackend xbackend_cuda;
 #endif
 

@@ -93,7 +93,9 @@ static int drop_privileges(const char *user)
 			log_warnx("user %s: %s", user, pw ? "is root" : "unknown");
 			return -1;
 		}
-		if (setgroups(1, &pw->pw_gid) || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
+		/* the user's own groups: one may open /dev/nvidia* (video) */
+		if (initgroups(pw->pw_name, pw->pw_gid) ||
+		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
 		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid)) {
 			log_warn("cannot become %s", user);
 			return -1;
@@ -272,13 +274,13 @@ int main(int argc, char **argv)
 		case 'b':
 			if (!strcmp(optarg, "cpu"))
 				s.be = &xbackend_cpu;
-#ifdef VGPU_EXEC_CUDA
+#ifdef VGPU_EXECUTOR_CUDA
 			else if (!strcmp(optarg, "cuda"))
 				s.be = &xbackend_cuda;
 #endif
 			else {
 				fprintf(stderr, "vgpu-executor: -b %s: not built in (cpu%s)\n", optarg,
-#ifdef VGPU_EXEC_CUDA
+#ifdef VGPU_EXECUTOR_CUDA
 					", cuda"
 #else
 					""
@@ -351,8 +353,11 @@ int main(int argc, char **argv)
 		struct vgpu_emsg m;
 
 		err = vgpu_emsg_recv(sock, &m);
-		if (err == -EPIPE)
+		if (err && err != -EBADMSG) {	/* -EPIPE: the parent is done with us */
+			if (err != -EPIPE)
+				log_warnx("vm %" PRIu64 ": socket: %s", vm_id, strerror(-err));
 			break;
+		}
 		if (err) {
 			log_warnx("vm %" PRIu64 ": bad message from the parent: %s", vm_id,
 				  strerror(-err));

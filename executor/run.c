@@ -5,7 +5,7 @@
  * resolves its references (result slots of this list, or handles of this
  * executor's epoch), checks its ranges against the buffers and its cost
  * against the VM's quotas, and calls the backend. The first failure stops
- * the list. Protocol.rst "Sessions" is the specification of what a list
+ * the list. Protocol.rst "Sessions (version 2)" is the specification of what a list
  * does; executor.rst says how the process runs. Main thread only.
  */
 #include <endian.h>
@@ -500,10 +500,14 @@ int x_run(struct xstate *s, const uint8_t *list, uint64_t len, uint64_t rsp_max,
 	}
 	if (!h->status && (err = s->be->list_end(why))) {
 		/* an asynchronous failure: the last command that ran gets it */
-		h->failed = h->nrun - 1;
-		res[h->failed].status = err;
 		h->status = err;
-		set_msg(h, h->failed, vgpu_sess_code_name(cmds[h->failed].code), why);
+		if (h->nrun) {
+			h->failed = h->nrun - 1;
+			res[h->failed].status = err;
+			set_msg(h, h->failed, vgpu_sess_code_name(cmds[h->failed].code), why);
+		} else {
+			set_msg(h, VGPU_SESS_NONE, "", why);
+		}
 	}
 	if (!h->status)
 		snprintf(h->msg, VGPU_SESS_MSG_LEN, "ok");

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The session job's codec and the checks of an untrusted command list
- * (include/vgpu/session.h; Documentation/protocol.rst "Sessions" is the
+ * (include/vgpu/session.h; Documentation/protocol.rst "Sessions (version 2)" is the
  * specification). The executor runs what vgpu_sess_parse() accepted; the
  * checks that need device state (handles, buffer bounds, quotas) are the
  * executor's. No state: any thread.

@@ -7,7 +7,7 @@
  * and the device's printf/assert text. This header holds the wire layout,
  * the native form of a decoded command, and the codec and validator of
  * lib/session.c, which every party (executor, mediator, clients, tests)
- * uses. The specification is Documentation/protocol.rst, "Sessions";
+ * uses. The specification is Documentation/protocol.rst, "Sessions (version 2)";
  * keep the two in step.
  *
  * Every wire field is little-endian at a fixed offset (given in the
@@ -33,7 +33,7 @@
 #define VGPU_SESS_RESULT_SIZE	32	/* bytes per command that ran */
 #define VGPU_SESS_MSG_LEN	128	/* session message incl. NUL */
 
-/* Limits of one list (protocol.rst, "Session limits"). */
+/* Limits of one list (protocol.rst, "Sessions (version 2)"). */
 #define VGPU_SESS_MAX_CMDS	4096		/* commands per list */
 #define VGPU_SESS_ALLOC_MAX	(1ull << 40)	/* bytes of one allocation */
 #define VGPU_SESS_PARAMS_MAX	32764		/* launch parameter bytes (CUDA 12.1+) */

@@ -444,6 +444,23 @@ TEST_F(exec, every_run_time_error_is_the_documented_one)
 	vgpu_sess_buf_free(&self->b);
 	vgpu_sess_begin(&self->b);
 
+	/* out_len too small for the results themselves: nothing runs */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TIMESTAMP));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TIMESTAMP));
+	ASSERT_EQ(0, vgpu_sess_finish(&self->b));
+	xres_free(&self->r);
+	ASSERT_EQ(0, run_list(&self->x, &self->b, VGPU_SESS_RSP_HDR_SIZE + VGPU_SESS_RESULT_SIZE,
+			      5000, &self->r));
+	EXPECT_EQ(-ENOBUFS, self->r.rsp.hdr.status) TH_LOG("%s", self->r.rsp.hdr.msg);
+	EXPECT_EQ(VGPU_SESS_NONE, self->r.rsp.hdr.failed);
+	EXPECT_EQ(0u, self->r.rsp.hdr.nrun);
+	vgpu_sess_buf_free(&self->b);
+	vgpu_sess_begin(&self->b);
+
+	/* an empty list is fine */
+	run_expect(_metadata, &self->x, &self->b, &self->r, 0, VGPU_SESS_NONE);
+	EXPECT_EQ(0u, self->r.rsp.hdr.ncmds);
+
 	/* no modules on the CPU backend; test commands off */
 	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MODULE_LOAD, .data = "x", .data_len = 1));
 	run_expect(_metadata, &self->x, &self->b, &self->r, -EOPNOTSUPP, 0);
@@ -642,6 +659,76 @@ TEST_F(exec, it_runs_unprivileged_with_only_its_socket)
 	closedir(dir);
 	/* 0, 1 (the text pipe), 2, 3 and the pipe's read end */
 	EXPECT_LE(nfds, 105) TH_LOG("fds: %d", nfds);
+}
+
+TEST(a_cuda_executor_without_a_device_says_why)
+{
+	struct vgpu_exec_conf c = {
+		.path = test_bin("vgpu-executor"), .user = "nobody", .backend = VGPU_EXEC_CUDA,
+		.epoch = 51, .mem_quota = 1 << 20, .handle_quota = 4, .module_quota = 1 << 20,
+	};
+	struct xproc x = { .epoch = 51 };
+	struct vgpu_emsg m;
+	int err, st;
+
+	ASSERT_EQ(0, vgpu_exec_spawn(&c, &x.pid, &x.sock));
+	err = vgpu_emsg_recv(x.sock, &m);
+	st = stop(&x);
+	if (err == -EPIPE && WIFEXITED(st) && WEXITSTATUS(st) == 1)
+		SKIP(return, "vgpu-executor built without the CUDA backend");
+	ASSERT_EQ(0, err);
+	if (m.type == VGPU_EMSG_READY)
+		SKIP(return, "a CUDA device is here");
+	ASSERT_EQ(VGPU_EMSG_FATAL, m.type);
+	EXPECT_LT(0u, m.len);
+	printf("# FATAL: %.*s\n", (int)m.len, (const char *)m.body);
+	fflush(stdout);
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1) TH_LOG("0x%x", st);
+}
+
+/* Mutated lists: each gets a DONE with a well-formed response, and the
+ * executor lives on (it is what parses hostile input). */
+TEST_F(exec, mutated_lists_never_take_the_executor_down)
+{
+	static const int documented[] = {
+		0, -EBADMSG, -EINVAL, -EBADF, -EOVERFLOW, -E2BIG, -EBADRQC, -EOPNOTSUPP,
+		-ESTALE, -ERANGE, -ENOMEM, -ENOBUFS, -EPERM,
+	};
+	uint8_t data[64];
+
+	test_rand_bytes(data, sizeof(data));
+	for (int round = 0; round < 300; round++) {
+		int ok = 0, err;
+
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 4096));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_H2D, .ref = { VGPU_SESS_SLOT(0) },
+					    .off = { 8 }, .data = data, .data_len = sizeof(data)));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MEMSET, .ref = { VGPU_SESS_SLOT(0) },
+					    .off = { 100 }, .len = 50, .value = 3));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2D,
+					    .ref = { VGPU_SESS_SLOT(0), VGPU_SESS_SLOT(0) },
+					    .off = { 1000, 0 }, .len = 200));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_OP, .op = VGPU_OP_CHECKSUM,
+					    .args = { 256 }, .ref = { VGPU_SESS_SLOT(0), 0,
+					    VGPU_SESS_SLOT(0) }, .off = { 0, 0, 2048 }));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TIMESTAMP));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { VGPU_SESS_SLOT(0) },
+					    .len = 300));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_FREE, .ref = { VGPU_SESS_SLOT(0) }));
+		ASSERT_EQ(0, vgpu_sess_finish(&self->b));
+		for (int k = (int)test_rand_range(0, 6); k > 0; k--)
+			self->b.p[test_rand_range(0, self->b.len - 1)] = (uint8_t)test_rand();
+		xres_free(&self->r);
+		ASSERT_EQ(0, run_list(&self->x, &self->b, test_rand() % 4 ? 1 << 20 : 400, 5000,
+				      &self->r)) TH_LOG("round %d", round);
+		ASSERT_EQ(0, self->r.parse_err) TH_LOG("round %d", round);
+		err = self->r.rsp.hdr.status;
+		for (size_t d = 0; d < sizeof(documented) / sizeof(documented[0]); d++)
+			ok |= err == documented[d];
+		EXPECT_TRUE(ok) TH_LOG("round %d: %d %s", round, err, self->r.rsp.hdr.msg);
+		vgpu_sess_buf_free(&self->b);
+		vgpu_sess_begin(&self->b);
+	}
 }
 
 TEST_HARNESS_MAIN

@@ -5,6 +5,7 @@
  * malformed list gets the error protocol.rst "Checks of a list" documents,
  * responses round-trip and their lengths are checked.
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -431,6 +432,47 @@ TEST(session_request_header_checks)
 	EXPECT_EQ(-EINVAL, vgpu_session_req_check(&t, 1 << 20, why));
 	t = h, t.magic = 0;
 	EXPECT_EQ(-EBADMSG, vgpu_session_req_check(&t, 1 << 20, why));
+}
+
+/* Mutated valid lists: the parser answers each with 0 or a documented errno. */
+TEST(mutated_lists_get_documented_errors_and_never_crash)
+{
+	static const int documented[] = { 0, -EBADMSG, -EINVAL, -EBADF, -EOVERFLOW, -E2BIG,
+					   -EBADRQC, -EOPNOTSUPP };
+	static struct vgpu_sess_cmd in[32];
+
+	test_seed();
+	test_rand_bytes(blob, sizeof(blob));
+	for (int round = 0; round < 2000; round++) {
+		uint32_t n = (uint32_t)test_rand_range(1, 32), got, failed;
+		struct vgpu_sess_cmd *out = NULL;
+		struct vgpu_sess_buf b;
+		char why[VGPU_SESS_MSG_LEN] = "";
+		uint32_t hdr_n;
+		int err, ok = 0;
+
+		vgpu_sess_begin(&b);
+		for (uint32_t i = 0; i < n; i++) {
+			random_cmd(in, i, &in[i]);
+			vgpu_sess_add(&b, &in[i]);
+		}
+		ASSERT_EQ(0, vgpu_sess_finish(&b));
+		for (int k = (int)test_rand_range(1, 8); k > 0; k--) {
+			size_t at = (size_t)test_rand_range(0, b.len - 1);
+
+			b.p[at] = test_rand() % 4 ? (uint8_t)test_rand() : (uint8_t)(b.p[at] ^ 0x80);
+		}
+		err = vgpu_sess_parse(b.p, b.len - (test_rand() % 8 ? 0 : test_rand() % b.len),
+				      &out, &got, &failed, why);
+		for (size_t d = 0; d < sizeof(documented) / sizeof(documented[0]); d++)
+			ok |= err == documented[d];
+		EXPECT_TRUE(ok) TH_LOG("round %d: %d %s", round, err, why);
+		EXPECT_TRUE(err || failed == VGPU_SESS_NONE);
+		memcpy(&hdr_n, b.p + 8, 4);	/* a failing command is one the header counts */
+		EXPECT_TRUE(!err || failed == VGPU_SESS_NONE || failed < le32toh(hdr_n));
+		free(out);
+		vgpu_sess_buf_free(&b);
+	}
 }
 
 TEST_HARNESS_MAIN
