@@ -10,7 +10,10 @@
  * Everything in a VM directory is written by an untrusted guest. Files are
  * opened relative to directory fds opened without following links, with
  * O_NOFOLLOW | O_NONBLOCK (a planted FIFO cannot block us), checked to be
- * regular files, and every header field is validated before use.
+ * regular files, and every header field is validated before use. A
+ * version-2 request (a session job) is checked by its header here; its
+ * command list by the worker that runs it, before the VM's executor
+ * gets it (exec.c), so that reading a large list never stalls this thread.
  *
  * A request's life (Documentation/protocol.rst has the full story):
  *   req/ID  --accept (rename)-->  acc/ID  --run: append output and
