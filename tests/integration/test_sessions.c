@@ -6,8 +6,10 @@
  * another VM; quotas exact at their boundary; an executor crash with a
  * bystander VM running 1000 version-1 jobs; the time limit killing a hung
  * executor while the other pool keeps running; malformed lists; the test
- * commands off by default; a mediator restart losing the state.
+ * commands off by default; a mediator restart losing the state; executors
+ * ending with a kill, their VM's removal or the mediator.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -406,6 +408,121 @@ TEST_F(sess, a_restart_loses_the_state)
 		EXPECT_EQ(-ETIMEDOUT, sc_wait(&self->s2, id, 1 << 20, 0, &again));
 		sc_reply_free(&again);
 	}
+}
+
+/* The pid of the executor the mediator @t runs for VM id @vm_id, or 0. */
+static pid_t executor_of(const struct test_mediator *t, unsigned int vm_id)
+{
+	char path[320], buf[4096], want[16];
+	DIR *d;
+	struct dirent *de;
+	pid_t found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
+	snprintf(want, sizeof(want), "%u", vm_id);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d))) {
+		char *tok, *save = NULL;
+		FILE *f;
+		size_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int)t->pid, de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		for (tok = strtok_r(buf, " \n", &save); tok && !found;
+		     tok = strtok_r(NULL, " \n", &save)) {
+			char cmd[1024];
+			size_t len;
+
+			snprintf(path, sizeof(path), "/proc/%s/cmdline", tok);
+			f = fopen(path, "r");
+			if (!f)
+				continue;
+			len = fread(cmd, 1, sizeof(cmd) - 1, f);
+			fclose(f);
+			cmd[len] = '\0';
+			if (!strstr(cmd, "vgpu-executor"))
+				continue;
+			/* NUL-separated arguments: "-i" then the VM's id */
+			for (size_t i = 0; i + 3 < len; i += strlen(cmd + i) + 1)
+				if (!strcmp(cmd + i, "-i") && !strcmp(cmd + i + 3, want))
+					found = (pid_t)atoi(tok);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* Wait up to @ms for VM @vm_id's executor to be @gone (or there). */
+static pid_t wait_executor(const struct test_mediator *t, unsigned int vm_id, bool gone, int ms)
+{
+	pid_t pid = 0;
+
+	for (int i = 0; i < ms / 10; i++) {
+		pid = executor_of(t, vm_id);
+		if (gone ? !pid : pid != 0)
+			break;
+		usleep(10000);
+	}
+	return pid;
+}
+
+/* An executor ends with its VM (SIGHUP), a kill from outside, or the mediator. */
+TEST_F(sess, executors_end_with_a_kill_their_vm_or_the_mediator)
+{
+	char line[1024];
+	pid_t p1, p2, again;
+	uint64_t h;
+	FILE *f;
+
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 8));
+	run(_metadata, &self->s1, &self->b, &self->r, 0, VGPU_SESS_NONE);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 8));
+	run(_metadata, &self->s2, &self->b, &self->r, 0, VGPU_SESS_NONE);
+	h = sc_result(&self->r, 0).value;
+	p1 = executor_of(&self->t, 41);
+	p2 = executor_of(&self->t, 42);
+	ASSERT_NE(0, p1);
+	ASSERT_NE(0, p2);
+	EXPECT_EQ(0, executor_of(&self->t, 43));	/* no session job, no executor */
+
+	/* killed between jobs: noticed by the next job, which gets a new one */
+	ASSERT_EQ(0, kill(p2, SIGKILL));
+	usleep(50000);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { h }, .len = 8));
+	run(_metadata, &self->s2, &self->b, &self->r, -ESTALE, 0);
+	again = executor_of(&self->t, 42);
+	EXPECT_NE(0, again);
+	EXPECT_NE(p2, again);
+	ASSERT_EQ(0, vm_status(&self->t, "s2", line, sizeof(line)));
+	EXPECT_NE(NULL, strstr(line, "executor_restarts=1 executor_deaths=1 "))
+		TH_LOG("%s", line);
+
+	/* s2 removed by a reload: its executor goes, s1's stays */
+	f = fopen(self->t.conf, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "[mediator]\nspool = %s/spool\nstate_dir = %s/state\ncontrol_socket = %s\n"
+		"backend = cpu\nlog_level = debug\nsession_test_commands = yes\n\n"
+		"[vm s1]\nid = 41\npool = A\npriority = medium\n"
+		"[vm by]\nid = 43\npool = B\npriority = medium\n", self->t.root, self->t.root,
+		self->t.sock);
+	fclose(f);
+	ASSERT_EQ(0, kill(self->t.pid, SIGHUP));
+	EXPECT_EQ(0, wait_executor(&self->t, 42, true, 3000));
+	EXPECT_EQ(p1, executor_of(&self->t, 41));
+
+	/* and the mediator's exit takes the rest */
+	ASSERT_EQ(0, tm_stop(&self->t, SIGTERM));
+	EXPECT_NE(0, kill(p1, 0));
+	EXPECT_EQ(ESRCH, errno);
 }
 
 TEST_HARNESS_MAIN
