@@ -86,7 +86,7 @@ struct conf {
 	int log_level;
 	uint64_t staging_bytes;
 	unsigned int worker_spin_us;	/* a worker polls this long after a job */
-	char executor[PATH_MAX];	/* vgpu-executor; "": next to the mediator */
+	char executor[PATH_MAX];	/* vgpu-executor; "": exec.c finds it */
 	char executor_user[64];		/* what executors run as when we are root */
 	bool session_test_cmds;		/* executors accept test_crash/test_hang */
 	struct cpu_list main_cpus;	/* the main thread (accepts, control socket) */

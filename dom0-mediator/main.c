@@ -551,7 +551,7 @@ static void print_summary(const struct conf *c)
 	       c->ctl_path, c->ctl_mode, c->ctl_group[0] ? c->ctl_group : "(none: root only)",
 	       c->metrics_family ? c->metrics_text : "off", c->trace_jobs);
 	printf("  sessions: executor %s, user %s, test commands %s\n",
-	       c->executor[0] ? c->executor : "(next to vgpu-mediator)", c->executor_user,
+	       c->executor[0] ? c->executor : "(default: ../libexec/vgpu/ or beside vgpu-mediator)", c->executor_user,
 	       c->session_test_cmds ? "yes" : "no");
 	for (unsigned int i = 0; i < c->nvms; i++) {
 		const struct vm_conf *v = &c->vms[i];
