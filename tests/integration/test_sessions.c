@@ -54,11 +54,40 @@ static int open_vm(struct test_mediator *t, const char *vm, struct sess_client *
 	return sc_open(c, tm_vmdir(t, vm, dir, sizeof(dir)));
 }
 
+/*
+ * VGPU_TEST_BACKEND=cuda runs the same tests with CUDA executors (on the
+ * GPU machine); the default is the CPU backend, as in CI.
+ */
+static int use_backend(const struct test_mediator *t)
+{
+	const char *be = getenv("VGPU_TEST_BACKEND");
+	char text[8192], *at;
+	size_t n;
+	FILE *f;
+
+	if (!be || !*be)
+		return 0;
+	f = fopen(t->conf, "r");
+	if (!f)
+		return -1;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	at = strstr(text, "backend = cpu\n");
+	f = at ? fopen(t->conf, "w") : NULL;
+	if (!f)
+		return -1;
+	fprintf(f, "%.*sbackend = %s\n%s", (int)(at - text), text, be,
+		at + strlen("backend = cpu\n"));
+	return fclose(f);
+}
+
 static void setup(struct __test_metadata *_metadata, struct test_mediator *t,
 		  const char *keys)
 {
 	test_seed();
 	ASSERT_EQ(0, tm_init(t, keys, VMS));
+	ASSERT_EQ(0, use_backend(t));
 	ASSERT_EQ(0, tm_start(t)) TH_LOG("see %s", t->log);
 }
 
