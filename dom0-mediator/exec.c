@@ -438,8 +438,7 @@ void exec_run(struct mediator *m, unsigned int pool, struct job *j,
 	j->msg[0] = '\0';
 	j->out_len = 0;
 	j->out_crc = 0;
-	j->status = 0;
-	j->started_ns = vgpu_now_ns();
+	j->status = 0;	/* started_ns: the worker's stamp as it took @j */
 	if (check_list(m, pool, j))
 		goto out;
 	pthread_mutex_lock(&x->lock);

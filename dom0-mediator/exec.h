@@ -69,8 +69,8 @@ void exec_init(struct vm_exec *x);
  * A pool's worker: run session job @j (op VGPU_OP_SESSION, its header
  * checked at acceptance) of pool @pool: check the list (CRC, then
  * vgpu_sess_parse()), then hand it to its VM's executor and wait at most
- * @lim->time_ms. Records the outcome in @j (status, msg, out_len, out_crc;
- * started_ns and finished_ns bracket the run) and ORs EXEC_EV_* into
+ * @lim->time_ms. Records the outcome in @j (status, msg, out_len, out_crc,
+ * finished_ns; started_ns is the worker's) and ORs EXEC_EV_* into
  * *@events. Called without m->lock.
  */
 void exec_run(struct mediator *m, unsigned int pool, struct job *j,

@@ -173,7 +173,8 @@ void sched_set_policies(struct mediator *m, const struct pool_sched *ps)
 
 /*
  * Run @j on @pool's backend and record the outcome in it for publishing;
- * started_ns and finished_ns bracket the backend's run (its run time).
+ * started_ns (stamped by the worker as it took @j, the end of its wait)
+ * and finished_ns bracket the backend's run (its run time).
  * Called without the lock.
  */
 static void run_job(struct mediator *m, unsigned int pool, struct job *j)
@@ -192,7 +193,6 @@ static void run_job(struct mediator *m, unsigned int pool, struct job *j)
 	/* The output follows the request in the same file (see accept.c). */
 	vgpu_job_init_file(&io, &j->hdr, j->fd, j->hdr.hdr_size, j->fd, req_size);
 	io.team = m->pools[pool].team;
-	j->started_ns = vgpu_now_ns();
 	err = m->be_ops->run(m->be, pool, &desc, &io, j->msg);
 	j->finished_ns = vgpu_now_ns();
 	if (!err && !vgpu_job_output_complete(&io)) {
@@ -348,7 +348,10 @@ static void *worker(void *arg)
 		j->vm_id = j->vm->conf.id;
 		p->running = j;
 		p->running_since_ns = now;
-		j->vm->st.wait_ns += now > j->queued_ns ? now - j->queued_ns : 0;
+		/* one stamp for the answer, the histograms and wait_ns */
+		j->started_ns = now;
+		if (j->queued_ns && j->queued_ns < now)	/* else not measured */
+			j->vm->st.wait_ns += now - j->queued_ns;
 		lim = (struct exec_limits){
 			.mem_bytes = j->vm->conf.sess_mem, .module_bytes = j->vm->conf.sess_module,
 			.handles = j->vm->conf.sess_handles, .time_ms = j->vm->conf.sess_time_ms,

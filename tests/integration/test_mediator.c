@@ -531,7 +531,7 @@ TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 	/* A name that is no id: removed, counted, no answer. */
 	ASSERT_EQ(0, put_file(vmdir, "hello.txt", "hi", 2));
 	snprintf(path, sizeof(path), "%s/req/hello.txt", vmdir);
-	for (int i = 0; i < 200 && access(path, F_OK) == 0; i++)
+	for (int i = 0; i < 2000 && access(path, F_OK) == 0; i++)	/* 10 s */
 		sleep_ms(5);
 	EXPECT_NE(0, access(path, F_OK));
 	rejected++;
@@ -931,8 +931,12 @@ TEST_F(med, status_shows_the_running_job_and_queue_depths)
 	submit_spin(cs[1], 0);
 	for (int i = 0; i < 3; i++)
 		submit_spin(cs[2], 0);
-	sleep_ms(50);
-	ASSERT_EQ(0, tm_status(&self->t, status, sizeof(status)));
+	/* accepted as the mediator gets to them: a loaded host may take a while */
+	for (uint64_t end = vgpu_now_ns() + 10000 * MS; vgpu_now_ns() < end; sleep_ms(5)) {
+		ASSERT_EQ(0, tm_status(&self->t, status, sizeof(status)));
+		if (strstr(status, "accepted=3") && strstr(status, "accepted=2"))
+			break;
+	}
 	EXPECT_NE(NULL, strstr(status, "pool A: running lo/")) TH_LOG("%s", status);
 	EXPECT_NE(NULL, strstr(status, "(spin, low)")) TH_LOG("%s", status);
 	EXPECT_NE(NULL, strstr(status, "queued high=3 medium=2 low=0")) TH_LOG("%s", status);
@@ -1056,7 +1060,7 @@ TEST(uncollected_responses_expire)
 	ASSERT_EQ(0, vgpu_client_submit(c, &call, &id, why));	/* never collected */
 	tm_vmdir(&t, "x", dir, sizeof(dir));
 	strcat(dir, "/rsp");
-	for (int i = 0; i < 200 && test_count_entries(dir) < 1; i++)
+	for (int i = 0; i < 2000 && test_count_entries(dir) < 1; i++)	/* 10 s */
 		sleep_ms(5);
 	EXPECT_EQ(1, test_count_entries(dir));
 	for (int i = 0; i < 80 && test_count_entries(dir) > 0; i++)
@@ -1069,12 +1073,18 @@ TEST(uncollected_responses_expire)
 	tm_cleanup(&t);
 }
 
+/*
+ * A thread that polls is running or waiting for a CPU the whole time it
+ * polls, however busy the host: what its schedstat adds up is the length of
+ * the poll, where its CPU time is only the share the host left it.
+ */
 TEST(worker_polls_for_worker_spin_us_after_a_job_then_sleeps)
 {
 	struct test_mediator t;
 	struct vgpu_client *c;
 	struct vgpu_result r;
-	long before, polled, slept;
+	int64_t before, polled;
+	long ticks;
 
 	ASSERT_EQ(0, tm_init(&t, "worker_spin_us = 400000\n",
 			     "[vm x]\nid = 1\npool = A\npriority = low\n"));
@@ -1082,16 +1092,24 @@ TEST(worker_polls_for_worker_spin_us_after_a_job_then_sleeps)
 	c = client(&t, "x");
 	ASSERT_NE(NULL, c);
 	sleep_ms(600);		/* the start's own poll is over */
-	before = tm_cpu_ticks(&t);
+	before = tm_runnable_ns(&t);
+	if (before <= 0) {
+		vgpu_client_close(c);
+		EXPECT_EQ(0, tm_stop(&t, SIGTERM));
+		tm_cleanup(&t);
+		SKIP(return, "no per-thread schedstat in /proc");
+	}
 	submit_spin(c, 0);
 	ASSERT_EQ(1, collect(&c, 1, &r, 1, 5000));
+	sleep_ms(1000);		/* the poll, and room for a late start of it */
+	polled = tm_runnable_ns(&t) - before;
+	ticks = tm_cpu_ticks(&t);
 	sleep_ms(600);
-	polled = tm_cpu_ticks(&t) - before;
-	sleep_ms(600);
-	slept = tm_cpu_ticks(&t) - before - polled;
-	/* 0.4 s of polling is 40 ticks at 100 Hz; some may go to the others */
-	EXPECT_LE(20, polled) TH_LOG("ticks in the 0.6 s after a job");
-	EXPECT_GE(1, slept) TH_LOG("ticks once the poll is over");
+	ticks = tm_cpu_ticks(&t) - ticks;
+	TH_LOG("runnable %" PRId64 " ms in the 1 s after a job", polled / (int64_t)MS);
+	/* 0.4 s of polling, less what a hypervisor or interrupts took (not counted) */
+	EXPECT_LE(300 * MS, (uint64_t)polled);
+	EXPECT_GE(1, ticks) TH_LOG("ticks once the poll is over");
 	vgpu_client_close(c);
 	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
 	tm_cleanup(&t);

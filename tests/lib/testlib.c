@@ -254,6 +254,37 @@ long tm_cpu_ticks(const struct test_mediator *t)
 	return (long)(ut + st);
 }
 
+int64_t tm_runnable_ns(const struct test_mediator *t)
+{
+	char path[300];
+	struct dirent *d;
+	int64_t sum = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while (sum >= 0 && (d = readdir(dir))) {
+		unsigned long long ran, waited;
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)t->pid, d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;	/* it has just exited */
+		if (fscanf(f, "%llu %llu", &ran, &waited) == 2)
+			sum += (int64_t)(ran + waited);
+		else
+			sum = -1;
+		fclose(f);
+	}
+	closedir(dir);
+	return sum;
+}
+
 int test_count_entries(const char *dir)
 {
 	DIR *d = opendir(dir);

@@ -47,6 +47,12 @@ const char *tm_vmdir(const struct test_mediator *t, const char *name, char *buf,
 int tm_status(const struct test_mediator *t, char *buf, size_t len);
 /* CPU time (user+sys, clock ticks) used by the mediator so far. */
 long tm_cpu_ticks(const struct test_mediator *t);
+/*
+ * Time the mediator's threads have been running or waiting for a CPU so far
+ * (ns, /proc/PID/task/TID/schedstat): a thread that polls adds the time it
+ * polls whatever else the host runs; -1 where the kernel does not say.
+ */
+int64_t tm_runnable_ns(const struct test_mediator *t);
 /* Path of a program built next to the tests (vgpu-mediator, vgpuctl). */
 const char *test_bin(const char *name);
 /* The lowest and highest CPU this thread may run on; 0, or -1 on error. */

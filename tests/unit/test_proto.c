@@ -362,6 +362,23 @@ static int threads_named(const char *prefix)
 	return n;
 }
 
+/*
+ * Threads named @prefix once those a destroy joined have left the listing:
+ * pthread_join() returns when the kernel clears the thread's TID (as it
+ * drops its memory, early in exit), but /proc lists it until it is reaped,
+ * which a loaded host may put off a while. A thread that was never told to
+ * stop stays listed, and is counted when @timeout_ms is over.
+ */
+static int threads_named_after_join(const char *prefix, unsigned int timeout_ms)
+{
+	uint64_t deadline = vgpu_now_ns() + (uint64_t)timeout_ms * 1000000;
+	int n;
+
+	while ((n = threads_named(prefix)) && vgpu_now_ns() < deadline)
+		usleep(1000);
+	return n;
+}
+
 /* The next chunk of a transfer with @left bytes to go: all of it half the time. */
 static size_t random_chunk(size_t left)
 {
@@ -451,7 +468,7 @@ TEST(io_team_splits_reads_and_writes_without_changing_bytes_or_crcs)
 			EXPECT_EQ(-EBADF, vgpu_job_write(&job, data, 1u << 20));
 		}
 		vgpu_io_team_destroy(t);
-		EXPECT_EQ(0, threads_named("vgpu-team/"));
+		EXPECT_EQ(0, threads_named_after_join("vgpu-team/", 10000));
 	}
 	close(in_fd);
 	close(out_fd);
