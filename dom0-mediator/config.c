@@ -4,25 +4,35 @@
  * Documentation/mediator.rst for every key. Errors name the file, the line
  * and the key. A VM's pool and priority come only from here.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <ini.h>
 
+#include "conf.h"
 #include "job.h"
 #include "log.h"
-#include "mediator.h"
 
 #define DEF_MAX_PAYLOAD	VGPU_PAYLOAD_DEFAULT	/* bytes: proto.h, "Size limits" */
 #define DEF_MAX_QUEUED	64
 #define MAX_QUEUED_MAX	4096		/* each queued job pins an fd */
 #define MAX_VMS		1024
+#define DEF_SOCKET_GROUP "vgpu"		/* if it exists (tools/vgpu.sysusers) */
+#define DEF_METRICS_PORT 9445
+#define TRACE_JOBS_MAX	(1u << 20)
+#define AGING_MS_MAX	3600000		/* an hour */
+#define DEF_WEIGHT	100
+#define WEIGHT_MAX	10000
 
 enum section { SEC_NONE, SEC_MEDIATOR, SEC_POOL, SEC_VM, SEC_BAD };
 
@@ -40,9 +50,22 @@ struct parse {
 	unsigned int pool;	/* SEC_POOL */
 	struct vm_conf *vm;	/* SEC_VM */
 	unsigned int *vm_seen;	/* per VM, indexed like c->vms */
+	char sec_name[VM_NAME_MAX + 16];	/* the section, as written */
+	struct seen_key *keys;	/* every key given so far, to refuse a repeat */
+	size_t nkeys;
+	bool any_section;	/* the main file had one: not an empty config */
+	bool group_set;		/* control_socket_group given */
+	bool mode_set;		/* control_socket_mode given */
 	char *err;
 	size_t errlen;
 	bool failed;
+};
+
+/* A key seen in a section: a second one would silently win. */
+struct seen_key {
+	char sec[VM_NAME_MAX + 16];
+	char key[32];
+	char where[PATH_MAX + 16];
 };
 
 static void perr(struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -74,7 +97,7 @@ static int parse_u64(const char *v, uint64_t max, uint64_t *out)
 	x = strtoull(v, &end, 10);
 	if (errno)
 		return -1;
-	switch (*end) {
+	switch (toupper((unsigned char)*end)) {
 	case 'K': shift = 10; end++; break;
 	case 'M': shift = 20; end++; break;
 	case 'G': shift = 30; end++; break;
@@ -94,8 +117,9 @@ static bool set_num(struct parse *p, const char *key, const char *v, uint64_t mi
 		    uint64_t max, uint64_t *out)
 {
 	if (parse_u64(v, max, out) || *out < min) {
-		perr(p, "key '%s': expected a number in %" PRIu64 "..%" PRIu64 ", got '%s'",
-		     key, min, max, v);
+		perr(p, "key '%s': expected a number in %" PRIu64 "..%" PRIu64 "%s, got '%s'",
+		     key, min, max, strstr(key, "bytes") ?
+		     " (a suffix K, M, G or T, in either case, multiplies by 1024^1..4)" : "", v);
 		return false;
 	}
 	return true;
@@ -110,6 +134,113 @@ static bool set_str(struct parse *p, const char *key, const char *v, char *dst, 
 	}
 	memcpy(dst, v, strlen(v) + 1);
 	return true;
+}
+
+/* A path the daemon uses whatever its working directory: absolute. */
+static bool set_path(struct parse *p, const char *key, const char *v, char *dst, size_t size)
+{
+	if (*v && *v != '/') {
+		perr(p, "key '%s': expected an absolute path, got '%s'", key, v);
+		return false;
+	}
+	return set_str(p, key, v, dst, size);
+}
+
+static void set_group(struct parse *p, const char *v)
+{
+	struct group *g = getgrnam(v);
+
+	if (!g) {
+		perr(p, "key 'control_socket_group': no group '%s' on this host "
+		     "(getent group %s)", v, v);
+		return;
+	}
+	p->c->ctl_gid = g->gr_gid;
+	snprintf(p->c->ctl_group, sizeof(p->c->ctl_group), "%s", v);
+	p->group_set = true;
+}
+
+static void set_mode(struct parse *p, const char *v)
+{
+	char *end;
+	unsigned long mode;
+
+	errno = 0;
+	mode = strtoul(v, &end, 8);
+	if (!*v || *end || errno || mode & ~0777ul || mode & 0007 || (mode & 0600) != 0600) {
+		perr(p, "key 'control_socket_mode': expected an octal mode such as 0660, with "
+		     "read and write for the owner and none for others, got '%s'", v);
+		return;
+	}
+	p->c->ctl_mode = (unsigned int)mode;
+	p->mode_set = true;
+}
+
+/* "ADDR:PORT" ("[ADDR6]:PORT") or "off". */
+static void set_listen(struct parse *p, const char *v)
+{
+	struct conf *c = p->c;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(v, ':');
+	unsigned long port;
+	char *end;
+	size_t hl;
+
+	if (!strcmp(v, "off")) {
+		c->metrics_family = 0;
+		return;
+	}
+	if (!colon || colon == v || (hl = (size_t)(colon - v)) >= sizeof(host))
+		goto bad;
+	memcpy(host, v, hl);
+	host[hl] = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || errno || !port || port > 65535)
+		goto bad;
+	if (host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, c->metrics_addr) != 1)
+			goto bad;
+		c->metrics_family = AF_INET6;
+	} else if (inet_pton(AF_INET, host, c->metrics_addr) == 1) {
+		c->metrics_family = AF_INET;
+	} else {
+		goto bad;
+	}
+	c->metrics_port = (uint16_t)port;
+	snprintf(c->metrics_text, sizeof(c->metrics_text), "%s", v);
+	return;
+bad:
+	perr(p, "key 'metrics_listen': expected off, ADDRESS:PORT or [ADDRESS6]:PORT "
+	     "such as 127.0.0.1:%d, got '%s'", DEF_METRICS_PORT, v);
+}
+
+/* Refuses a key given twice in one section: the last would silently win. */
+static bool key_again(struct parse *p, const char *k)
+{
+	struct seen_key *nk;
+
+	for (size_t i = 0; i < p->nkeys; i++) {
+		if (!strcmp(p->keys[i].key, k) && !strcmp(p->keys[i].sec, p->sec_name)) {
+			perr(p, "key '%s' given again in [%s] (first at %s)", k, p->sec_name,
+			     p->keys[i].where);
+			return true;
+		}
+	}
+	if (strlen(k) >= sizeof(nk->key))
+		return false;	/* no such key: the section says so */
+	nk = realloc(p->keys, (p->nkeys + 1) * sizeof(*nk));
+	if (!nk) {
+		perr(p, "out of memory");
+		return true;
+	}
+	p->keys = nk;
+	nk = &p->keys[p->nkeys++];
+	snprintf(nk->sec, sizeof(nk->sec), "%s", p->sec_name);
+	snprintf(nk->key, sizeof(nk->key), "%s", k);
+	snprintf(nk->where, sizeof(nk->where), "%s:%d", p->file, p->line);
+	return false;
 }
 
 int cpu_list_parse(const char *text, struct cpu_list *l)
@@ -158,6 +289,8 @@ static void set_cpus(struct parse *p, const char *key, const char *v, struct cpu
 	if (cpu_list_parse(v, l))
 		perr(p, "key '%s': expected a CPU list such as 2-3 or 0,4-7 (CPUs below %d), "
 		     "got '%s'", key, CPU_SETSIZE, v);
+	else
+		snprintf(l->where, sizeof(l->where), "%s:%d", p->file, p->line);
 }
 
 static void mediator_key(struct parse *p, const char *k, const char *v)
@@ -166,13 +299,24 @@ static void mediator_key(struct parse *p, const char *k, const char *v)
 	uint64_t n;
 
 	if (!strcmp(k, "spool")) {
-		set_str(p, k, v, c->spool, sizeof(c->spool));
+		set_path(p, k, v, c->spool, sizeof(c->spool));
 	} else if (!strcmp(k, "state_dir")) {
-		set_str(p, k, v, c->state_dir, sizeof(c->state_dir));
+		set_path(p, k, v, c->state_dir, sizeof(c->state_dir));
 	} else if (!strcmp(k, "control_socket")) {
-		set_str(p, k, v, c->ctl_path, sizeof(c->ctl_path));
+		set_path(p, k, v, c->ctl_path, sizeof(c->ctl_path));
+	} else if (!strcmp(k, "control_socket_group")) {
+		set_group(p, v);
+	} else if (!strcmp(k, "control_socket_mode")) {
+		set_mode(p, v);
+	} else if (!strcmp(k, "metrics_listen")) {
+		set_listen(p, v);
+	} else if (!strcmp(k, "trace_jobs")) {
+		if (set_num(p, k, v, 0, TRACE_JOBS_MAX, &n))
+			c->trace_jobs = (unsigned int)n;
 	} else if (!strcmp(k, "include")) {
-		set_str(p, k, v, c->include_dir, sizeof(c->include_dir));
+		if (set_path(p, k, v, c->include_dir, sizeof(c->include_dir)))
+			snprintf(c->include_where, sizeof(c->include_where), "%s:%d", p->file,
+				 p->line);
 	} else if (!strcmp(k, "backend")) {
 		if (!strcmp(v, "auto"))
 			c->backend = BACKEND_AUTO;
@@ -220,8 +364,11 @@ static void pool_key(struct parse *p, const char *k, const char *v)
 	uint64_t n;
 
 	if (!strcmp(k, "sms")) {
-		if (set_num(p, k, v, 0, 1024, &n))
+		if (set_num(p, k, v, 0, VGPU_SMS_MAX, &n)) {
 			pc->sms = (unsigned int)n;
+			snprintf(p->c->sms_where[p->pool], sizeof(p->c->sms_where[0]), "%s:%d",
+				 p->file, p->line);
+		}
 	} else if (!strcmp(k, "mem_limit_bytes")) {
 		set_num(p, k, v, 0, UINT64_MAX, &pc->mem_limit);
 	} else if (!strcmp(k, "cpus")) {
@@ -229,6 +376,16 @@ static void pool_key(struct parse *p, const char *k, const char *v)
 	} else if (!strcmp(k, "io_threads")) {
 		if (set_num(p, k, v, 1, VGPU_IO_TEAM_MAX, &n))
 			p->c->io_threads[p->pool] = (unsigned int)n;
+	} else if (!strcmp(k, "policy")) {
+		int x = sched_policy_from_name(v);
+
+		if (x < 0)
+			perr(p, "key 'policy': expected strict, aging or weighted, got '%s'", v);
+		else
+			p->c->sched[p->pool].policy = (enum sched_policy)x;
+	} else if (!strcmp(k, "aging_ms")) {
+		if (set_num(p, k, v, 1, AGING_MS_MAX, &n))
+			p->c->sched[p->pool].aging_ms = (unsigned int)n;
 	} else {
 		perr(p, "unknown key '%s' in [pool %s]", k, vgpu_pool_name(p->pool));
 	}
@@ -263,15 +420,29 @@ static void vm_key(struct parse *p, const char *k, const char *v)
 		vm->prio = (unsigned int)x;
 		*seen |= SEEN_PRIO;
 	} else if (!strcmp(k, "dir")) {
-		set_str(p, k, v, vm->dir, sizeof(vm->dir));
+		set_path(p, k, v, vm->dir, sizeof(vm->dir));
 	} else if (!strcmp(k, "max_payload_bytes")) {
 		set_num(p, k, v, 0, VGPU_PAYLOAD_MAX, &vm->max_payload);
 	} else if (!strcmp(k, "max_queued")) {
 		if (set_num(p, k, v, 1, MAX_QUEUED_MAX, &n))
 			vm->max_queued = (unsigned int)n;
+	} else if (!strcmp(k, "weight")) {
+		if (set_num(p, k, v, 1, WEIGHT_MAX, &n))
+			vm->weight = (unsigned int)n;
 	} else {
 		perr(p, "unknown key '%s' in [vm %s]", k, vm->name);
 	}
+}
+
+/* The vgpu group, where it exists, may use the control socket. */
+static void default_group(struct conf *c)
+{
+	struct group *g = getgrnam(DEF_SOCKET_GROUP);
+
+	if (!g)
+		return;
+	c->ctl_gid = g->gr_gid;
+	snprintf(c->ctl_group, sizeof(c->ctl_group), "%s", DEF_SOCKET_GROUP);
 }
 
 static bool valid_vm_name(const char *s)
@@ -288,6 +459,8 @@ static void section_begin(struct parse *p, const char *sec)
 {
 	struct conf *c = p->c;
 
+	snprintf(p->sec_name, sizeof(p->sec_name), "%s", sec);
+	p->any_section = true;
 	if (!strcmp(sec, "mediator")) {
 		p->sec = SEC_MEDIATOR;
 	} else if (!strncmp(sec, "pool ", 5)) {
@@ -337,6 +510,7 @@ static void section_begin(struct parse *p, const char *sec)
 		snprintf(p->vm->where, sizeof(p->vm->where), "%s:%d", p->file, p->line);
 		p->vm->max_payload = DEF_MAX_PAYLOAD;
 		p->vm->max_queued = DEF_MAX_QUEUED;
+		p->vm->weight = DEF_WEIGHT;
 		p->sec = SEC_VM;
 	} else {
 		perr(p, "unknown section [%s] (expected [mediator], [pool A|B] or [vm NAME])", sec);
@@ -378,6 +552,8 @@ static int handler(void *user, const char *section, const char *name, const char
 	(void)section;	/* tracked by reader() */
 	if (p->failed)
 		return 0;
+	if (p->sec != SEC_NONE && p->sec != SEC_BAD && key_again(p, name))
+		return 0;
 	switch (p->sec) {
 	case SEC_MEDIATOR:
 		mediator_key(p, name, value);
@@ -399,14 +575,18 @@ static int handler(void *user, const char *section, const char *name, const char
 
 static int parse_file(struct parse *p, const char *file)
 {
+	struct stat st;
 	int rc;
 
 	p->file = file;
 	p->line = 0;
 	p->sec = SEC_NONE;
 	p->fp = fopen(file, "re");
-	if (!p->fp) {
-		snprintf(p->err, p->errlen, "%s: %s", file, strerror(errno));
+	if (!p->fp || fstat(fileno(p->fp), &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(p->err, p->errlen, "%s: %s", file, !p->fp || !S_ISDIR(st.st_mode) ?
+			 strerror(p->fp ? EINVAL : errno) : "a directory, not a config file");
+		if (p->fp)
+			fclose(p->fp);
 		p->failed = true;
 		return -1;
 	}
@@ -435,9 +615,9 @@ static int parse_include(struct parse *p, const char *dir)
 	int rc = 0;
 
 	if (!d) {
-		if (errno == ENOENT)
-			return 0;	/* nothing dropped in yet */
-		snprintf(p->err, p->errlen, "%s: %s", dir, strerror(errno));
+		/* An empty directory is a config without drop-ins; none is a typo. */
+		snprintf(p->err, p->errlen, "%s: key 'include': %s: %s", p->c->include_where, dir,
+			 strerror(errno));
 		p->failed = true;
 		return -1;
 	}
@@ -482,6 +662,12 @@ static int finish(struct parse *p)
 		{ SEEN_ID, "id" }, { SEEN_POOL, "pool" }, { SEEN_PRIO, "priority" },
 	};
 
+	if (c->pools[0].sms + c->pools[1].sms > VGPU_SMS_MAX) {
+		snprintf(p->err, p->errlen, "%s: key 'sms': pools A and B reserve %u + %u SMs, "
+			 "more than a GPU has (at most %d)", c->sms_where[1][0] ? c->sms_where[1] :
+			 c->sms_where[0], c->pools[0].sms, c->pools[1].sms, VGPU_SMS_MAX);
+		return -1;
+	}
 	for (unsigned int i = 0; i < c->nvms; i++) {
 		struct vm_conf *vm = &c->vms[i];
 
@@ -542,17 +728,77 @@ int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 		/* The worker and one helper: a large payload moves about twice
 		 * as fast as with the worker alone (Documentation/mediator.rst). */
 		c->io_threads[i] = 2;
+		c->sched[i].policy = SCHED_STRICT;
+		c->sched[i].aging_ms = SCHED_DEF_AGING_MS;
 	}
 
+	c->ctl_mode = 0600;
+	c->ctl_gid = (gid_t)-1;
+	c->trace_jobs = 4096;
+
 	rc = parse_file(&p, path);
+	if (!rc && !p.any_section) {
+		snprintf(err, errlen, "%s: no [mediator] or [vm NAME] section: an empty config?",
+			 path);
+		rc = -1;
+	}
+	if (!rc && !p.group_set)
+		default_group(c);
+	if (!rc && c->ctl_gid != (gid_t)-1 && !p.mode_set)
+		c->ctl_mode = 0660;	/* the group may ask */
 	if (!rc && c->include_dir[0])
 		rc = parse_include(&p, c->include_dir);
 	if (!rc)
 		rc = finish(&p);
 	free(p.vm_seen);
+	free(p.keys);
 	if (rc)
 		conf_free(c);
 	return rc;
+}
+
+/* The CPUs of @l this process may not run on, into @bad ("" if none). */
+static void cpus_unusable(const struct cpu_list *l, const cpu_set_t *allowed, char *bad,
+			  size_t len)
+{
+	size_t n = 0;
+
+	bad[0] = '\0';
+	for (int cpu = 0; cpu < CPU_SETSIZE && n + 8 < len; cpu++)
+		if (CPU_ISSET(cpu, &l->cpus) && !CPU_ISSET(cpu, allowed))
+			n += (size_t)snprintf(bad + n, len - n, "%s%d", n ? "," : "", cpu);
+}
+
+int conf_check_host(const struct conf *c, const cpu_set_t *cpus, char *err, size_t errlen)
+{
+	const struct cpu_list *lists[1 + VGPU_NR_POOLS] = { &c->main_cpus };
+	cpu_set_t allowed;
+	char bad[64], have[64];
+
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++)
+		lists[1 + i] = &c->pool_cpus[i];
+	if (cpus && !CPU_COUNT(cpus))
+		return 0;	/* unknown */
+	if (cpus)
+		allowed = *cpus;
+	else if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		return 0;	/* cannot tell: the start will */
+	for (unsigned int i = 0; i < 1 + VGPU_NR_POOLS; i++) {
+		struct cpu_list all = { .set = true };
+
+		if (!lists[i]->set)
+			continue;
+		cpus_unusable(lists[i], &allowed, bad, sizeof(bad));
+		if (!bad[0])
+			continue;
+		all.cpus = allowed;
+		cpus_unusable(&all, &(cpu_set_t){ 0 }, have, sizeof(have));
+		snprintf(err, errlen, "%s: key 'cpus': CPU %s %s not online or not allowed here "
+			 "(this process may use %s)", lists[i]->where, bad,
+			 strchr(bad, ',') ? "are" : "is", have);
+		return -1;
+	}
+	return 0;
 }
 
 void conf_free(struct conf *c)

@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * The control socket behind `vgpuctl status`: a root-only (0600) unix
- * stream socket. A client sends one line ("status") and reads the report
- * until EOF. Requests are served inline on the main thread with short
- * socket timeouts, so a stuck client delays the loop by at most ~1 s.
+ * The control socket behind `vgpuctl`: a unix stream socket, root's and
+ * control_socket_group's (mode control_socket_mode, 0600 without a
+ * group). A client sends one line ("status", "status json" or "trace") and
+ * reads the answer until EOF.
+ *
+ * Main thread only, and it never blocks the event loop: one client at a
+ * time is served through non-blocking reads and writes driven by the loop.
+ * While one is served the listening socket is not watched, so the next
+ * clients wait in its backlog; a client that has not sent its line and
+ * taken its report within CTL_CLIENT_MS is dropped. The report's counters
+ * are copied under m->lock (snap.c), then formatted and written without it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,89 +23,173 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "log.h"
 #include "loop.h"
 #include "mediator.h"
+#include "snap.h"
 
-static void report(struct mediator *m, FILE *f)
+#define CTL_CLIENT_MS	1000	/* a client's whole exchange */
+#define CTL_LINE_MAX	64	/* bytes of a command line */
+
+struct ctl {
+	int listen_fd;
+	int fd;				/* the client served, or -1 */
+	int timer_fd;			/* its deadline */
+	char line[CTL_LINE_MAX];
+	size_t line_len;
+	char *out;			/* the answer, being written */
+	size_t out_len, out_off;
+};
+
+static void on_listen(struct loop *l, int fd, uint32_t events, void *ctx);
+
+/* The answer to @cmd into a malloc'd @*out; 0 or -ENOMEM. */
+static int report(struct mediator *m, const char *cmd, char **out, size_t *len)
 {
-	uint64_t now = vgpu_now_ns();
-	struct vm *vm;
-
-	pthread_mutex_lock(&m->lock);
-	fprintf(f, "backend %s\n", m->be_ops->name);
-	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
-		struct pool *p = &m->pools[i];
-
-		fprintf(f, "pool %s: ", vgpu_pool_name(i));
-		if (p->running) {
-			char id[VGPU_ID_NAME_LEN + 1];
-
-			vgpu_id_name(p->running->hdr.id, id);
-			fprintf(f, "running %s/%s (%s, %s) for %" PRIu64 " us",
-				p->running->vm->conf.name, id, vgpu_op_name(p->running->hdr.op),
-				vgpu_prio_name(p->running->prio),
-				(now - p->running_since_ns) / 1000);
-		} else {
-			fprintf(f, "idle");
-		}
-		fprintf(f, "; queued high=%u medium=%u low=%u; done %" PRIu64 "\n",
-			p->q.depth[VGPU_PRIO_HIGH], p->q.depth[VGPU_PRIO_MEDIUM],
-			p->q.depth[VGPU_PRIO_LOW], p->done);
-	}
-	TAILQ_FOREACH(vm, &m->vms, entry) {
-		const struct vm_stats *s = &vm->st;
-
-		fprintf(f, "vm %s: vm_id=%" PRIu32 " pool=%s priority=%s jobs=%u accepted=%" PRIu64
-			" completed=%" PRIu64 " failed=%" PRIu64 " rejected=%" PRIu64
-			" expired=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64 "\n",
-			vm->conf.name, vm->conf.id, vgpu_pool_name(vm->conf.pool),
-			vgpu_prio_name(vm->conf.prio), atomic_load(&vm->jobs), s->accepted, s->completed,
-			s->failed, s->rejected, s->expired, s->bytes_in, s->bytes_out);
-	}
-	pthread_mutex_unlock(&m->lock);
-}
-
-static void serve(struct mediator *m, int fd)
-{
-	struct timeval tv = { 1, 0 };
-	char line[64];
-	ssize_t n;
+	bool json = !strcmp(cmd, "status json"), trace = !strcmp(cmd, "trace");
+	struct snap s;
 	FILE *f;
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	n = recv(fd, line, sizeof(line) - 1, 0);
-	if (n <= 0) {
-		close(fd);
-		return;
-	}
-	line[n] = '\0';
-	line[strcspn(line, "\r\n")] = '\0';
-	f = fdopen(fd, "w");
+	if ((json || trace || !strcmp(cmd, "status")) && snap_take(m, &s, trace))
+		return -ENOMEM;
+	f = open_memstream(out, len);
 	if (!f) {
-		close(fd);
-		return;
+		snap_free(&s);
+		return -ENOMEM;
 	}
-	if (!strcmp(line, "status"))
-		report(m, f);
+	if (json)
+		snap_json(f, &s);
+	else if (trace)
+		snap_trace_json(f, &s);
+	else if (!strcmp(cmd, "status"))
+		snap_text(f, &s);
 	else
-		fprintf(f, "error: unknown command '%.32s' (try: status)\n", line);
-	fclose(f);
+		fprintf(f, "error: unknown command '%.32s' (try: status, status json, trace)\n",
+			cmd);
+	if (json || trace || !strcmp(cmd, "status"))
+		snap_free(&s);
+	return fclose(f) ? -ENOMEM : 0;
 }
 
-static void on_ctl(struct loop *l, int fd, uint32_t events, void *ctx)
+/* Done with the client (answered, gone or too slow): serve the next. */
+static void drop_client(struct mediator *m, struct ctl *c)
 {
-	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c->fd < 0)
+		return;
+	loop_del(m->loop, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	if (c->timer_fd >= 0)
+		loop_timer_del(m->loop, c->timer_fd);
+	c->timer_fd = -1;
+	free(c->out);
+	c->out = NULL;
+	if (loop_add(m->loop, c->listen_fd, EPOLLIN, on_listen, m))
+		log_warnx("control socket: cannot watch it again; vgpuctl will hang");
+}
+
+static void on_timeout(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct mediator *m = ctx;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	log_debug("control socket: client too slow; dropped");
+	drop_client(m, m->ctl);
+}
+
+static void on_writable(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct mediator *m = ctx;
+	struct ctl *c = m->ctl;
 
 	(void)l;
 	(void)events;
-	if (c < 0) {
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;		/* the loop calls again */
+		if (n <= 0)
+			break;		/* gone */
+		c->out_off += (size_t)n;
+	}
+	drop_client(m, c);
+}
+
+static void answer(struct mediator *m, struct ctl *c)
+{
+	int err;
+
+	c->line[strcspn(c->line, "\r\n")] = '\0';
+	err = report(m, c->line, &c->out, &c->out_len);
+	if (err) {
+		log_warnx("control socket: out of memory");
+		drop_client(m, c);
+		return;
+	}
+	c->out_off = 0;
+	loop_del(m->loop, c->fd);
+	if (loop_add(m->loop, c->fd, EPOLLOUT, on_writable, m))
+		drop_client(m, c);
+}
+
+static void on_readable(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct mediator *m = ctx;
+	struct ctl *c = m->ctl;
+
+	(void)l;
+	(void)events;
+	for (;;) {
+		ssize_t n = recv(fd, c->line + c->line_len, sizeof(c->line) - 1 - c->line_len, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;		/* the rest of the line comes later */
+		if (n < 0 || (n == 0 && !c->line_len)) {
+			drop_client(m, c);
+			return;
+		}
+		c->line_len += (size_t)n;
+		c->line[c->line_len] = '\0';
+		if (n == 0 || memchr(c->line, '\n', c->line_len) ||
+		    c->line_len == sizeof(c->line) - 1)
+			break;		/* a line, the end, or all we take */
+	}
+	answer(m, c);
+}
+
+static void on_listen(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct mediator *m = ctx;
+	struct ctl *c = m->ctl;
+	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	(void)events;
+	if (cfd < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			log_warn("control socket: accept");
 		return;
 	}
-	serve(ctx, c);
+	c->fd = cfd;
+	c->line_len = 0;
+	c->timer_fd = loop_timer_add(l, CTL_CLIENT_MS, 0, on_timeout, m);
+	if (c->timer_fd < 0 || loop_add(l, cfd, EPOLLIN, on_readable, m)) {
+		log_warnx("control socket: cannot serve a client");
+		if (c->timer_fd >= 0)
+			loop_timer_del(l, c->timer_fd);
+		c->timer_fd = -1;
+		close(cfd);
+		c->fd = -1;
+		return;
+	}
+	loop_del(l, fd);	/* one client at a time; drop_client() resumes */
 }
 
 int ctl_open(struct mediator *m)
@@ -107,9 +198,14 @@ int ctl_open(struct mediator *m)
 	const char *path = m->conf.ctl_path;
 	struct stat st;
 	char dir[sizeof(sa.sun_path)];
+	struct ctl *c;
 	char *slash;
 	int fd, err;
 
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->fd = c->timer_fd = -1;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
@@ -121,30 +217,43 @@ int ctl_open(struct mediator *m)
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 ||
-	    listen(fd, 8) < 0) {
+	if (fd < 0) {
+		err = -errno;
+		free(c);
+		return err;
+	}
+	/* The group's members may ask too (control_socket_group and _mode). */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (m->conf.ctl_gid != (gid_t)-1 && chown(path, (uid_t)-1, m->conf.ctl_gid) < 0) ||
+	    chmod(path, m->conf.ctl_mode) < 0 || listen(fd, 8) < 0) {
 		err = -errno;
 		log_err("control socket %s", path);
 		close(fd);
+		free(c);
 		return err;
 	}
-	err = loop_add(m->loop, fd, EPOLLIN, on_ctl, m);
+	c->listen_fd = fd;
+	m->ctl = c;
+	err = loop_add(m->loop, fd, EPOLLIN, on_listen, m);
 	if (err) {
 		close(fd);
+		free(c);
+		m->ctl = NULL;
 		return err;
 	}
-	m->ctl_fd = fd;
 	return 0;
 }
 
 void ctl_close(struct mediator *m)
 {
-	if (m->ctl_fd < 0)
+	struct ctl *c = m->ctl;
+
+	if (!c)
 		return;
-	loop_del(m->loop, m->ctl_fd);
-	close(m->ctl_fd);
+	drop_client(m, c);	/* if any */
+	loop_del(m->loop, c->listen_fd);
+	close(c->listen_fd);
 	unlink(m->conf.ctl_path);
-	m->ctl_fd = -1;
+	free(c);
+	m->ctl = NULL;
 }

@@ -6,6 +6,10 @@
  * as a safety net), accepts requests into per-pool priority queues and lets
  * one worker per pool run them. SIGTERM/SIGINT: finish the running jobs and
  * exit. SIGHUP: reload the config without dropping queued requests.
+ *
+ * This file is the main thread: start-up, the event loop and its
+ * callbacks, reload. It touches everything of struct mediator that is not
+ * [L], and takes m->lock for what is (mediator.h lists the threads).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,15 +20,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "accept.h"
+#include "ctl.h"
 #include "log.h"
 #include "loop.h"
 #include "mediator.h"
+#include "metrics.h"
 
 #ifdef VGPU_HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
@@ -39,6 +49,7 @@ static int sd_notify(int unset_environment, const char *state)
 
 #define DEFAULT_CONF	"/etc/vgpu/mediator.conf"
 #define INOTIFY_BUF	(64 * 1024)	/* bytes: ~2000 events per read */
+#define PID_FILE	"mediator.pid"	/* in state_dir, flock()ed while we run */
 
 static void usage(FILE *f)
 {
@@ -53,26 +64,6 @@ static void usage(FILE *f)
 		"  --version   print the version\n\n"
 		"Signals: TERM/INT finish running jobs and exit; HUP reloads the config.\n"
 		"See vgpu-mediator(8), mediator.conf(5) and vgpuctl(1).\n");
-}
-
-static struct vm *find_vm_by_name(struct mediator *m, const char *name)
-{
-	struct vm *vm;
-
-	TAILQ_FOREACH(vm, &m->vms, entry)
-		if (!strcmp(vm->conf.name, name))
-			return vm;
-	return NULL;
-}
-
-static struct vm *find_vm_by_wd(struct mediator *m, int wd)
-{
-	struct vm *vm;
-
-	TAILQ_FOREACH(vm, &m->vms, entry)
-		if (vm->wd == wd)
-			return vm;
-	return NULL;
 }
 
 static int cmp_job_seq(const void *a, const void *b)
@@ -114,87 +105,21 @@ static void enqueue_recovered(struct mediator *m, struct job_list *l)
 	free(v);
 }
 
-static struct vm *vm_add(struct mediator *m, const struct vm_conf *c)
-{
-	struct vm *vm = calloc(1, sizeof(*vm));
-
-	if (!vm) {
-		log_errx("vm %s: out of memory", c->name);
-		return NULL;
-	}
-	vm->conf = *c;
-	vm->state_fd = -1;
-	vm->wd = -1;
-	atomic_init(&vm->refs, 1);
-	atomic_init(&vm->jobs, 0);
-	TAILQ_INSERT_TAIL(&m->vms, vm, entry);
-	if (vm_open(m, vm)) {
-		TAILQ_REMOVE(&m->vms, vm, entry);
-		free(vm);
-		return NULL;
-	}
-	log_info("vm %s: vm_id %" PRIu32 ", pool %s, priority %s, %s", c->name, c->id,
-		 vgpu_pool_name(c->pool), vgpu_prio_name(c->prio), c->dir);
-	return vm;
-}
-
 /*
- * Stop watching @vm. Its queued jobs still run; until they have, it waits
- * on m->leaving, so that a reload that brings its directory back revives it
- * instead of recovering (and running again) the requests it still holds.
+ * A VM of the new config whose directory is still served by a leaving one:
+ * back, with its queued jobs moved if the config puts it elsewhere.
  */
-static void vm_remove(struct mediator *m, struct vm *vm)
-{
-	unsigned int jobs = atomic_load(&vm->jobs);
-
-	if (vm->wd >= 0)
-		inotify_rm_watch(m->ino_fd, vm->wd);
-	TAILQ_REMOVE(&m->vms, vm, entry);
-	vm->wd = -1;
-	if (jobs) {
-		log_info("vm %s: removed; its %u queued job%s will still run", vm->conf.name,
-			 jobs, jobs == 1 ? "" : "s");
-		TAILQ_INSERT_TAIL(&m->leaving, vm, entry);	/* keeps the config ref */
-	} else {
-		log_info("vm %s: removed", vm->conf.name);
-		vm_put(vm);
-	}
-}
-
-/* Free removed VMs whose last job has run. */
-static void reap_leaving(struct mediator *m)
-{
-	struct vm *vm, *tmp;
-
-	TAILQ_FOREACH_SAFE(vm, &m->leaving, entry, tmp) {
-		if (atomic_load(&vm->jobs))
-			continue;
-		TAILQ_REMOVE(&m->leaving, vm, entry);
-		vm_put(vm);
-	}
-}
-
-/* A VM of the new config whose directory is still served by a leaving one. */
 static struct vm *revive(struct mediator *m, const struct vm_conf *c)
 {
-	struct vm *vm;
+	struct vm *vm = vm_revive(m, c);
 
-	TAILQ_FOREACH(vm, &m->leaving, entry)
-		if (!strcmp(vm->conf.dir, c->dir))
-			break;
 	if (!vm)
 		return NULL;
-	TAILQ_REMOVE(&m->leaving, vm, entry);
-	TAILQ_INSERT_TAIL(&m->vms, vm, entry);
-	if (vm_watch(m, vm)) {
-		TAILQ_REMOVE(&m->vms, vm, entry);
-		TAILQ_INSERT_TAIL(&m->leaving, vm, entry);
-		return NULL;
-	}
 	if (c->pool != vm->conf.pool || c->prio != vm->conf.prio)
 		sched_move_vm(m, vm, c->pool, c->prio);
 	pthread_mutex_lock(&m->lock);
 	vm->conf = *c;
+	vm->flow.weight = c->weight;
 	pthread_mutex_unlock(&m->lock);
 	log_info("vm %s: back, with its %u queued job%s", c->name, atomic_load(&vm->jobs),
 		 atomic_load(&vm->jobs) == 1 ? "" : "s");
@@ -211,7 +136,7 @@ static void add_vms(struct mediator *m, const struct vm_conf *vms, unsigned int 
 		log_errx("out of memory adding VMs");
 		return;
 	}
-	reap_leaving(m);
+	vm_reap_leaving(m);
 	for (unsigned int i = 0; i < n; i++) {
 		added[i] = revive(m, &vms[i]);
 		if (added[i])
@@ -235,21 +160,29 @@ static void reload(struct mediator *m)
 	struct vm_conf *fresh;
 	unsigned int nfresh = 0;
 
-	if (conf_load(m->conf_path, &nc, err, sizeof(err))) {
+	if (conf_load(m->conf_path, &nc, err, sizeof(err)) ||
+	    (conf_check_host(&nc, &m->start_cpus, err, sizeof(err)) && (conf_free(&nc), 1))) {
 		log_errx("reload: %s; keeping the running config", err);
+		m->reload_failed = true;
+		snprintf(m->reload_err, sizeof(m->reload_err), "%s", err);
 		return;
 	}
+	m->reload_failed = false;
+	m->reload_err[0] = '\0';
 	if (strcmp(nc.spool, m->conf.spool) || strcmp(nc.state_dir, m->conf.state_dir) ||
 	    strcmp(nc.ctl_path, m->conf.ctl_path) || nc.backend != m->conf.backend ||
 	    memcmp(nc.pools, m->conf.pools, sizeof(nc.pools)) ||
 	    nc.staging_bytes != m->conf.staging_bytes ||
 	    nc.worker_spin_us != m->conf.worker_spin_us ||
-	    memcmp(&nc.main_cpus, &m->conf.main_cpus, sizeof(nc.main_cpus)) ||
-	    memcmp(nc.pool_cpus, m->conf.pool_cpus, sizeof(nc.pool_cpus)) ||
-	    memcmp(nc.io_threads, m->conf.io_threads, sizeof(nc.io_threads)))
-		log_warnx("reload: spool, state_dir, control_socket, backend, staging_bytes, "
-			  "worker_spin_us, cpus and pool settings take effect at the next "
-			  "restart");
+	    !cpu_list_same(&nc.main_cpus, &m->conf.main_cpus) ||
+	    !cpu_list_same(&nc.pool_cpus[0], &m->conf.pool_cpus[0]) ||
+	    !cpu_list_same(&nc.pool_cpus[1], &m->conf.pool_cpus[1]) ||
+	    memcmp(nc.io_threads, m->conf.io_threads, sizeof(nc.io_threads)) ||
+	    strcmp(nc.metrics_text, m->conf.metrics_text) || nc.trace_jobs != m->conf.trace_jobs ||
+	    nc.ctl_gid != m->conf.ctl_gid || nc.ctl_mode != m->conf.ctl_mode)
+		log_warnx("reload: spool, state_dir, control_socket*, backend, staging_bytes, "
+			  "worker_spin_us, cpus, metrics_listen, trace_jobs and pool settings "
+			  "take effect at the next restart");
 	if (nc.rescan_s != m->conf.rescan_s) {
 		loop_timer_del(m->loop, m->rescan_fd);
 		m->rescan_fd = -1;
@@ -260,6 +193,8 @@ static void reload(struct mediator *m)
 	m->conf.log_level = nc.log_level;
 	if (!m->verbose)
 		log_setlevel(m->conf.log_level);
+	memcpy(m->conf.sched, nc.sched, sizeof(nc.sched));
+	sched_set_policies(m, m->conf.sched);
 
 	fresh = calloc(nc.nvms ? nc.nvms : 1, sizeof(*fresh));
 	if (!fresh) {
@@ -282,15 +217,19 @@ static void reload(struct mediator *m)
 				 vgpu_pool_name(c->pool), vgpu_prio_name(c->prio));
 			sched_move_vm(m, vm, c->pool, c->prio);
 		}
+		if (c->weight != vm->conf.weight)
+			log_info("vm %s: now weight %u", vm->conf.name, c->weight);
 		pthread_mutex_lock(&m->lock);
 		vm->conf.id = c->id;
 		vm->conf.max_payload = c->max_payload;
 		vm->conf.max_queued = c->max_queued;
+		vm->conf.weight = c->weight;
+		vm->flow.weight = c->weight;
 		snprintf(vm->conf.where, sizeof(vm->conf.where), "%s", c->where);
 		pthread_mutex_unlock(&m->lock);
 	}
 	for (unsigned int i = 0; i < nc.nvms; i++)
-		if (!find_vm_by_name(m, nc.vms[i].name))
+		if (!vm_find_by_name(m, nc.vms[i].name))
 			fresh[nfresh++] = nc.vms[i];
 	add_vms(m, fresh, nfresh);
 	free(fresh);
@@ -319,7 +258,7 @@ static void on_rescan(struct loop *l, int fd, uint32_t events, void *ctx)
 		vm_scan_requests(m, vm);
 		vm_expire(m, vm);
 	}
-	reap_leaving(m);
+	vm_reap_leaving(m);
 }
 
 static void arm_rescan(struct mediator *m)
@@ -360,7 +299,7 @@ static void on_inotify(struct loop *l, int fd, uint32_t events, void *ctx)
 			}
 			if (ev->mask & IN_IGNORED || !ev->len)
 				continue;
-			vm = find_vm_by_wd(m, ev->wd);
+			vm = vm_find_by_wd(m, ev->wd);
 			if (!vm)
 				continue;
 			if (ev->mask & IN_CREATE)
@@ -481,11 +420,128 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* Is a mediator answering on @path? Then it is not a socket a crash left. */
+static bool socket_answers(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool yes;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	yes = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return yes;
+}
+
+/*
+ * One mediator per config: state_dir/mediator.pid flock()ed with our pid
+ * in it, the spool directory flock()ed, and a control socket nobody
+ * answers on. Checked before anything of a running mediator is touched
+ * (its socket, its spool, its last ids). The locks go with the process.
+ */
+static int lock_instance(struct mediator *m)
+{
+	char path[PATH_MAX + 16], pid[32] = "";
+	ssize_t n;
+
+	if (mkdir_p(m->conf.state_dir, 0700) || mkdir_p(m->conf.spool, 0755)) {
+		log_err("cannot create %s or %s", m->conf.state_dir, m->conf.spool);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/" PID_FILE, m->conf.state_dir);
+	m->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (m->lock_fd < 0) {
+		log_err("%s", path);
+		return -1;
+	}
+	if (flock(m->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		n = pread(m->lock_fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		log_errx("already running (pid %s): %s is locked; stop that one first "
+			 "(systemctl stop vgpu-mediator)", pid[0] ? pid : "?", path);
+		return -1;
+	}
+	m->spool_lock_fd = open(m->conf.spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->spool_lock_fd < 0 || flock(m->spool_lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			log_errx("already running: spool %s is used by another vgpu-mediator "
+				 "(with another state_dir)", m->conf.spool);
+		else
+			log_err("%s", m->conf.spool);
+		return -1;
+	}
+	if (socket_answers(m->conf.ctl_path)) {
+		log_errx("already running: another vgpu-mediator answers on %s",
+			 m->conf.ctl_path);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(m->lock_fd, 0) < 0 || pwrite(m->lock_fd, pid, (size_t)n, 0) != n)
+		log_warn("%s", path);
+	return 0;
+}
+
+/*
+ * Without -d: fork, and let the parent wait until the child is ready or
+ * has failed, so that every error of the start reaches stderr and the exit
+ * status (not only syslog). The child returns the pipe's write end for
+ * daemon_ready(); the parent exits 0 on its byte, 1 on EOF.
+ */
+static int daemon_start(void)
+{
+	int p[2];
+	pid_t pid;
+	char ok;
+
+	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		fprintf(stderr, "vgpu-mediator: cannot daemonize: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		ssize_t n;
+
+		close(p[1]);
+		while ((n = read(p[0], &ok, 1)) < 0 && errno == EINTR)
+			;
+		_exit(n == 1 ? 0 : 1);
+	}
+	close(p[0]);
+	if (setsid() < 0 || chdir("/") < 0)
+		log_warn("daemonizing");
+	return p[1];
+}
+
+/* The start went well: the parent may exit 0, and stdio goes to /dev/null. */
+static void daemon_ready(struct mediator *m)
+{
+	int fd;
+
+	if (m->ready_fd < 0)
+		return;
+	log_stderr(false);
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+	if (write(m->ready_fd, "", 1) != 1)
+		log_warn("telling the parent we are ready");
+	close(m->ready_fd);
+	m->ready_fd = -1;
+}
+
 static void print_summary(const struct conf *c)
 {
 	printf("configuration OK: %u VM%s, spool %s, state %s, backend %s\n", c->nvms,
 	       c->nvms == 1 ? "" : "s", c->spool, c->state_dir,
 	       c->backend == BACKEND_AUTO ? "auto" : c->backend == BACKEND_CPU ? "cpu" : "cuda");
+	printf("  control socket %s, mode %04o, group %s; metrics %s; trace %u jobs\n",
+	       c->ctl_path, c->ctl_mode, c->ctl_group[0] ? c->ctl_group : "(none: root only)",
+	       c->metrics_family ? c->metrics_text : "off", c->trace_jobs);
 	for (unsigned int i = 0; i < c->nvms; i++)
 		printf("  vm %s: vm_id=%" PRIu32 " pool=%s priority=%s dir=%s max_payload_bytes=%"
 		       PRIu64 " max_queued=%u\n", c->vms[i].name, c->vms[i].id,
@@ -504,14 +560,15 @@ static const struct option long_opts[] = {
 int main(int argc, char **argv)
 {
 	struct mediator m = {
-		.conf_path = DEFAULT_CONF, .ino_fd = -1, .sig_fd = -1, .ctl_fd = -1,
-		.rescan_fd = -1, .state_dir_fd = -1,
+		.conf_path = DEFAULT_CONF, .ino_fd = -1, .sig_fd = -1,
+		.rescan_fd = -1, .state_dir_fd = -1, .lock_fd = -1, .spool_lock_fd = -1,
+		.ready_fd = -1,
 		.vms = TAILQ_HEAD_INITIALIZER(m.vms),
 		.accepted = TAILQ_HEAD_INITIALIZER(m.accepted),
 		.leaving = TAILQ_HEAD_INITIALIZER(m.leaving),
 	};
 	bool check_only = false, verbose = false;
-	char err[1024];
+	char err[1024], conf_abs[PATH_MAX];
 	int c, rc = 1;
 
 	while ((c = getopt_long(argc, argv, "c:dnvh", long_opts, NULL)) != -1) {
@@ -529,7 +586,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (conf_load(m.conf_path, &m.conf, err, sizeof(err))) {
+	if (conf_load(m.conf_path, &m.conf, err, sizeof(err)) ||
+	    (conf_check_host(&m.conf, NULL, err, sizeof(err)) && (conf_free(&m.conf), 1))) {
 		fprintf(stderr, "vgpu-mediator: %s\n", err);
 		return 1;
 	}
@@ -541,24 +599,29 @@ int main(int argc, char **argv)
 	m.verbose = verbose;
 	if (verbose)
 		m.conf.log_level = LOG_DEBUG;
-	log_init("vgpu-mediator", m.foreground, m.conf.log_level);
-	if (!m.foreground && daemon(0, 0) < 0) {
-		log_err("daemon");
-		return 1;
+	if (!m.foreground) {
+		/* A reload reads it again after the chdir("/"). */
+		if (realpath(m.conf_path, conf_abs))
+			m.conf_path = conf_abs;
+		m.ready_fd = daemon_start();
 	}
+	log_init("vgpu-mediator", m.foreground, m.conf.log_level);
+	log_stderr(!m.foreground);
+	if (lock_instance(&m))
+		goto out;
 	raise_fd_limit();
 	pthread_mutex_init(&m.lock, NULL);
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
-		jobq_init(&m.pools[i].q);
-		pthread_cond_init(&m.pools[i].wake, NULL);
+		pool_init(&m.pools[i]);
 	}
+	sched_set_policies(&m, m.conf.sched);
 	m.loop = loop_new();
 	if (!m.loop) {
 		log_errx("out of memory");
 		return 1;
 	}
-	if (mkdir_p(m.conf.state_dir, 0700) || mkdir_p(m.conf.spool, 0755)) {
-		log_err("cannot create %s or %s", m.conf.state_dir, m.conf.spool);
+	if (trace_ring_init(&m.trace, m.conf.trace_jobs)) {
+		log_errx("out of memory for trace_jobs = %u", m.conf.trace_jobs);
 		goto out;
 	}
 	m.state_dir_fd = open(m.conf.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -568,13 +631,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (setup_signals(&m) || select_backend(&m) ||
-	    loop_add(m.loop, m.ino_fd, EPOLLIN, on_inotify, &m) || ctl_open(&m))
-		goto out;
+	    loop_add(m.loop, m.ino_fd, EPOLLIN, on_inotify, &m) || ctl_open(&m) ||
+	    metrics_start(&m))
+		goto out_stop;
 	add_vms(&m, m.conf.vms, m.conf.nvms);
 	arm_rescan(&m);
 	if (sched_start(&m))
 		goto out_stop;
 	/* After the workers started: they must not inherit this binding. */
+	/* A reload checks "cpus" against these, not the main thread's own. */
+	if (sched_getaffinity(0, sizeof(m.start_cpus), &m.start_cpus))
+		CPU_ZERO(&m.start_cpus);
 	c = cpu_list_apply(&m.conf.main_cpus);
 	if (c) {
 		log_errx("cpus %s: cannot bind the main thread: %s", m.conf.main_cpus.text,
@@ -588,11 +655,13 @@ int main(int argc, char **argv)
 	sd_notify(0, "READY=1");
 	log_info("ready: %u VM%s, control socket %s", m.conf.nvms, m.conf.nvms == 1 ? "" : "s",
 		 m.conf.ctl_path);
+	daemon_ready(&m);
 	if (loop_run(m.loop) == 0)
 		rc = 0;
 	else
 		log_err("event loop");
 out_stop:
+	metrics_stop(&m);	/* before the workers: it may be waiting for a copy */
 	sched_stop(&m);		/* queued requests stay in acc/ for next time */
 	ctl_close(&m);
 	if (m.be)
@@ -616,6 +685,13 @@ out:
 		close(m.ino_fd);
 	if (m.state_dir_fd >= 0)
 		close(m.state_dir_fd);
+	if (m.lock_fd >= 0 && m.spool_lock_fd >= 0 && ftruncate(m.lock_fd, 0) < 0)
+		log_warn("%s/" PID_FILE, m.conf.state_dir);	/* not running any more */
+	if (m.lock_fd >= 0)
+		close(m.lock_fd);
+	if (m.spool_lock_fd >= 0)
+		close(m.spool_lock_fd);
+	trace_ring_free(&m.trace);
 	conf_free(&m.conf);
 	return rc;
 }

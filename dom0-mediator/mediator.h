@@ -1,201 +1,78 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vgpu-mediator internals.
+ * The mediator as a whole, and its threads.
  *
- * Threads: the main thread runs the event loop (inotify, signals, rescans,
- * the control socket) and accepts requests; one worker per pool runs that
- * pool's jobs one at a time. m->lock guards what the comment marks [L]:
- * the pools' queues and running jobs, every VM's queue placement (pool,
- * prio) and the counters workers update; [A] marks atomics shared without
- * it. Everything else is main-thread only. The lock is taken once per
- * batch of accepted requests by the main thread and once per job by a
- * worker: on a paravirtualised Dom0 every contended futex is expensive.
+ *  main thread	  main.c: event loop (inotify, signals, rescans, reload);
+ *		  accept.c: accepting, recovery, expiry; vm.c: the VMs;
+ *		  ctl.c: the control socket; snap.c: copies of the counters
+ *		  for ctl.c and metrics.c.
+ *  pool workers  sched.c: one per pool, runs that pool's jobs one at a time
+ *		  and adds each to its VM's histograms and the trace
+ *		  (stats.c).
+ *  publishers	  sched.c: one per pool, answers the jobs its worker ran
+ *		  through respond.c while the worker runs the next.
+ *  metrics	  metrics.c: libmicrohttpd's thread serving /metrics; it asks
+ *		  the main thread for a copy (snap.c) through an eventfd and
+ *		  formats it on its own, touching nothing of struct mediator.
+ *  I/O helpers	  dom0-lib/job.c: a worker's team moving one job's bytes.
+ *
+ * m->lock guards what the headers mark [L]: the pools' queues, policies,
+ * running and ran jobs (pool.h, queue.h), every VM's queue placement and
+ * share (conf.pool, conf.prio, conf.id, conf.weight, flow) and the
+ * counters workers and publishers update (vm.h), @trace and @stopping.
+ * [A] marks atomics shared without it. The fields of struct mediator not
+ * marked are the main thread's. The lock is taken once per batch of
+ * accepted requests by the main thread, once per job by a worker and once
+ * per batch by a publisher: on a paravirtualised Dom0 every contended
+ * futex is expensive.
+ *
+ * Calls go one way, from the top down; nothing calls back up:
+ *   main.c   -> ctl.c, metrics.c, accept.c, sched.c, vm.c
+ *   ctl.c, metrics.c -> snap.c -> stats.c
+ *   accept.c -> sched.c, respond.c, vm.c
+ *   sched.c  -> respond.c, vm.c, queue.c (the policy: pure, no lock, no clock),
+ *		stats.c
+ *   snap.c   -> queue.c (policy names)
+ *   vm.c     -> queue.h (flow_init, inline)
+ *   respond.c, queue.c, stats.c -> lib/ only
  */
 #ifndef VGPU_MEDIATOR_H
 #define VGPU_MEDIATOR_H
 
-#include <limits.h>
 #include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/queue.h>
 
-#include "spool.h"
-#include "vgpu/backend.h"
-#include "vgpu/proto.h"
-#include <misc/vgpu_regs.h>
-
-/* glibc's sys/queue.h lacks the BSD _SAFE iterators. */
-#ifndef TAILQ_FOREACH_SAFE
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
-	for ((var) = TAILQ_FIRST(head);					\
-	     (var) && ((tvar) = TAILQ_NEXT(var, field), 1);		\
-	     (var) = (tvar))
-#endif
-
-#define VM_NAME_MAX	64
-
-enum backend_choice { BACKEND_AUTO, BACKEND_CPU, BACKEND_CUDA };
-
-struct vm_conf {
-	char name[VM_NAME_MAX];
-	uint32_t id;			/* vm_id, as given to QEMU */
-	char dir[PATH_MAX];
-	unsigned int pool;		/* VGPU_POOL_* */
-	unsigned int prio;		/* VGPU_PRIO_* */
-	uint64_t max_payload;		/* bytes per request */
-	unsigned int max_queued;	/* requests queued or running */
-	char where[PATH_MAX + 16];	/* "file:line" of its section */
-};
-
-/* A "cpus =" key: the CPUs a thread may run on. */
-struct cpu_list {
-	bool set;			/* false: wherever the kernel likes */
-	cpu_set_t cpus;
-	char text[64];			/* as written, for the logs */
-};
-
-struct conf {
-	char spool[PATH_MAX];
-	char state_dir[PATH_MAX];
-	char ctl_path[108];		/* sun_path */
-	char include_dir[PATH_MAX];
-	enum backend_choice backend;
-	unsigned int rescan_s;
-	unsigned int response_ttl_s;
-	atomic_bool fsync;		/* reloaded while workers read it */
-	int log_level;
-	uint64_t staging_bytes;
-	unsigned int worker_spin_us;	/* a worker polls this long after a job */
-	struct cpu_list main_cpus;	/* the main thread (accepts, control socket) */
-	struct vgpu_pool_conf pools[VGPU_NR_POOLS];
-	struct cpu_list pool_cpus[VGPU_NR_POOLS];	/* each pool's worker */
-	unsigned int io_threads[VGPU_NR_POOLS];	/* threads moving a job's bytes */
-	struct vm_conf *vms;
-	unsigned int nvms;
-};
-
-/* Loads @path and every include_dir/NAME.conf. 0, or -1 with "file:line: ..." in @err. */
-int conf_load(const char *path, struct conf *c, char *err, size_t errlen);
-/* "0-3,8,10-11" into @l; 0, or -1 (bad syntax, or a CPU >= CPU_SETSIZE). */
-int cpu_list_parse(const char *text, struct cpu_list *l);
-/* Binds the calling thread to @l (if set); 0 or -errno. */
-int cpu_list_apply(const struct cpu_list *l);
-void conf_free(struct conf *c);
-
-struct vm;
-
-struct job {
-	TAILQ_ENTRY(job) entry;
-	unsigned int prio;		/* queue it sits in [L] */
-	unsigned int pool;		/* snapshot taken at dispatch [L] */
-	uint32_t vm_id;			/* snapshot taken at dispatch [L] */
-	uint64_t seq;			/* global arrival order */
-	struct vm *vm;
-	int fd;				/* acc/<id> (read-write), pinned from accept
-					 * to done; output and trailer go to its end */
-	struct vgpu_req_hdr hdr;
-	uint64_t queued_ns;
-};
-
-TAILQ_HEAD(job_list, job);
-
-/* Per-pool queues: high > medium > low, FIFO (by seq) within a level. */
-struct jobq {
-	struct job_list q[VGPU_NR_PRIOS];
-	unsigned int depth[VGPU_NR_PRIOS];
-};
-
-void jobq_init(struct jobq *q);
-void jobq_push(struct jobq *q, struct job *j);	/* keeps seq order */
-struct job *jobq_pop(struct jobq *q);
-void jobq_remove(struct jobq *q, struct job *j);
-unsigned int jobq_len(const struct jobq *q);
-
-struct vm_stats {
-	uint64_t accepted, rejected, expired, bytes_in;	/* main thread */
-	uint64_t completed, failed, bytes_out;		/* [L] */
-};
-
-struct vm {
-	TAILQ_ENTRY(vm) entry;
-	struct vm_conf conf;		/* pool/prio [L] */
-	struct vgpu_spool sp;
-	int wd;				/* inotify watch on req/ */
-	int state_fd;			/* state_dir/<name>.last-id */
-	bool nodev;			/* dir on a nodev mount: plain opens are safe */
-	uint64_t last_id;		/* highest id accepted or answered */
-	bool last_id_dirty;		/* not yet in state_fd */
-	atomic_uint jobs;		/* queued + running [A] */
-	atomic_uint refs;		/* config + jobs [A]; 0 frees */
-	struct vm_stats st;
-	uint64_t warn_tokens_ns;	/* rate limit for guest-caused logs */
-	uint64_t warn_suppressed;
-};
-
-TAILQ_HEAD(vm_list, vm);
-
-struct pool {
-	struct jobq q;			/* [L] */
-	struct job *running;		/* [L] */
-	uint64_t running_since_ns;	/* [L] */
-	uint64_t done;			/* [L] */
-	pthread_cond_t wake;
-	atomic_uint kicks;		/* bumped with every signal of wake */
-	pthread_t thread;
-	bool started;
-	struct vgpu_io_team *team;	/* the worker's I/O helpers, or NULL */
-};
+#include "conf.h"
+#include "pool.h"
+#include "queue.h"
+#include "stats.h"
+#include "vm.h"
 
 struct mediator {
 	const char *conf_path;
-	struct conf conf;
+	struct conf conf;		/* fsync is read by workers [A] */
 	bool foreground;
 	bool verbose;			/* -v: debug logs whatever the config says */
 	struct loop *loop;
-	int ino_fd, sig_fd, ctl_fd, rescan_fd, state_dir_fd;
+	int ino_fd, sig_fd, rescan_fd, state_dir_fd;
+	struct ctl *ctl;		/* the control socket (ctl.c) */
 	pthread_mutex_t lock;
 	struct pool pools[VGPU_NR_POOLS];
 	struct vm_list vms;
 	struct vm_list leaving;		/* removed by a reload, jobs still queued */
-	uint64_t seq;			/* arrival counter (main thread) */
+	uint64_t seq;			/* arrival counter */
 	struct job_list accepted;	/* accepted this batch, not yet queued */
 	bool stopping;			/* [L] workers finish and exit */
-	const struct vgpu_backend_ops *be_ops;
+	struct trace_ring trace;	/* the last jobs run [L] (stats.h) */
+	struct metrics *metrics;	/* the /metrics server, or NULL (metrics.c) */
+	int lock_fd, spool_lock_fd;	/* one mediator per state_dir and spool */
+	int ready_fd;			/* daemonizing: tell the parent, or -1 */
+	cpu_set_t start_cpus;		/* where it may run, before "cpus" bound it */
+	bool reload_failed;		/* the last SIGHUP kept the old config */
+	char reload_err[1024];		/* why */
+	const struct vgpu_backend_ops *be_ops;	/* fixed while workers run */
 	struct vgpu_backend *be;
 };
-
-/* sched.c: pools and workers */
-int sched_start(struct mediator *m);
-void sched_stop(struct mediator *m);		/* finish running jobs, join */
-void sched_enqueue(struct mediator *m, struct job *j);
-/* Store dirty last ids, then queue every job of m->accepted in order. */
-void sched_flush(struct mediator *m);
-void sched_move_vm(struct mediator *m, struct vm *vm, unsigned int pool,
-		   unsigned int prio);		/* requeue its waiting jobs */
-void vm_put(struct vm *vm);			/* drop a reference */
-void job_free(struct job *j);
-
-/* requests.c: accepting requests, writing responses, recovery, expiry */
-int vm_open(struct mediator *m, struct vm *vm);
-int vm_watch(struct mediator *m, struct vm *vm);
-void vm_accept(struct mediator *m, struct vm *vm, const char *name);
-void vm_accept_created(struct mediator *m, struct vm *vm, const char *name);
-void vm_scan_requests(struct mediator *m, struct vm *vm);
-int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out);
-void vm_expire(struct mediator *m, struct vm *vm);
-int vm_respond_error(struct mediator *m, struct vm *vm, uint64_t id, uint32_t op,
-		     int status, const char *msg);
-/* Append the trailer to acc/ID (output already there) and publish rsp/ID. */
-int vm_finish_job(struct mediator *m, struct job *j, int status, const char *msg,
-		  uint64_t started_ns, uint32_t out_crc, uint64_t out_len);
-void vm_store_last_id(struct vm *vm);
-void vm_warnx(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* ctl.c: the control socket behind vgpuctl */
-int ctl_open(struct mediator *m);
-void ctl_close(struct mediator *m);
 
 #endif /* VGPU_MEDIATOR_H */

@@ -1,9 +1,28 @@
 // SPDX-License-Identifier: MIT
 /*
- * Pools and their workers. Each pool has one worker thread that takes the
- * most urgent job (high > medium > low, FIFO by arrival within a level) and
- * runs it to completion: non-preemptive, one job at a time per pool. The
- * two pools' workers run concurrently.
+ * Queues, workers and publishers. Each pool has one worker thread that
+ * takes the next job by its pool's policy (queue.c: strict, aging or
+ * weighted) and runs it to completion: non-preemptive, one job at a time
+ * per pool. The two pools' workers run concurrently. The worker measures
+ * each job's time in the backend and charges it to the job's VM (its
+ * counters, and its flow under the weighted policy).
+ *
+ * Answering a job (trailer, fsync, rename into rsp/) is not on the
+ * worker's path to its next job: while more jobs wait, the worker hands
+ * each one it ran to its pool's publisher thread and starts the next;
+ * when none waits and none is being answered, it answers the job itself
+ * (the shortest path for a lone request). Either way a pool's answers are
+ * published once each, in the order its jobs ran.
+ *
+ * A worker touches its pool ([L]: queue, running job, ran list), the job
+ * it popped (its own until handed over or freed), that job's VM (sp,
+ * conf.name, [L] counters and flow, vm_warnx, vm_put) and the backend's
+ * pool slot. A publisher touches its pool's ran list and done count [L],
+ * the jobs handed to it and their VMs likewise. The other functions here
+ * run on the main thread: they queue what acceptance accepted, move a
+ * VM's jobs and set the pools' policies on a reload, start and stop the
+ * threads (workers first, then the publishers once they have answered
+ * everything the workers ran).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +35,7 @@
 #include "job.h"
 #include "log.h"
 #include "mediator.h"
+#include "respond.h"
 
 struct worker_arg {
 	struct mediator *m;
@@ -23,23 +43,6 @@ struct worker_arg {
 };
 
 static struct worker_arg worker_args[VGPU_NR_POOLS];
-
-void job_free(struct job *j)
-{
-	if (j->fd >= 0)
-		close(j->fd);
-	free(j);
-}
-
-void vm_put(struct vm *vm)
-{
-	if (atomic_fetch_sub(&vm->refs, 1) != 1)
-		return;
-	vgpu_spool_close(&vm->sp);
-	if (vm->state_fd >= 0)
-		close(vm->state_fd);
-	free(vm);
-}
 
 /* Wakes @p's worker, sleeping or polling. Called with m->lock held. */
 static void kick(struct pool *p)
@@ -59,20 +62,18 @@ static inline void cpu_relax(void)
  * After a job, poll for the next one for @spin_ns before sleeping: a client
  * that sends its next request as soon as it has an answer finds the worker
  * awake, and saves the wake-up of a sleeping thread (a cross-CPU interrupt,
- * a VM exit under a hypervisor: 5 to 10 us). Called and returns with
- * m->lock held.
+ * a VM exit under a hypervisor: 5 to 10 us). The publisher polls the same
+ * way for the next job run. Watches @kicks (the kick() or kick_publisher()
+ * count); called and returns with m->lock held, which it drops meanwhile.
  */
-static void poll_for_work(struct mediator *m, struct pool *p, uint64_t spin_ns)
+static void poll_for_work(struct mediator *m, atomic_uint *kicks, uint64_t spin_ns)
 {
-	unsigned int seen;
+	unsigned int seen = atomic_load_explicit(kicks, memory_order_acquire);
 	uint64_t until;
 
-	if (!spin_ns || m->stopping || jobq_len(&p->q))
-		return;
-	seen = atomic_load_explicit(&p->kicks, memory_order_acquire);
 	pthread_mutex_unlock(&m->lock);
 	until = vgpu_now_ns() + spin_ns;
-	while (atomic_load_explicit(&p->kicks, memory_order_acquire) == seen &&
+	while (atomic_load_explicit(kicks, memory_order_acquire) == seen &&
 	       vgpu_now_ns() < until)
 		cpu_relax();
 	pthread_mutex_lock(&m->lock);
@@ -85,6 +86,7 @@ void sched_enqueue(struct mediator *m, struct job *j)
 	pthread_mutex_lock(&m->lock);
 	p = &m->pools[j->vm->conf.pool];
 	j->prio = j->vm->conf.prio;
+	j->flow = &j->vm->flow;
 	jobq_push(&p->q, j);
 	kick(p);
 	pthread_mutex_unlock(&m->lock);
@@ -113,6 +115,7 @@ void sched_flush(struct mediator *m)
 
 		TAILQ_REMOVE(&m->accepted, j, entry);
 		j->prio = j->vm->conf.prio;
+		j->flow = &j->vm->flow;
 		jobq_push(&m->pools[pool].q, j);
 		wake[pool] = true;
 	}
@@ -149,40 +152,159 @@ void sched_move_vm(struct mediator *m, struct vm *vm, unsigned int pool, unsigne
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* Run @j on @pool's backend and answer it. Called without the lock. */
-static int run_job(struct mediator *m, unsigned int pool, struct job *j)
+void sched_set_policies(struct mediator *m, const struct pool_sched *ps)
+{
+	pthread_mutex_lock(&m->lock);
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
+		struct jobq *q = &m->pools[i].q;
+		uint64_t aging_ns = (uint64_t)ps[i].aging_ms * 1000000;
+
+		if (q->policy != ps[i].policy ||
+		    (ps[i].policy == SCHED_AGING && q->aging_ns != aging_ns))
+			log_info("pool %s: policy %s, aging_ms %u", vgpu_pool_name(i),
+				 sched_policy_name(ps[i].policy), ps[i].aging_ms);
+		jobq_set_policy(q, ps[i].policy, aging_ns);
+		kick(&m->pools[i]);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * Run @j on @pool's backend and record the outcome in it for publishing;
+ * started_ns and finished_ns bracket the backend's run (its run time).
+ * Called without the lock.
+ */
+static void run_job(struct mediator *m, unsigned int pool, struct job *j)
 {
 	struct vm *vm = j->vm;
 	uint64_t req_size = j->hdr.hdr_size + j->hdr.payload_len;
-	char msg[VGPU_MSG_LEN] = "";
 	struct vgpu_job_desc desc = {
 		.op = j->hdr.op, .in_len = j->hdr.payload_len, .out_len = j->hdr.out_len,
 		.vm_id = j->vm_id,
 	};
 	struct vgpu_job io;
-	uint64_t started;
 	int err;
 
+	j->msg[0] = '\0';
 	memcpy(desc.args, j->hdr.args, sizeof(desc.args));
-	/* The output follows the request in the same file (see requests.c). */
+	/* The output follows the request in the same file (see accept.c). */
 	vgpu_job_init_file(&io, &j->hdr, j->fd, j->hdr.hdr_size, j->fd, req_size);
 	io.team = m->pools[pool].team;
-	started = vgpu_now_ns();
-	err = m->be_ops->run(m->be, pool, &desc, &io, msg);
+	j->started_ns = vgpu_now_ns();
+	err = m->be_ops->run(m->be, pool, &desc, &io, j->msg);
+	j->finished_ns = vgpu_now_ns();
 	if (!err && !vgpu_job_output_complete(&io)) {
-		snprintf(msg, sizeof(msg), "backend wrote %" PRIu64 " of %" PRIu64 " bytes",
+		snprintf(j->msg, sizeof(j->msg), "backend wrote %" PRIu64 " of %" PRIu64 " bytes",
 			 j->hdr.out_len - io.out_left, j->hdr.out_len);
 		err = -EIO;
 	}
-	if (err && !msg[0])
-		snprintf(msg, sizeof(msg), "%s failed: %s", vgpu_op_name(j->hdr.op),
+	if (err && !j->msg[0])
+		snprintf(j->msg, sizeof(j->msg), "%s failed: %s", vgpu_op_name(j->hdr.op),
 			 strerror(-err));
 	if (err)
 		vm_warnx(vm, "job %016" PRIx64 " (%s) failed: %s", j->hdr.id,
-			 vgpu_op_name(j->hdr.op), msg);
+			 vgpu_op_name(j->hdr.op), j->msg);
 	else
-		snprintf(msg, sizeof(msg), "ok");
-	return vm_finish_job(m, j, err, msg, started, io.out_crc, j->hdr.out_len) ? -EIO : err;
+		snprintf(j->msg, sizeof(j->msg), "ok");
+	j->status = err;
+	j->out_crc = io.out_crc;
+}
+
+/*
+ * Answer the jobs of @batch in order, then count them and let them go.
+ * Called without the lock, which it takes once for the whole batch.
+ */
+static void publish(struct mediator *m, struct pool *p, struct job_list *batch)
+{
+	bool do_fsync = atomic_load(&m->conf.fsync);
+	struct job *j;
+
+	TAILQ_FOREACH(j, batch, entry)
+		if (rsp_finish_job(j, do_fsync))
+			j->status = -EIO;	/* acc/ID stays: recovery answers it */
+	pthread_mutex_lock(&m->lock);
+	TAILQ_FOREACH(j, batch, entry) {
+		struct vm *vm = j->vm;
+
+		p->done++;
+		if (j->status) {
+			vm->st.failed++;
+		} else {
+			vm->st.completed++;
+			vm->st.bytes_out += j->hdr.out_len;
+		}
+		atomic_fetch_sub(&vm->jobs, 1);
+	}
+	p->publishing = false;
+	pthread_mutex_unlock(&m->lock);
+	while ((j = TAILQ_FIRST(batch))) {
+		struct vm *vm = j->vm;
+
+		TAILQ_REMOVE(batch, j, entry);
+		job_free(j);
+		vm_put(vm);
+	}
+}
+
+/* Wakes @p's publisher, sleeping or polling. Called with m->lock held. */
+static void kick_publisher(struct pool *p)
+{
+	atomic_fetch_add_explicit(&p->publish_kicks, 1, memory_order_release);
+	pthread_cond_signal(&p->publish_wake);
+}
+
+/*
+ * The publisher of a pool: appends the trailers of the jobs its worker
+ * ran, fsyncs if configured and renames them into rsp/, in the order they
+ * ran, while the worker runs the next ones. Touches the jobs handed to it
+ * (p->ran), their VMs' spools and [L] counters, and nothing else.
+ */
+static void *publisher(void *arg)
+{
+	struct worker_arg *wa = arg;
+	struct mediator *m = wa->m;
+	struct pool *p = &m->pools[wa->pool];
+	uint64_t spin_ns = (uint64_t)m->conf.worker_spin_us * 1000;
+
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		struct job_list batch = TAILQ_HEAD_INITIALIZER(batch);
+
+		if (spin_ns && !p->publish_stop && TAILQ_EMPTY(&p->ran))
+			poll_for_work(m, &p->publish_kicks, spin_ns);
+		while (TAILQ_EMPTY(&p->ran) && !p->publish_stop)
+			pthread_cond_wait(&p->publish_wake, &m->lock);
+		if (TAILQ_EMPTY(&p->ran))	/* stopping, and all answered */
+			break;
+		TAILQ_CONCAT(&batch, &p->ran, entry);
+		p->publishing = true;
+		pthread_mutex_unlock(&m->lock);
+		publish(m, p, &batch);
+		pthread_mutex_lock(&m->lock);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+/*
+ * A job the backend has run into its VM's histograms (queued to started,
+ * and the backend's run) and the trace. With m->lock held.
+ */
+static void account(struct mediator *m, const struct job *j)
+{
+	struct vm *vm = j->vm;
+	struct trace_rec t = {
+		.id = j->hdr.id, .queued_ns = j->queued_ns, .started_ns = j->started_ns,
+		.finished_ns = j->finished_ns, .op = j->hdr.op, .vm_id = j->vm_id,
+		.status = j->status, .pool = (uint8_t)j->pool, .prio = (uint8_t)j->prio,
+	};
+
+	memcpy(t.vm, vm->conf.name, sizeof(t.vm));
+	if (!t.queued_ns || t.queued_ns > t.started_ns)
+		t.queued_ns = t.started_ns;	/* not measured */
+	stats_hist_add(&vm->st.wait, t.started_ns - t.queued_ns);
+	stats_hist_add(&vm->st.run, t.finished_ns - t.started_ns);
+	trace_ring_add(&m->trace, &t);
 }
 
 static void *worker(void *arg)
@@ -194,40 +316,61 @@ static void *worker(void *arg)
 
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
+		uint64_t now, run_ns;
 		struct job *j;
-		struct vm *vm;
-		int err;
 
-		poll_for_work(m, p, spin_ns);
+		if (spin_ns && !m->stopping && !jobq_len(&p->q))
+			poll_for_work(m, &p->kicks, spin_ns);
 		while (!m->stopping && !jobq_len(&p->q))
 			pthread_cond_wait(&p->wake, &m->lock);
 		if (m->stopping)	/* queued jobs stay on disk for next time */
 			break;
-		j = jobq_pop(&p->q);
-		vm = j->vm;
+		now = vgpu_now_ns();
+		j = jobq_next(&p->q, now);
 		j->pool = wa->pool;
-		j->vm_id = vm->conf.id;
+		j->vm_id = j->vm->conf.id;
 		p->running = j;
-		p->running_since_ns = vgpu_now_ns();
+		p->running_since_ns = now;
+		j->vm->st.wait_ns += now > j->queued_ns ? now - j->queued_ns : 0;
 		pthread_mutex_unlock(&m->lock);
 
-		err = run_job(m, wa->pool, j);
+		run_job(m, wa->pool, j);
 
 		pthread_mutex_lock(&m->lock);
+		account(m, j);
+		run_ns = j->finished_ns - j->started_ns;
+		jobq_charge(&p->q, j, run_ns);
+		j->vm->st.run_ns += run_ns;
 		p->running = NULL;
-		p->done++;
-		if (err) {
-			vm->st.failed++;
+		if (!jobq_len(&p->q) && TAILQ_EMPTY(&p->ran) && !p->publishing) {
+			/*
+			 * Nothing waits to run and nothing is being answered:
+			 * answering it here is the shortest path, and keeps the
+			 * order of answers the order of runs.
+			 */
+			struct job_list one = TAILQ_HEAD_INITIALIZER(one);
+
+			TAILQ_INSERT_TAIL(&one, j, entry);
+			p->publishing = true;
+			pthread_mutex_unlock(&m->lock);
+			publish(m, p, &one);
+			pthread_mutex_lock(&m->lock);
 		} else {
-			vm->st.completed++;
-			vm->st.bytes_out += j->hdr.out_len;
+			/* The next job starts now; the publisher answers this one. */
+			TAILQ_INSERT_TAIL(&p->ran, j, entry);
+			kick_publisher(p);
 		}
-		atomic_fetch_sub(&vm->jobs, 1);
-		job_free(j);
-		vm_put(vm);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return NULL;
+}
+
+void pool_init(struct pool *p)
+{
+	jobq_init(&p->q);
+	TAILQ_INIT(&p->ran);
+	pthread_cond_init(&p->wake, NULL);
+	pthread_cond_init(&p->publish_wake, NULL);
 }
 
 static void start_failed(const char *what, unsigned int pool, const struct cpu_list *cpus,
@@ -239,13 +382,29 @@ static void start_failed(const char *what, unsigned int pool, const struct cpu_l
 		 strerror(err));
 }
 
+/* Start @fn as @p's thread @name, on the pool's CPUs if set; 0 or -errno. */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg, const char *name,
+			const struct cpu_list *cpus)
+{
+	pthread_attr_t attr;
+	int err;
+
+	pthread_attr_init(&attr);
+	if (cpus->set)
+		pthread_attr_setaffinity_np(&attr, sizeof(cpus->cpus), &cpus->cpus);
+	err = pthread_create(t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	if (!err)
+		pthread_setname_np(*t, name);
+	return -err;
+}
+
 int sched_start(struct mediator *m)
 {
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
 		struct pool *p = &m->pools[i];
 		const struct cpu_list *cpus = &m->conf.pool_cpus[i];
 		char name[16];
-		pthread_attr_t attr;
 		int err;
 
 		/* "vgpu-pool-A" in top -H, ps -L and the like; helpers "vgpu-pool-A/1" */
@@ -258,17 +417,19 @@ int sched_start(struct mediator *m)
 			return -err;
 		}
 		worker_args[i] = (struct worker_arg){ m, i };
-		pthread_attr_init(&attr);
-		if (cpus->set)
-			pthread_attr_setaffinity_np(&attr, sizeof(cpus->cpus), &cpus->cpus);
-		err = pthread_create(&p->thread, &attr, worker, &worker_args[i]);
-		pthread_attr_destroy(&attr);
+		err = -start_thread(&p->thread, worker, &worker_args[i], name, cpus);
 		if (err) {
 			start_failed("worker", i, cpus, err);
 			return -err;
 		}
 		p->started = true;
-		pthread_setname_np(p->thread, name);
+		snprintf(name, sizeof(name), "vgpu-pool-%s/pub", vgpu_pool_name(i));
+		err = -start_thread(&p->publisher, publisher, &worker_args[i], name, cpus);
+		if (err) {
+			start_failed("publisher", i, cpus, err);
+			return -err;
+		}
+		p->publisher_started = true;
 		if (cpus->set)
 			log_info("pool %s: worker on cpus %s", vgpu_pool_name(i), cpus->text);
 	}
@@ -288,6 +449,18 @@ void sched_stop(struct mediator *m)
 		m->pools[i].started = false;
 		vgpu_io_team_destroy(m->pools[i].team);
 		m->pools[i].team = NULL;
+	}
+	/* The workers are gone: the publishers answer what they ran, and exit. */
+	pthread_mutex_lock(&m->lock);
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
+		m->pools[i].publish_stop = true;
+		kick_publisher(&m->pools[i]);
+	}
+	pthread_mutex_unlock(&m->lock);
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
+		if (m->pools[i].publisher_started)
+			pthread_join(m->pools[i].publisher, NULL);
+		m->pools[i].publisher_started = false;
 	}
 	/* Forget what never ran: it is still in acc/ and re-queued at start. */
 	pthread_mutex_lock(&m->lock);

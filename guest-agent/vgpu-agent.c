@@ -70,6 +70,7 @@ struct job {
 	uint64_t in_len;
 	void *out;
 	uint64_t out_cap;
+	char why[VGPU_MSG_LEN];	/* the agent's own reason, if it answers */
 };
 TAILQ_HEAD(jobq, job);
 
@@ -129,6 +130,11 @@ static void job_free(struct job *j)
 }
 
 /* Hand the answer to the driver; -ENOENT means the submitter left. */
+/*
+ * Answer @j: Dom0's response @rsp, or the agent's own @status (and j->why).
+ * The submitter gets the message too (API version 2); a driver of version
+ * 1 does not know the ioctl number that carries it and gets the rest.
+ */
 static void job_complete(struct job *j, const struct vgpu_rsp_hdr *rsp, int32_t status)
 {
 	struct vgpu_complete c = {
@@ -136,6 +142,15 @@ static void job_complete(struct job *j, const struct vgpu_rsp_hdr *rsp, int32_t 
 		.status = status,
 		.id = j->drv_id,
 	};
+	int ret;
+
+	_Static_assert(VGPU_MSG_LEN <= VGPU_SUBMIT_MSG_LEN, "the mediator's message fits");
+	if (rsp)
+		snprintf(c.msg, sizeof(c.msg), "%s", rsp->msg);
+	else if (j->why[0])
+		snprintf(c.msg, sizeof(c.msg), "%s", j->why);
+	else if (status)
+		snprintf(c.msg, sizeof(c.msg), "vgpu-agent: %s", strerror(-status));
 
 	if (rsp && !status) {
 		c.out_ptr = (uintptr_t)j->out;
@@ -146,7 +161,12 @@ static void job_complete(struct job *j, const struct vgpu_rsp_hdr *rsp, int32_t 
 		c.started_ns = rsp->started_ns;
 		c.finished_ns = rsp->finished_ns;
 	}
-	if (ioctl(ag.dev_fd, VGPU_IOC_AGENT_COMPLETE, &c) < 0) {
+	ret = ioctl(ag.dev_fd, VGPU_IOC_AGENT_COMPLETE, &c);
+	if (ret < 0 && errno == ENOTTY) {
+		c.argsz = VGPU_COMPLETE_SIZE_V1;
+		ret = ioctl(ag.dev_fd, VGPU_IOC_AGENT_COMPLETE_V1, &c);
+	}
+	if (ret < 0) {
 		if (errno == ENOENT)
 			log_debug("request %" PRIu64 ": submitter gone", j->drv_id);
 		else
@@ -281,17 +301,23 @@ static void redelivered(struct job *j, uint64_t tag)
 	TAILQ_INSERT_TAIL(&ag.publishq, j, entry);
 }
 
-/* Checks the client would only fail later: answer them right away. */
-static int32_t precheck(const struct job *j)
+/* Checks the client would only fail later: answer them right away, saying why. */
+static int32_t precheck(struct job *j)
 {
 	uint64_t in_len, out_len;
-	char why[VGPU_MSG_LEN];
 
-	if (j->op >= VGPU_NR_OPS)
+	if (j->op >= VGPU_NR_OPS) {
+		snprintf(j->why, sizeof(j->why), "unknown op %" PRIu32, j->op);
 		return -EOPNOTSUPP;
-	if (vgpu_op_sizes(j->op, j->args, &in_len, &out_len, why) ||
-	    in_len != j->in_len || out_len > j->out_cap)
+	}
+	if (vgpu_op_sizes(j->op, j->args, &in_len, &out_len, j->why))
 		return -EINVAL;
+	if (in_len != j->in_len || out_len > j->out_cap) {
+		snprintf(j->why, sizeof(j->why), "%s: in %" PRIu64 " B (needs %" PRIu64
+			 "), out room %" PRIu64 " B (needs %" PRIu64 ")", vgpu_op_name(j->op),
+			 j->in_len, in_len, j->out_cap, out_len);
+		return -EINVAL;
+	}
 	return 0;
 }
 

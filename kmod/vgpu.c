@@ -58,11 +58,13 @@ static DEFINE_IDA(vgpu_ida);
 
 /* The uapi structs have no implicit padding: their sizes are the ABI. */
 static_assert(sizeof(struct vgpu_info) == 64);
-static_assert(sizeof(struct vgpu_submit) == 144);
+static_assert(sizeof(struct vgpu_submit) == 208);
+static_assert(offsetof(struct vgpu_submit, msg) == VGPU_SUBMIT_SIZE_V1);
 static_assert(sizeof(struct vgpu_attach) == 40);
 static_assert(sizeof(struct vgpu_fetch) == 120);
 static_assert(sizeof(struct vgpu_tag) == 40);
-static_assert(sizeof(struct vgpu_complete) == 80);
+static_assert(sizeof(struct vgpu_complete) == 144);
+static_assert(offsetof(struct vgpu_complete, msg) == VGPU_COMPLETE_SIZE_V1);
 
 enum vgpu_req_state {
 	VGPU_REQ_QUEUED,	/* on vdev->queue */
@@ -94,6 +96,7 @@ struct vgpu_req {
 	s32 status;
 	u64 out_len;
 	u64 queued_ns, started_ns, finished_ns;
+	char msg[VGPU_SUBMIT_MSG_LEN];	/* the agent's, NUL-terminated */
 };
 
 struct vgpu_dev {
@@ -265,19 +268,29 @@ static void vgpu_uncharge(struct vgpu_dev *vdev, u64 bytes)
 
 /*
  * Copy a struct whose first member is argsz from user space: argsz must
- * cover @ksize, and bytes past it must be zero.
+ * cover @minsz (the struct of the oldest API version), fields past argsz
+ * are zeroed, and bytes past @ksize must be zero. The caller's argsz goes
+ * to @argsz, if given, to copy back no more than it.
  */
-static int vgpu_copy_in(void *dst, size_t ksize, void __user *arg)
+static int vgpu_copy_in_min(void *dst, size_t ksize, size_t minsz, void __user *arg,
+			    u32 *argsz)
 {
-	u32 argsz;
+	u32 usize;
 	int ret;
 
-	if (get_user(argsz, (u32 __user *)arg))
+	if (get_user(usize, (u32 __user *)arg))
 		return -EFAULT;
-	if (argsz < ksize || argsz > PAGE_SIZE)
+	if (usize < minsz || usize > PAGE_SIZE)
 		return -EINVAL;
-	ret = copy_struct_from_user(dst, ksize, arg, argsz);
+	ret = copy_struct_from_user(dst, ksize, arg, usize);
+	if (argsz)
+		*argsz = usize;
 	return ret == -E2BIG ? -EINVAL : ret;
+}
+
+static int vgpu_copy_in(void *dst, size_t ksize, void __user *arg)
+{
+	return vgpu_copy_in_min(dst, ksize, ksize, arg, NULL);
 }
 
 static bool vgpu_zero(const u64 *reserved, unsigned int n)
@@ -388,10 +401,11 @@ static int vgpu_ioctl_submit(struct vgpu_dev *vdev, struct file *file, void __us
 	struct vgpu_submit s;
 	struct vgpu_req *req;
 	long left, ret;
+	u32 argsz;
 	u64 charge;
 	int err;
 
-	err = vgpu_copy_in(&s, sizeof(s), arg);
+	err = vgpu_copy_in_min(&s, sizeof(s), VGPU_SUBMIT_SIZE_V1, arg, &argsz);
 	if (err)
 		return err;
 	err = vgpu_submit_check(&s);
@@ -467,8 +481,10 @@ static int vgpu_ioctl_submit(struct vgpu_dev *vdev, struct file *file, void __us
 	s.started_ns = req->started_ns;
 	s.finished_ns = req->finished_ns;
 	s.id = req->id;
+	memcpy(s.msg, req->msg, sizeof(s.msg));
+	/* A version 1 caller's struct ends before msg. */
 	if (copy_to_user(u64_to_user_ptr(s.out_ptr), req->out, req->out_len) ||
-	    copy_to_user(arg, &s, sizeof(s)))
+	    copy_to_user(arg, &s, min_t(size_t, argsz, sizeof(s))))
 		err = -EFAULT;
 
 err_put:
@@ -687,7 +703,8 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 	struct vgpu_req *req;
 	int err;
 
-	err = vgpu_copy_in(&c, sizeof(c), arg);
+	/* A version 1 agent's struct ends before msg: it reads as empty. */
+	err = vgpu_copy_in_min(&c, sizeof(c), VGPU_COMPLETE_SIZE_V1, arg, NULL);
 	if (err)
 		return err;
 	if (c.flags || c.reserved0 || !vgpu_zero(c.reserved, ARRAY_SIZE(c.reserved)) ||
@@ -733,6 +750,8 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 		req->queued_ns = c.queued_ns;
 		req->started_ns = c.started_ns;
 		req->finished_ns = c.finished_ns;
+		memcpy(req->msg, c.msg, sizeof(req->msg));
+		req->msg[sizeof(req->msg) - 1] = '\0';
 		req->state = VGPU_REQ_DONE;
 		vdev->completed++;
 		complete_all(&req->done);
@@ -755,6 +774,7 @@ static long vgpu_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case VGPU_IOC_GET_INFO:
 		return vgpu_ioctl_get_info(vdev, uarg);
 	case VGPU_IOC_SUBMIT:
+	case VGPU_IOC_SUBMIT_V1:
 		return vgpu_ioctl_submit(vdev, file, uarg);
 	case VGPU_IOC_AGENT_ATTACH:
 		return vgpu_ioctl_attach(vdev, file, uarg);
@@ -763,6 +783,7 @@ static long vgpu_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case VGPU_IOC_AGENT_TAG:
 		return vgpu_ioctl_tag(vdev, file, uarg);
 	case VGPU_IOC_AGENT_COMPLETE:
+	case VGPU_IOC_AGENT_COMPLETE_V1:
 		return vgpu_ioctl_complete(vdev, file, uarg);
 	default:
 		return -ENOTTY;

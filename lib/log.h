@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Levelled logging after OpenBSD's log.c: stderr with a timestamp in the
- * foreground, syslog(LOG_DAEMON) otherwise. log_warn() appends strerror
+ * foreground, syslog(LOG_DAEMON) otherwise. In the foreground under
+ * systemd (stderr is the journal: JOURNAL_STREAM) each line carries its
+ * priority as sd-daemon(3)'s "<N>" prefix instead of a timestamp, so that
+ * `journalctl -p err` finds the errors. log_warn() appends strerror
  * (errno); log_warnx() does not. Thread-safe.
  */
 #ifndef VGPU_LOG_H
@@ -12,6 +15,8 @@
 
 void log_init(const char *ident, bool foreground, int level);
 void log_setlevel(int level);
+/* A daemon until it is ready: warnings and errors also go to stderr. */
+void log_stderr(bool on);
 int log_level_from_name(const char *name);	/* "debug".. "err"; -1 if bad */
 const char *log_level_name(int level);
 

@@ -14,8 +14,10 @@ $(KSFT_HDR): | $(DEPS_STAMP)
 # The harness's FIXTURE macros define functions without prototypes.
 TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
 
-UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_config test_session test_executor)
-INTEGRATION_TESTS := $(O)/tests/integration/test_mediator
+UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_policy \
+	      test_config test_vm test_session test_executor)
+INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_fairness \
+		     $(O)/tests/integration/test_daemon
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
 	@mkdir -p $(dir $@)
@@ -32,17 +34,38 @@ $(O)/tests/unit/test_ops: $(O)/tests/unit/test_ops.o $(TESTLIB) $(LIBVGPU)
 $(O)/tests/unit/test_queue: $(O)/tests/unit/test_queue.o $(O)/dom0-mediator/queue.o $(TESTLIB) \
 		$(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+$(O)/tests/unit/test_policy: $(O)/tests/unit/test_policy.o $(O)/dom0-mediator/queue.o \
+		$(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+$(O)/tests/unit/test_vm: $(O)/tests/unit/test_vm.o $(O)/dom0-mediator/vm.o $(TESTLIB) \
+		$(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 $(O)/tests/unit/test_config: $(O)/tests/unit/test_config.o $(O)/dom0-mediator/config.o \
+		$(O)/dom0-mediator/queue.o \
 		$(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ -linih $(LIBVGPU_LDLIBS)
 $(O)/tests/integration/test_mediator: $(O)/tests/integration/test_mediator.o \
 		$(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
-HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
+$(O)/tests/integration/test_fairness: $(O)/tests/integration/test_fairness.o \
+		$(O)/tests/lib/fairload.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+$(O)/tests/integration/test_daemon: $(O)/tests/integration/test_daemon.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+
 $(O)/tests/unit/test_session: $(O)/tests/unit/test_session.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 # test_executor runs vgpu-executor (built next to it) through its socket.
 $(O)/tests/unit/test_executor: $(O)/tests/unit/test_executor.o $(TESTLIB) $(LIBVGPU_DOM0) \
 		$(LIBVGPU) | $(O)/vgpu-executor
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+
+HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
+
+# What the host tests run besides our programs (promtool, rsvg-convert).
+CHECK_DEPS_STAMP := build/.check-deps-ok
+$(CHECK_DEPS_STAMP): tools/install-deps
+	@tools/install-deps check
+	@mkdir -p $(dir $@) && touch $@
+check-host: | $(CHECK_DEPS_STAMP)

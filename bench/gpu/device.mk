@@ -3,9 +3,10 @@
 # (bench/gpu/run-on-device.sh uses it), with the flags of flags.mk.
 #
 #   INIH=DIR   a folder with libinih's ini.h and libinih.a (Debian's
-#              libinih-dev, copied): also builds vgpu-mediator and vgpuctl,
-#              linked with libinih statically. vgpu-submit and
+#              libinih-dev, copied): also builds vgpu-mediator, linked
+#              with libinih statically. vgpu-submit, vgpuctl and
 #              vgpu-spool-probe need no libinih and are always built.
+#              This vgpu-mediator has no /metrics (no libmicrohttpd).
 include flags.mk
 BINS :=
 all: binaries
@@ -21,15 +22,16 @@ $(O)/vgpu-submit: $(O)/tools/vgpu-submit.o $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 BINS += $(O)/vgpu-submit
 
-ifneq ($(INIH),)
 # The mediator and vgpuctl, as dom0-mediator/build.mk builds them.
-MEDIATOR_OBJS := $(addprefix $(O)/dom0-mediator/,main.o config.o queue.o sched.o requests.o ctl.o)
+include dom0-mediator/objs.mk
+$(O)/vgpuctl: $(VGPUCTL_OBJS)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^
+BINS += $(O)/vgpuctl
+ifneq ($(INIH),)
 $(O)/dom0-mediator/%.o: CPPFLAGS_ALL += -I$(INIH)
 $(O)/vgpu-mediator: $(MEDIATOR_OBJS) $(BACKEND_OBJS) $(LIBVGPU_DOM0) $(LIBVGPU)
-	$(BACKEND_LINK) $(LDFLAGS_ALL) -o $@ $^ $(INIH)/libinih.a $(BACKEND_LDLIBS)
-$(O)/vgpuctl: $(O)/dom0-mediator/vgpuctl.o $(O)/dom0-mediator/config.o $(LIBVGPU)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(INIH)/libinih.a $(LIBVGPU_LDLIBS)
-BINS += $(O)/vgpu-mediator $(O)/vgpuctl
+	$(BACKEND_LINK) $(LDFLAGS_ALL) -o $@ $^ $(INIH)/libinih.a -ldl $(BACKEND_LDLIBS)
+BINS += $(O)/vgpu-mediator
 endif
 
 # tests/gpu is a kselftest harness program. Its header comes from Debian's

@@ -13,7 +13,7 @@
 # per measurement:
 #
 #   mediator_noop p50_us= p99_us= ...                      (a) 1 VM, 1 in flight
-#   mediator_spin vms= ns= jobs_per_s= ...                  (b) 2 and 4 VMs
+#   mediator_spin vms= ns= jobs_per_s= pool_jobs_per_s= ... (b) 2 and 4 VMs
 #   mediator_cpu vms= ns= main_util= ...                    (b) where the CPU goes
 #   mediator_priority mode= hi_wait_p50_us= hi_wait_p99_us= (c)
 #   mediator_isolation sms= probe= load= p99_ratio= ...     (d)
@@ -131,29 +131,29 @@ stop_mediator() {
 vmdir() { echo "$SPOOL/$SCEN/$1"; }
 ctl() { "$CTL" -c "$CONF" status; }
 
-# Per-thread CPU time (ns) of the mediator: "tid ns" lines.
+# Per-thread CPU time (ns) of the mediator: "tid ns name" lines.
 cpu_snap() {
 	local t
 	for t in /proc/"$MPID"/task/*; do
 		if [ -r "$t/schedstat" ]; then
-			echo "${t##*/} $(cut -d' ' -f1 "$t/schedstat")"
+			echo "${t##*/} $(cut -d' ' -f1 "$t/schedstat") $(cat "$t/comm")"
 		else	# utime + stime in clock ticks
 			echo "${t##*/} $(awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, "");
-				printf "%.0f", ($12 + $13) * 1e9 / hz }' "$t/stat")"
+				printf "%.0f", ($12 + $13) * 1e9 / hz }' "$t/stat") $(cat "$t/comm")"
 		fi
 	done
 }
-# cpu_report LABEL BEFORE AFTER WALL_NS JOBS
+# cpu_report LABEL BEFORE AFTER WALL_NS JOBS: the main thread, each pool's
+# worker (vgpu-pool-A, -B) and publisher (vgpu-pool-A/pub, -B/pub)
 cpu_report() {
 	awk -v label="$1" -v wall="$4" -v jobs="$5" -v main="$MPID" '
 		FNR == NR { b[$1] = $2; next }
-		{ d = $2 - b[$1]; tot += d; if ($1 == main) m = d; else o[n++] = d }
+		{ d = $2 - b[$1]; tot += d; if ($1 == main) m = d; else u[$3] += d }
 		END {
-			# the two busiest other threads are the pool workers
-			for (i = 0; i < n; i++) for (j = i + 1; j < n; j++)
-				if (o[j] > o[i]) { t = o[i]; o[i] = o[j]; o[j] = t }
 			printf "mediator_cpu %s main_util=%.2f worker1_util=%.2f worker2_util=%.2f " \
-			       "cpu_us_per_job=%.2f\n", label, m / wall, o[0] / wall, o[1] / wall,
+			       "publisher1_util=%.2f publisher2_util=%.2f cpu_us_per_job=%.2f\n",
+			       label, m / wall, u["vgpu-pool-A"] / wall, u["vgpu-pool-B"] / wall,
+			       u["vgpu-pool-A/pub"] / wall, u["vgpu-pool-B/pub"] / wall,
 			       tot / 1e3 / jobs
 		}' "$2" "$3"
 }
@@ -224,15 +224,23 @@ if want main && start_mediator main 0 0 a1:A:medium a2:A:medium b1:B:medium b2:B
 			t1=$(date +%s%N)
 			cpu_snap >"$WORK/cpu1"
 			wall=$((t1 - t0))
-			worst50=0 worst99=0
+			worst50=0 worst99=0 pa=0 pb=0
 			for v in $list; do
-				read -r a b _ <<<"$(summary "$WORK/b-$ns-$vms-$v.txt")"
+				read -r a b r <<<"$(summary "$WORK/b-$ns-$vms-$v.txt")"
 				worst50=$(awk -v x="$worst50" -v y="${a:-0}" 'BEGIN { print (y > x ? y : x) }')
 				worst99=$(awk -v x="$worst99" -v y="${b:-0}" 'BEGIN { print (y > x ? y : x) }')
+				# each pool's completions/s: the sum of its VMs' own rates
+				case $v in
+				a*) pa=$(awk -v x="$pa" -v y="${r:-0}" 'BEGIN { print x + y }') ;;
+				*) pb=$(awk -v x="$pb" -v y="${r:-0}" 'BEGIN { print x + y }') ;;
+				esac
 			done
+			# the slower pool: both run the same jobs
+			pool=$(awk -v x="$pa" -v y="$pb" 'BEGIN { printf "%.0f", (x < y ? x : y) }')
 			if [ "$fail" = 0 ]; then
 				echo "mediator_spin vms=$vms ns=$ns jobs_per_s=$(awk -v n=$((per * vms)) -v w=$wall \
 					'BEGIN { printf "%.0f", n / (w / 1e9) }') jobs=$((per * vms)) depth=32" \
+				     "pool_jobs_per_s=$pool pool_a_jobs_per_s=$pa pool_b_jobs_per_s=$pb" \
 				     "vm_p50_us=$worst50 vm_p99_us=$worst99"
 			else
 				echo "mediator_error spin vms=$vms ns=$ns: a client failed:"

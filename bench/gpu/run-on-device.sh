@@ -153,6 +153,9 @@ echo "RESULT_BACKEND noop_overhead_us=$(diff_ "$(val noop_backend p50_us)" "$lau
      "small_job_ratio_vs_direct=$(ratio "$backend" "$direct")" \
      "small_job_ratio_vs_naive=$(ratio "$backend" "$naive")" | tee -a "$LOG"
 m_jobs=$(val mediator_spin jobs_per_s 'vms=2 ns=20000 ')
+# (b) per pool: each pool's completions/s of 20 us jobs against one process
+# alone doing the same jobs (issue 11: >= 0.9)
+m_pool=$(val mediator_spin pool_jobs_per_s 'vms=2 ns=20000 ')
 m_jobs4=$(val mediator_spin jobs_per_s 'vms=4 ns=20000 ')
 # (c): the worse of back-to-back and random arrivals
 hi=$(grep -E '^mediator_priority' "$LOG" | tr ' ' '\n' | sed -n 's/^hi_wait_p99_us=//p' |
@@ -175,6 +178,7 @@ echo "RESULT_DETAIL noop_overhead_p99_us=$(diff_ "$(val "mediator_noop " p99_us)
 echo "RESULT noop_overhead_us=$(diff_ "$(val "mediator_noop " p50_us)" "$launch")" \
      "small_job_ratio_vs_direct=$(ratio "$m_jobs" "$direct")" \
      "small_job_ratio_vs_naive=$(ratio "$m_jobs" "$naive")" \
+     "pool_ratio_vs_direct=$(ratio "$m_pool" "$direct")" \
      "hi_wait_p99_us=$(echo "$hi" | na)" \
      "isolation_ratio=$iso_main" \
      "datapath_gbps=$(val datapath e2e_gbps 'staging_kib=2048 io_threads=2 ' | na)" | tee -a "$LOG"

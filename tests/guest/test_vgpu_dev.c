@@ -70,7 +70,10 @@ static void *fake_agent_run(void *arg)
 		d.out_len = f.out_len;
 		out = calloc(1, f.out_len + 1);
 		c.id = f.id;
+		msg[0] = '\0';
 		c.status = vgpu_cpu_compute(&d, in, out, msg);
+		if (c.status)	/* the submitter gets it (API version 2) */
+			snprintf(c.msg, sizeof(c.msg), "fake agent: %.50s", msg);
 		c.out_ptr = (uintptr_t)out;
 		c.out_len = c.status ? 0 : f.out_len;
 		c.queued_ns = 1;
@@ -343,6 +346,40 @@ TEST_F(dev, every_op_through_a_fake_agent)
 	}
 	fake_agent_stop(&a);
 	EXPECT_EQ(0, dev_counter("inflight_bytes"));
+}
+
+/*
+ * A failed job's message reaches the submitter; a caller of API version 1
+ * (its argsz and ioctl number end before msg) gets the rest of the answer,
+ * and nothing is written past its struct.
+ */
+TEST_F(dev, messages_reach_new_callers_and_old_ones_are_not_overrun)
+{
+	struct fake_agent a;
+	struct {
+		struct vgpu_submit s;
+		uint8_t guard[64];
+	} old;
+	struct vgpu_submit s = { .op = VGPU_NR_OPS + 3 };
+
+	ASSERT_EQ(0, fake_agent_start(&a, false));
+	/* An op the driver passes on and the (fake) Dom0 refuses. */
+	ASSERT_EQ(0, submit(self->fd, &s));
+	EXPECT_EQ(-EOPNOTSUPP, s.status);
+	EXPECT_EQ(0, strncmp(s.msg, "fake agent: ", 12)) TH_LOG("msg '%s'", s.msg);
+	EXPECT_NE(NULL, memchr(s.msg, '\0', sizeof(s.msg)));
+
+	/* A version 1 program: its struct is the first 144 bytes, then others. */
+	memset(&old, 0x5a, sizeof(old));
+	memcpy(&old.s, &s, VGPU_SUBMIT_SIZE_V1);
+	old.s.argsz = VGPU_SUBMIT_SIZE_V1;
+	old.s.status = 0;
+	EXPECT_EQ(0, ioctl(self->fd, VGPU_IOC_SUBMIT_V1, &old.s));
+	EXPECT_EQ(-EOPNOTSUPP, old.s.status);
+	for (size_t i = VGPU_SUBMIT_SIZE_V1; i < sizeof(old); i++) {
+		EXPECT_EQ(0x5a, ((uint8_t *)&old)[i]) TH_LOG("byte %zu past the v1 struct", i);
+	}
+	fake_agent_stop(&a);
 }
 
 static void on_alarm(int sig)

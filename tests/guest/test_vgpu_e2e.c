@@ -134,12 +134,14 @@ TEST_F_TIMEOUT(e2e, bad_jobs_come_back_as_status, 60)
 	/* Unknown op, bad shape: answered, with the error in status. */
 	ASSERT_EQ(0, submit(self->fd, &s));
 	EXPECT_EQ(-EOPNOTSUPP, s.status);
+	EXPECT_NE(NULL, strstr(s.msg, "unknown op")) TH_LOG("msg '%s'", s.msg);
 	s = (struct vgpu_submit){ .op = VGPU_OP_VECTOR_ADD, .args = { 2 },
 		.in_ptr = (uintptr_t)in, .in_len = 12, .out_ptr = (uintptr_t)out,
 		.out_len = 8 };
 	ASSERT_EQ(0, submit(self->fd, &s));
 	EXPECT_EQ(-EINVAL, s.status);
 	EXPECT_EQ(0, s.out_written);
+	EXPECT_NE(NULL, strstr(s.msg, "vector_add")) TH_LOG("msg '%s'", s.msg);
 }
 
 /* ---- concurrency and agent restarts -------------------------------------- */

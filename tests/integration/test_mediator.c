@@ -18,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -655,6 +657,109 @@ TEST_F(med, sigkill_mid_load_loses_and_duplicates_nothing)
 	}
 }
 
+/*
+ * SIGTERM while a pool streams jobs: every job the worker ran is answered
+ * before the mediator exits (none is left in acc/ with its output but no
+ * trailer, to be run again), the rest waits in acc/ untouched, and after a
+ * restart every request has exactly one correct answer.
+ */
+TEST_F(med, sigterm_under_load_answers_every_job_that_ran)
+{
+	enum { N = 30 };
+	static struct rjob jobs[N + 1];
+	struct vgpu_client *c = client(&self->t, "b");
+	bool seen[N + 1] = { false };
+	int got = 0, waiting = 0;
+	char acc[600], why[VGPU_MSG_LEN];
+	struct dirent *de;
+	struct vgpu_result r;
+	DIR *d;
+
+	ASSERT_NE(NULL, c);
+	/* A 100 ms job first, so that the others queue up behind it. */
+	random_job(&jobs[0], VGPU_OP_SPIN);
+	jobs[0].d.args[0] = 100 * MS;
+	ASSERT_EQ(0, submit_job(c, &jobs[0]));
+	for (int i = 1; i <= N; i++) {
+		if (i % 2) {	/* 1 to 4 ms: the stream lasts long enough */
+			random_job(&jobs[i], VGPU_OP_SPIN);
+			jobs[i].d.args[0] = test_rand_range(1 * MS, 4 * MS);
+			ASSERT_EQ(0, submit_job(c, &jobs[i]));
+			continue;
+		}
+		/* 0.8 to 3.2 MB in, half that out */
+		random_job(&jobs[i], VGPU_OP_VECTOR_ADD);
+		free(jobs[i].in);
+		free(jobs[i].out);
+		jobs[i].d.args[0] = test_rand_range(100000, 400000);
+		ASSERT_EQ(0, vgpu_op_sizes(VGPU_OP_VECTOR_ADD, jobs[i].d.args, &jobs[i].d.in_len,
+					   &jobs[i].d.out_len, why));
+		jobs[i].in = malloc(jobs[i].d.in_len);
+		jobs[i].out = malloc(jobs[i].d.out_len);
+		ASSERT_NE(NULL, jobs[i].in);
+		ASSERT_NE(NULL, jobs[i].out);
+		test_rand_floats(jobs[i].in, jobs[i].d.in_len / 4);
+		ASSERT_EQ(0, submit_job(c, &jobs[i]));
+	}
+	ASSERT_EQ(1, vgpu_client_next(c, &r, 5000));
+	ASSERT_TRUE((struct rjob *)r.user == &jobs[0]);
+	seen[0] = true;
+	got = 1;
+	sleep_ms((unsigned int)test_rand_range(1, 20));	/* into the stream */
+	ASSERT_EQ(0, tm_stop(&self->t, SIGTERM));
+	while (vgpu_client_next(c, &r, 100) == 1) {	/* answered before the exit */
+		seen[(struct rjob *)r.user - jobs] = true;
+		got++;
+	}
+
+	tm_vmdir(&self->t, "b", acc, sizeof(acc));
+	strcat(acc, "/acc");
+	d = opendir(acc);
+	ASSERT_NE(NULL, d);
+	while ((de = readdir(d))) {
+		uint8_t buf[VGPU_REQ_HDR_SIZE];
+		struct vgpu_req_hdr h;
+		struct stat st;
+		char path[900];
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", acc, de->d_name);
+		fd = open(path, O_RDONLY);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ((ssize_t)sizeof(buf), pread(fd, buf, sizeof(buf), 0));
+		ASSERT_EQ(0, fstat(fd, &st));
+		close(fd);
+		vgpu_req_decode(buf, &h);
+		EXPECT_EQ(h.hdr_size + h.payload_len, (uint64_t)st.st_size)
+			TH_LOG("acc/%s ran but was not answered", de->d_name);
+		waiting++;
+	}
+	closedir(d);
+	TH_LOG("%d answered by the exit, %d waiting in acc/", got, waiting);
+	EXPECT_EQ(N + 1, got + waiting);
+
+	ASSERT_EQ(0, tm_start(&self->t));
+	while (got < N + 1) {
+		struct rjob *j;
+		double rel;
+
+		ASSERT_EQ(1, vgpu_client_next(c, &r, 5000)) TH_LOG("%d of %d answered", got, N + 1);
+		j = r.user;
+		ASSERT_FALSE(seen[j - jobs]) TH_LOG("answered twice");
+		seen[j - jobs] = true;
+		EXPECT_EQ(0, r.rsp.status) TH_LOG("%s", r.rsp.msg);
+		EXPECT_EQ(0, vgpu_cpu_verify(&j->d, j->in, j->out, &rel, why)) TH_LOG("%s", why);
+		got++;
+	}
+	for (int i = 0; i <= N; i++) {
+		free(jobs[i].in);
+		free(jobs[i].out);
+	}
+	vgpu_client_close(c);
+}
+
 static void write_conf(struct test_mediator *t, const char *vms)
 {
 	struct test_mediator copy;
@@ -839,6 +944,102 @@ TEST_F(med, status_shows_the_running_job_and_queue_depths)
 		vgpu_client_close(cs[v]);
 }
 
+/* A control-socket client that connects, sends @line (may be "") and then does nothing. */
+static int ctl_connect(const struct test_mediator *t, const char *line)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.107s", t->sock);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Clients of the control socket that never finish their line, or never
+ * read their report, cost the event loop nothing: requests are accepted
+ * and answered at full speed meanwhile, the stuck clients are dropped
+ * after their deadline (1 s each) and vgpuctl is answered after them.
+ */
+TEST_F(med, stuck_control_clients_do_not_stall_requests)
+{
+	struct vgpu_client *c = client(&self->t, "b");
+	int nstuck = (int)test_rand_range(3, 5), stuck[5], reader;
+	struct vgpu_result res[20];
+	char status[8192], buf[256];
+	uint64_t t0, took_ms;
+	ssize_t n;
+
+	ASSERT_NE(NULL, c);
+	for (int i = 0; i < nstuck; i++) {
+		stuck[i] = ctl_connect(&self->t, i % 2 ? "sta" : "");
+		ASSERT_LE(0, stuck[i]);
+	}
+	sleep_ms(50);		/* the mediator has taken the first one */
+	t0 = vgpu_now_ns();
+	for (int i = 0; i < 20; i++)
+		submit_spin(c, 0);
+	ASSERT_EQ(20, collect(&c, 1, res, 20, 10000));
+	took_ms = (vgpu_now_ns() - t0) / MS;
+	TH_LOG("%d stuck clients; 20 requests answered in %" PRIu64 " ms", nstuck, took_ms);
+	EXPECT_GT(700, took_ms);
+	for (int i = 0; i < 20; i++)
+		EXPECT_EQ(0, res[i].rsp.status);
+
+	/* One that asks and reads only later gets its whole report. */
+	reader = ctl_connect(&self->t, "status\n");
+	ASSERT_LE(0, reader);
+	ASSERT_EQ(0, tm_status(&self->t, status, sizeof(status)));
+	EXPECT_NE(NULL, strstr(status, "vm b: vm_id=21")) TH_LOG("%s", status);
+	n = read(reader, buf, sizeof(buf) - 1);
+	ASSERT_LT(0, n);
+	buf[n] = '\0';
+	EXPECT_EQ(0, strncmp(buf, "backend cpu\n", 12)) TH_LOG("%s", buf);
+	close(reader);
+	for (int i = 0; i < nstuck; i++)
+		close(stuck[i]);
+	vgpu_client_close(c);
+}
+
+/* Run @cmd with its output in @out; its status (-1 if it could not run). */
+static int run_cmd(const char *cmd, char *out, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n;
+
+	out[0] = '\0';
+	if (!p)
+		return -1;
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	return pclose(p);
+}
+
+/* vgpuctl finds the socket in the config even while the rest of it is broken. */
+TEST_F(med, vgpuctl_reads_the_socket_from_a_broken_config)
+{
+	char conf[400], cmd[1200], out[8192];
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/broken.conf", self->t.root);
+	f = fopen(conf, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "# broken on purpose\n[mediator]\nspoll = /nowhere\n"
+		"control_socket = %s ; inline comment\nthis line has no equals sign\n"
+		"[vm x]\nid = banana\n[mediator]\n", self->t.sock);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "%s -n -c %s 2>&1", test_bin("vgpu-mediator"), conf);
+	EXPECT_NE(0, run_cmd(cmd, out, sizeof(out))) TH_LOG("the config should be refused: %s", out);
+	snprintf(cmd, sizeof(cmd), "%s -c %s status 2>&1", test_bin("vgpuctl"), conf);
+	EXPECT_EQ(0, run_cmd(cmd, out, sizeof(out))) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "pool A: idle")) TH_LOG("%s", out);
+}
+
 TEST(uncollected_responses_expire)
 {
 	struct test_mediator t;
@@ -954,17 +1155,9 @@ TEST(workers_are_named_and_bound_to_their_cpus)
 	struct vgpu_client *c;
 	struct vgpu_result r;
 	char keys[256], tid[32], got[256], mine[256], self_tid[32];
-	cpu_set_t allowed;
-	int first = -1, last = -1;
+	int first, last;
 
-	ASSERT_EQ(0, sched_getaffinity(0, sizeof(allowed), &allowed));
-	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-		if (!CPU_ISSET(cpu, &allowed))
-			continue;
-		if (first < 0)
-			first = cpu;
-		last = cpu;
-	}
+	ASSERT_EQ(0, test_cpu_range(&first, &last));
 	/*
 	 * Main thread on the first CPU we may use, pool A's worker and its two
 	 * I/O helpers on the last, B's worker and helper unbound.
@@ -1026,23 +1219,29 @@ static int run_mediator(const struct test_mediator *t, const char *flag, char *o
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/*
+ * A CPU the mediator may not use stops the start, and -n, at the key's
+ * line: before any thread starts (the workers' own check, "none of those
+ * CPUs is online and allowed", is now a second line of defence).
+ */
 TEST(cpus_that_cannot_be_used_stop_the_start)
 {
-	/* The I/O helpers start first; with none, the worker is the first. */
 	static const char *const keys[] = { "[pool B]\ncpus = 1023\n",
 					    "[pool B]\ncpus = 1023\nio_threads = 1\n" };
-	static const char *const want[] = { "I/O helpers", "worker" };
+	static const char *const flags[] = { "-d", "-n" };
 
 	for (int i = 0; i < 2; i++) {
-		struct test_mediator t;
-		char out[4096], line[256];
+		for (int f = 0; f < 2; f++) {
+			struct test_mediator t;
+			char out[4096];
 
-		ASSERT_EQ(0, tm_init(&t, keys[i], "[vm x]\nid = 1\npool = A\npriority = low\n"));
-		EXPECT_EQ(1, run_mediator(&t, "-d", out, sizeof(out)));
-		snprintf(line, sizeof(line), "cannot start the %s of pool B on cpus 1023: none of "
-			 "those CPUs is online and allowed", want[i]);
-		EXPECT_NE(NULL, strstr(out, line)) TH_LOG("%s", out);
-		tm_cleanup(&t);
+			ASSERT_EQ(0, tm_init(&t, keys[i],
+					     "[vm x]\nid = 1\npool = A\npriority = low\n"));
+			EXPECT_EQ(1, run_mediator(&t, flags[f], out, sizeof(out)));
+			EXPECT_NE(NULL, strstr(out, "mediator.conf:8: key 'cpus': CPU 1023 is not "
+					       "online or not allowed here")) TH_LOG("%s", out);
+			tm_cleanup(&t);
+		}
 	}
 }
 

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -266,4 +267,21 @@ int test_count_entries(const char *dir)
 			n++;
 	closedir(d);
 	return n;
+}
+
+int test_cpu_range(int *first, int *last)
+{
+	cpu_set_t allowed;
+
+	*first = *last = -1;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		return -1;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed))
+			continue;
+		if (*first < 0)
+			*first = cpu;
+		*last = cpu;
+	}
+	return *first < 0 ? -1 : 0;
 }

@@ -49,6 +49,8 @@ int tm_status(const struct test_mediator *t, char *buf, size_t len);
 long tm_cpu_ticks(const struct test_mediator *t);
 /* Path of a program built next to the tests (vgpu-mediator, vgpuctl). */
 const char *test_bin(const char *name);
+/* The lowest and highest CPU this thread may run on; 0, or -1 on error. */
+int test_cpu_range(int *first, int *last);
 /* Count the entries of @dir (not . or ..); -1 on error. */
 int test_count_entries(const char *dir);
 

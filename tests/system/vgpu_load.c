@@ -77,8 +77,8 @@ static void *thread_run(void *arg)
 		ret = submit(fd, &s);
 		if (ret)
 			snprintf(msg, sizeof(msg), "SUBMIT: %s", strerror(-ret));
-		else if (s.status)
-			snprintf(msg, sizeof(msg), "status %d", s.status);
+		else if (s.status)	/* and Dom0's (or the agent's) reason */
+			snprintf(msg, sizeof(msg), "status %d: %.40s", s.status, s.msg);
 		else if (s.out_written != j.d.out_len)
 			snprintf(msg, sizeof(msg), "out_written %llu, expected %llu",
 				 (unsigned long long)s.out_written,

@@ -3,15 +3,18 @@
  * Config loading: good files give the values (and defaults) they say; every
  * bad file gives one error naming the file, the line and the key.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
 
-#include "mediator.h"
+#include "conf.h"
+#include "testlib.h"
 
 /* A scratch directory with a config path in it. */
 struct scratch {
@@ -157,6 +160,32 @@ TEST_F(conf, cpus_take_lists_and_ranges)
 	conf_free(&self->s.c);
 }
 
+TEST_F(conf, pool_policies_and_vm_weights)
+{
+	const struct conf *c = &self->s.c;
+
+	write_file(self->s.path,
+		   "[pool A]\npolicy = aging\naging_ms = 250\n"
+		   "[pool B]\npolicy = weighted\n"
+		   "[vm a]\nid = 1\npool = B\npriority = low\nweight = 300\n"
+		   "[vm b]\nid = 2\npool = B\npriority = low\n");
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)))
+		TH_LOG("%s", self->s.err);
+	EXPECT_EQ(SCHED_AGING, c->sched[VGPU_POOL_A].policy);
+	EXPECT_EQ(250u, c->sched[VGPU_POOL_A].aging_ms);
+	EXPECT_EQ(SCHED_WEIGHTED, c->sched[VGPU_POOL_B].policy);
+	EXPECT_EQ(500u, c->sched[VGPU_POOL_B].aging_ms);	/* default */
+	EXPECT_EQ(300u, c->vms[0].weight);
+	EXPECT_EQ(100u, c->vms[1].weight);			/* default */
+	conf_free(&self->s.c);
+
+	write_file(self->s.path, "[vm a]\nid = 1\npool = B\npriority = low\n");
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)));
+	for (int p = 0; p < VGPU_NR_POOLS; p++)
+		EXPECT_EQ(SCHED_STRICT, c->sched[p].policy);	/* default: today's order */
+	conf_free(&self->s.c);
+}
+
 struct bad_case {
 	const char *text;
 	const char *want;	/* the error must contain this */
@@ -221,7 +250,110 @@ BAD(io_threads_zero, "[pool A]\nio_threads = 0\n",
     ":2: key 'io_threads': expected a number in 1..16, got '0'");
 BAD(io_threads_too_many, "[pool B]\nio_threads = 17\n", ":2: key 'io_threads'");
 BAD(spin_too_long, "[mediator]\nworker_spin_us = 2000000\n", ":2: key 'worker_spin_us'");
+BAD(bad_policy, "[pool A]\npolicy = fair\n",
+    ":2: key 'policy': expected strict, aging or weighted, got 'fair'");
+BAD(aging_zero, "[pool B]\naging_ms = 0\n",
+    ":2: key 'aging_ms': expected a number in 1..3600000, got '0'");
+BAD(aging_too_long, "[pool A]\npolicy = aging\naging_ms = 3600001\n", ":3: key 'aging_ms'");
+BAD(weight_zero, VMHEAD "id = 1\nweight = 0\n",
+    ":6: key 'weight': expected a number in 1..10000, got '0'");
+BAD(weight_too_big, VMHEAD "id = 1\nweight = 10001\n", ":6: key 'weight'");
+BAD(policy_in_vm, VMHEAD "id = 1\npolicy = aging\n", ":6: unknown key 'policy' in [vm a]");
 BAD(missing_file, NULL, "No such file or directory");
+BAD(empty_file, "", ": no [mediator] or [vm NAME] section: an empty config?");
+BAD(only_comments, "# nothing here\n; nor here\n", ": no [mediator] or [vm NAME] section");
+BAD(relative_spool, "[mediator]\nspool = var/vgpu\n",
+    ":2: key 'spool': expected an absolute path, got 'var/vgpu'");
+BAD(relative_state_dir, "[mediator]\nstate_dir = state\n", ":2: key 'state_dir': expected an absolute");
+BAD(relative_socket, "[mediator]\ncontrol_socket = m.sock\n", ":2: key 'control_socket'");
+BAD(relative_vm_dir, VMHEAD "id = 1\npool = A\npriority = low\ndir = db\n",
+    ":8: key 'dir': expected an absolute path");
+BAD(missing_include, "[mediator]\ninclude = /nonexistent/vgpu.d\n",
+    ":2: key 'include': /nonexistent/vgpu.d: No such file or directory");
+BAD(too_many_sms, "[pool A]\nsms = 200\n", ":2: key 'sms': expected a number in 0..132");
+BAD(sms_of_both_pools, "[pool A]\nsms = 100\n[pool B]\nsms = 40\n",
+    ":4: key 'sms': pools A and B reserve 100 + 40 SMs");
+BAD(id_given_twice, VMHEAD "id = 1\npool = A\npriority = low\nid = 2\n",
+    ":8: key 'id' given again in [vm a] (first at ");
+BAD(key_given_twice, "[mediator]\nfsync = yes\n[pool A]\nsms = 8\n[mediator]\nfsync = no\n",
+    ":6: key 'fsync' given again in [mediator]");
+BAD(size_suffix_named, VMHEAD "id = 1\nmax_payload_bytes = 1P\n",
+    "(a suffix K, M, G or T, in either case, multiplies by 1024^1..4), got '1P'");
+BAD(no_such_group, "[mediator]\ncontrol_socket_group = no-such-group-vgpu\n",
+    ":2: key 'control_socket_group': no group 'no-such-group-vgpu'");
+BAD(socket_for_others, "[mediator]\ncontrol_socket_mode = 0666\n", ":2: key 'control_socket_mode'");
+BAD(socket_mode_not_octal, "[mediator]\ncontrol_socket_mode = rw\n", ":2: key 'control_socket_mode'");
+BAD(socket_mode_owner_cannot_write, "[mediator]\ncontrol_socket_mode = 0460\n",
+    ":2: key 'control_socket_mode': expected an octal mode");
+BAD(metrics_no_port, "[mediator]\nmetrics_listen = 127.0.0.1\n", ":2: key 'metrics_listen'");
+BAD(metrics_bad_port, "[mediator]\nmetrics_listen = 127.0.0.1:70000\n", ":2: key 'metrics_listen'");
+BAD(metrics_a_name, "[mediator]\nmetrics_listen = localhost:9445\n", ":2: key 'metrics_listen'");
+
+/* -c /etc/vgpu (a directory) says so instead of reading nothing. */
+TEST_F(conf, a_directory_is_not_a_config)
+{
+	ASSERT_EQ(-1, conf_load(self->s.dir, &self->s.c, self->s.err, sizeof(self->s.err)));
+	EXPECT_NE(NULL, strstr(self->s.err, ": a directory, not a config file"))
+		TH_LOG("%s", self->s.err);
+}
+
+TEST_F(conf, sizes_take_either_case_and_new_keys_their_defaults)
+{
+	const struct conf *c = &self->s.c;
+
+	write_file(self->s.path, "[mediator]\nstaging_bytes = 4m\nmetrics_listen = [::1]:9445\n"
+		   "control_socket_group = root\ntrace_jobs = 0\n" VMHEAD
+		   "id = 1\npool = A\npriority = low\nmax_payload_bytes = 3k\n");
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)))
+		TH_LOG("%s", self->s.err);
+	EXPECT_EQ(4ull << 20, c->staging_bytes);
+	EXPECT_EQ(3ull << 10, c->vms[0].max_payload);
+	EXPECT_EQ(AF_INET6, c->metrics_family);
+	EXPECT_EQ(9445, c->metrics_port);
+	EXPECT_EQ(0u, c->ctl_gid);
+	EXPECT_EQ(0660u, c->ctl_mode);	/* a group: it may use the socket */
+	EXPECT_EQ(0u, c->trace_jobs);
+	conf_free(&self->s.c);
+
+	write_file(self->s.path, "[mediator]\nspool = /srv/vgpu\ncontrol_socket_mode = 0640\n");
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)))
+		TH_LOG("%s", self->s.err);
+	EXPECT_EQ(0, c->metrics_family);	/* off unless asked */
+	EXPECT_EQ(4096u, c->trace_jobs);
+	EXPECT_EQ(0640u, c->ctl_mode);
+	conf_free(&self->s.c);
+}
+
+/* What only this host can tell: the CPUs a "cpus" key names must be ours. */
+TEST_F(conf, cpus_this_host_lacks_are_named_at_their_line)
+{
+	cpu_set_t allowed;
+	char text[128];
+	int first, last;
+
+	ASSERT_EQ(0, test_cpu_range(&first, &last));
+	ASSERT_EQ(0, sched_getaffinity(0, sizeof(allowed), &allowed));
+	snprintf(text, sizeof(text), "[mediator]\ncpus = %d\n[pool B]\ncpus = %d-%d\n", last,
+		 last, last + 1 < CPU_SETSIZE ? last + 1 : last);
+	write_file(self->s.path, text);
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)));
+	if (last + 1 >= CPU_SETSIZE || CPU_ISSET(last + 1, &allowed)) {
+		conf_free(&self->s.c);
+		SKIP(return, "every CPU is ours");
+	}
+	ASSERT_EQ(-1, conf_check_host(&self->s.c, NULL, self->s.err, sizeof(self->s.err)));
+	snprintf(text, sizeof(text), "mediator.conf:4: key 'cpus': CPU %d is not online or not "
+		 "allowed here", last + 1);
+	EXPECT_NE(NULL, strstr(self->s.err, text)) TH_LOG("%s", self->s.err);
+	conf_free(&self->s.c);
+
+	snprintf(text, sizeof(text), "[mediator]\ncpus = %d\n", last);
+	write_file(self->s.path, text);
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)));
+	EXPECT_EQ(0, conf_check_host(&self->s.c, NULL, self->s.err, sizeof(self->s.err)))
+		TH_LOG("%s", self->s.err);
+	conf_free(&self->s.c);
+}
 
 TEST_F(badconf, names_file_line_and_key)
 {

@@ -8,7 +8,7 @@
 
 #include "kselftest_harness.h"
 
-#include "mediator.h"
+#include "queue.h"
 #include "testlib.h"
 
 #define NJOBS 2000
@@ -106,7 +106,7 @@ TEST(requeued_jobs_keep_their_arrival_order)
 
 TEST(remove_takes_a_job_out_of_the_middle)
 {
-	struct job jobs[9];
+	struct job jobs[9] = { 0 };
 	struct jobq q;
 
 	jobq_init(&q);

@@ -25,7 +25,15 @@
 #include <misc/vgpu_regs.h>
 
 #define VGPU_IOC_MAGIC		'V'
-#define VGPU_API_VERSION	1
+/*
+ * 2: struct vgpu_submit and struct vgpu_complete end with @msg, the
+ * reason for a failed job. Version 1 callers, whose argsz and ioctl
+ * numbers end before it, keep working (VGPU_IOC_*_V1 below).
+ */
+#define VGPU_API_VERSION	2
+
+/* A job's message, NUL included: the spool protocol's response message. */
+#define VGPU_SUBMIT_MSG_LEN	64
 
 /*
  * Ops: the numbers a request carries, in the spool protocol and in @op of
@@ -117,6 +125,9 @@ struct vgpu_info {
  * @finished_ns: out: when the response was written
  * @id: out: the driver's id of the request (in the kernel log and sysfs)
  * @reserved: must be 0
+ * @msg: out: why, when @status is not 0: the mediator's message (or the
+ *	agent's), NUL-terminated, empty when it gave none. Since API version
+ *	2; a caller whose @argsz ends before it gets the rest all the same.
  */
 struct vgpu_submit {
 	__u32 argsz;
@@ -135,7 +146,11 @@ struct vgpu_submit {
 	__aligned_u64 finished_ns;
 	__aligned_u64 id;
 	__aligned_u64 reserved[2];
+	char msg[VGPU_SUBMIT_MSG_LEN];
 };
+
+/* API version 1's struct vgpu_submit, without @msg, and its ioctl number. */
+#define VGPU_SUBMIT_SIZE_V1	144
 
 /**
  * VGPU_IOC_SUBMIT - _IOWR(VGPU_IOC_MAGIC, 1, struct vgpu_submit)
@@ -150,8 +165,11 @@ struct vgpu_submit {
  * detached go back to the queue for the next agent. A signal or a timeout
  * cancels the request: the agent's completion of it is discarded.
  *
+ * @argsz may end before @msg (API version 1: VGPU_SUBMIT_SIZE_V1, with
+ * VGPU_IOC_SUBMIT_V1): the answer then stops there too.
+ *
  * Return: 0 when Dom0 (or the agent) answered: the job's own result is in
- * @status; -EFAULT bad pointer; -EINVAL bad argsz, flags or reserved
+ * @status and why in @msg; -EFAULT bad pointer; -EINVAL bad argsz, flags or reserved
  * fields; -E2BIG @in_len plus @out_len exceed max_inflight_bytes; -EAGAIN
  * no room and O_NONBLOCK; -EINTR a signal arrived (the request is
  * cancelled; it is never restarted); -ETIMEDOUT the timeout passed;
@@ -159,6 +177,8 @@ struct vgpu_submit {
  * was removed; -ENOMEM.
  */
 #define VGPU_IOC_SUBMIT		_IOWR(VGPU_IOC_MAGIC, 1, struct vgpu_submit)
+#define VGPU_IOC_SUBMIT_V1	_IOC(_IOC_READ | _IOC_WRITE, VGPU_IOC_MAGIC, 1, \
+				     VGPU_SUBMIT_SIZE_V1)
 
 /**
  * struct vgpu_attach - the agent's handshake
@@ -283,6 +303,9 @@ struct vgpu_tag {
  * @started_ns: in: see @queued_ns
  * @finished_ns: in: see @queued_ns
  * @reserved: must be 0
+ * @msg: in: the message for the submitter's @msg, NUL-terminated (the
+ *	driver terminates it if it is not). Since API version 2; an older
+ *	agent's @argsz ends before it, and its submitters get none.
  */
 struct vgpu_complete {
 	__u32 argsz;
@@ -296,7 +319,11 @@ struct vgpu_complete {
 	__aligned_u64 started_ns;
 	__aligned_u64 finished_ns;
 	__aligned_u64 reserved[2];
+	char msg[VGPU_SUBMIT_MSG_LEN];
 };
+
+/* API version 1's struct vgpu_complete, without @msg. */
+#define VGPU_COMPLETE_SIZE_V1	80
 
 /**
  * VGPU_IOC_AGENT_COMPLETE - _IOW(VGPU_IOC_MAGIC, 5, struct vgpu_complete)
@@ -309,5 +336,6 @@ struct vgpu_complete {
  * with the agent); -EFAULT (likewise); -EPERM not the agent; -ENODEV.
  */
 #define VGPU_IOC_AGENT_COMPLETE	_IOW(VGPU_IOC_MAGIC, 5, struct vgpu_complete)
+#define VGPU_IOC_AGENT_COMPLETE_V1 _IOC(_IOC_WRITE, VGPU_IOC_MAGIC, 5, VGPU_COMPLETE_SIZE_V1)
 
 #endif /* _UAPI_MISC_VGPU_H */

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * The mediator's side of a VM directory: accepting requests, answering
- * them, recovering after a restart and expiring what nobody collects.
+ * Acceptance: the mediator's side of a VM directory on the main thread.
+ * Accepting requests into m->accepted (sched.c queues them), rejecting
+ * bad ones with an error response (respond.c), recovering acc/ after a
+ * restart and expiring what nobody collects. Touches the VMs' directories,
+ * their last-id state and main-thread counters, and m->accepted; the
+ * queues only through sched.c.
  *
  * Everything in a VM directory is written by an untrusted guest. Files are
  * opened relative to directory fds opened without following links, with
@@ -26,230 +30,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "accept.h"
 #include "log.h"
 #include "mediator.h"
-
-#define ERR_SUFFIX	".err"	/* rejection being written, in acc/ */
-#define WARN_EVERY_NS	1000000000ull	/* guest-caused warnings: 1/s ... */
-#define WARN_BURST	10		/* ... after a burst of 10 */
-
-void vm_warnx(struct vm *vm, const char *fmt, ...)
-{
-	uint64_t now = vgpu_now_ns(), tat = vm->warn_tokens_ns;
-	char msg[512];
-	va_list ap;
-
-	/* GCRA: a guest flooding bad requests cannot flood the log. */
-	if (tat < now)
-		tat = now;
-	if (tat - now > WARN_BURST * WARN_EVERY_NS) {
-		vm->warn_suppressed++;
-		return;
-	}
-	vm->warn_tokens_ns = tat + WARN_EVERY_NS;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (vm->warn_suppressed)
-		log_warnx("vm %s: %s (%" PRIu64 " similar messages suppressed)", vm->conf.name,
-			  msg, vm->warn_suppressed);
-	else
-		log_warnx("vm %s: %s", vm->conf.name, msg);
-	vm->warn_suppressed = 0;
-}
-
-/* ---- state: the highest id seen, kept outside the guest's reach -------- */
-
-void vm_store_last_id(struct vm *vm)
-{
-	char buf[VGPU_ID_NAME_LEN + 2];
-
-	if (vm->state_fd < 0)
-		return;
-	vgpu_id_name(vm->last_id, buf);
-	buf[VGPU_ID_NAME_LEN] = '\n';
-	if (vgpu_pwrite_full(vm->state_fd, buf, VGPU_ID_NAME_LEN + 1, 0))
-		log_warn("vm %s: cannot store its last id", vm->conf.name);
-}
-
-static void load_last_id(struct mediator *m, struct vm *vm)
-{
-	char name[VM_NAME_MAX + 16], buf[VGPU_ID_NAME_LEN + 2] = "";
-
-	snprintf(name, sizeof(name), "%s.last-id", vm->conf.name);
-	vm->state_fd = openat(m->state_dir_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-			      0600);
-	if (vm->state_fd < 0) {
-		log_warn("vm %s: cannot open state file %s/%s", vm->conf.name,
-			 m->conf.state_dir, name);
-		return;
-	}
-	if (pread(vm->state_fd, buf, VGPU_ID_NAME_LEN + 1, 0) == VGPU_ID_NAME_LEN + 1) {
-		buf[VGPU_ID_NAME_LEN] = '\0';
-		if (vgpu_id_parse(buf, &vm->last_id))
-			log_warnx("vm %s: state file %s is corrupt; ignoring it", vm->conf.name,
-				  name);
-	}
-}
-
-/* Watch the directory we opened (vm->sp.req), not whatever the path names now. */
-int vm_watch(struct mediator *m, struct vm *vm)
-{
-	char path[64];
-	struct vm *o;
-	int err;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", vm->sp.req);
-	/*
-	 * IN_MOVED_TO is the protocol's publish; IN_CLOSE_WRITE catches files
-	 * written in place; IN_CREATE catches what is never written (symlinks,
-	 * FIFOs, directories), answered at once by vm_accept_created().
-	 */
-	vm->wd = inotify_add_watch(m->ino_fd, path, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE);
-	if (vm->wd < 0) {
-		err = -errno;
-		log_err("vm %s: inotify on %s/req", vm->conf.name, vm->conf.dir);
-		return err;
-	}
-	/* The same directory gives the same watch: it is that other VM's. */
-	TAILQ_FOREACH(o, &m->vms, entry) {
-		if (o != vm && o->wd == vm->wd) {
-			log_errx("vm %s: %s is the same directory as vm %s's", vm->conf.name,
-				 vm->conf.dir, o->conf.name);
-			vm->wd = -1;
-			return -EEXIST;
-		}
-	}
-	return 0;
-}
-
-int vm_open(struct mediator *m, struct vm *vm)
-{
-	const char *failed;
-	struct statvfs sv;
-	int err;
-
-	err = vgpu_spool_open(vm->conf.dir, true, &vm->sp, &failed);
-	if (err) {
-		log_errx("vm %s: cannot open %s%s%s: %s", vm->conf.name, vm->conf.dir,
-			 failed == vm->conf.dir ? "" : "/",
-			 failed == vm->conf.dir ? "" : failed, strerror(-err));
-		return err;
-	}
-	err = vm_watch(m, vm);
-	if (err) {
-		vgpu_spool_close(&vm->sp);
-		return err;
-	}
-	vm->nodev = fstatvfs(vm->sp.dir, &sv) == 0 && (sv.f_flag & ST_NODEV);
-	if (!vm->nodev)
-		log_debug("vm %s: %s is not mounted nodev; guest files are opened "
-			  "through O_PATH first", vm->conf.name, vm->conf.dir);
-	load_last_id(m, vm);
-	return 0;
-}
-
-/* Make @s printable ASCII: guest-chosen text goes to logs and responses. */
-static void scrub(char *s)
-{
-	for (; *s; s++)
-		if (*s < 0x20 || *s > 0x7e)
-			*s = '?';
-}
-
-/* ---- responses ----------------------------------------------------------- */
-
-static void fill_rsp(struct vgpu_rsp_hdr *h, uint32_t vm_id, unsigned int pool,
-		     unsigned int prio, uint64_t id, uint32_t op, int status, const char *msg)
-{
-	memset(h, 0, sizeof(*h));
-	h->magic = VGPU_RSP_MAGIC;
-	h->version = VGPU_PROTO_VERSION;
-	h->hdr_size = VGPU_RSP_HDR_SIZE;
-	h->op = op;
-	h->id = id;
-	h->status = status;
-	h->vm_id = vm_id;
-	h->pool = (uint8_t)pool;
-	h->priority = (uint8_t)prio;
-	snprintf(h->msg, sizeof(h->msg), "%s", msg ? msg : "");
-	scrub(h->msg);
-}
-
-int vm_respond_error(struct mediator *m, struct vm *vm, uint64_t id, uint32_t op,
-		     int status, const char *msg)
-{
-	char name[VGPU_ID_NAME_LEN + 1], tmp[VGPU_ID_NAME_LEN + sizeof(ERR_SUFFIX)];
-	uint8_t buf[VGPU_RSP_HDR_SIZE];
-	struct vgpu_rsp_hdr h;
-	struct iovec iov = { buf, sizeof(buf) };
-	int err;
-
-	fill_rsp(&h, vm->conf.id, vm->conf.pool, vm->conf.prio, id, op, status, msg);
-	h.queued_ns = h.finished_ns = vgpu_now_ns();
-	h.crc32c = vgpu_rsp_crc(&h, 0);
-	vgpu_rsp_encode(&h, buf);
-	vgpu_id_name(id, name);
-	snprintf(tmp, sizeof(tmp), "%s%s", name, ERR_SUFFIX);
-	err = vgpu_publish(vm->sp.acc, tmp, vm->sp.rsp, name, &iov, 1, m->conf.fsync);
-	if (err)
-		log_warnx("vm %s: cannot write error response %s: %s", vm->conf.name, name,
-			  strerror(-err));
-	return err;
-}
-
-int vm_finish_job(struct mediator *m, struct job *j, int status, const char *msg,
-		  uint64_t started_ns, uint32_t out_crc, uint64_t out_len)
-{
-	struct vm *vm = j->vm;
-	uint64_t req_size = j->hdr.hdr_size + j->hdr.payload_len;
-	char name[VGPU_ID_NAME_LEN + 1];
-	uint8_t buf[VGPU_RSP_HDR_SIZE];
-	struct vgpu_rsp_hdr h;
-	int err = 0;
-
-	fill_rsp(&h, j->vm_id, j->pool, j->prio, j->hdr.id, j->hdr.op, status, msg);
-	if (status) {		/* a failed job returns no output */
-		out_len = 0;
-		out_crc = 0;
-		if (ftruncate(j->fd, (off_t)req_size) < 0)
-			err = -errno;
-	}
-	h.payload_len = out_len;
-	h.queued_ns = j->queued_ns;
-	h.started_ns = started_ns;
-	h.finished_ns = vgpu_now_ns();
-	h.crc32c = vgpu_rsp_crc(&h, out_crc);
-	vgpu_rsp_encode(&h, buf);
-	if (!err)
-		err = vgpu_pwrite_full(j->fd, buf, sizeof(buf), req_size + out_len);
-	if (!err && m->conf.fsync && fsync(j->fd) < 0)
-		err = -errno;
-	vgpu_id_name(j->hdr.id, name);
-	if (!err && renameat(vm->sp.acc, name, vm->sp.rsp, name) < 0)
-		err = -errno;
-	if (err) {
-		/* acc/ID stays: recovery publishes or reruns it after a restart. */
-		log_warnx("vm %s: cannot publish response %s: %s", vm->conf.name, name,
-			  strerror(-err));
-		return err;
-	}
-	if (m->conf.fsync) {
-		fsync(vm->sp.rsp);
-		fsync(vm->sp.acc);
-	}
-	return 0;
-}
+#include "respond.h"
 
 /* ---- accepting ----------------------------------------------------------- */
 
@@ -268,7 +59,7 @@ static void reject(struct mediator *m, struct vm *vm, const char *name, uint64_t
 		vm->last_id = id;
 		vm_store_last_id(vm);	/* before the answer: see handle_duplicate */
 	}
-	if (!vm_respond_error(m, vm, id, op, status, why) &&
+	if (!rsp_error(vm, id, op, status, why, m->conf.fsync) &&
 	    unlinkat(vm->sp.req, name, 0) < 0 && errno == EISDIR)
 		unlinkat(vm->sp.req, name, AT_REMOVEDIR);	/* if empty */
 	count_rejected(m, vm);
@@ -405,7 +196,7 @@ void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 		char shown[65];
 
 		snprintf(shown, sizeof(shown), "%s", name);
-		scrub(shown);
+		rsp_scrub(shown);
 		vm_warnx(vm, "req/%s is not named by a request id; removed", shown);
 		unlinkat(vm->sp.req, name, 0);
 		count_rejected(m, vm);
@@ -583,7 +374,7 @@ int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out)
 
 		id = e[i].id;
 		if (id == UINT64_MAX || strlen(e[i].name) != VGPU_ID_NAME_LEN) {
-			if (has_suffix(e[i].name, ERR_SUFFIX))	/* its req/ is still there */
+			if (has_suffix(e[i].name, RSP_ERR_SUFFIX))	/* its req/ is still there */
 				unlinkat(vm->sp.acc, e[i].name, 0);
 			else
 				vm_warnx(vm, "acc/%s is not ours; left alone", e[i].name);
@@ -617,7 +408,7 @@ int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out)
 		if (err) {	/* it was fine when accepted: tampered with since */
 			close(fd);
 			vm_warnx(vm, "accepted request %s is no longer valid: %s", e[i].name, why);
-			if (!vm_respond_error(m, vm, id, 0, err, why))
+			if (!rsp_error(vm, id, 0, err, why, m->conf.fsync))
 				unlinkat(vm->sp.acc, e[i].name, 0);
 			continue;
 		}
