@@ -59,13 +59,14 @@ $(O)/tests/integration/test_sessions: $(O)/tests/integration/test_sessions.o \
 		$(O)/tests/lib/sessclient.o $(TESTLIB) $(LIBVGPU) | $(O)/vgpu-executor
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
-HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
 $(O)/tests/unit/test_session: $(O)/tests/unit/test_session.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 # test_executor runs vgpu-executor (built next to it) through its socket.
 $(O)/tests/unit/test_executor: $(O)/tests/unit/test_executor.o $(TESTLIB) $(LIBVGPU_DOM0) \
 		$(LIBVGPU) | $(O)/vgpu-executor
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+
+HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
 
 # What the host tests run besides our programs (promtool, rsvg-convert).
 CHECK_DEPS_STAMP := build/.check-deps-ok
