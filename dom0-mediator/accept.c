@@ -1,38 +1,55 @@
 // SPDX-License-Identifier: MIT
 /*
  * Acceptance: the mediator's side of a VM directory on the main thread.
- * Accepting requests into m->accepted (sched.c queues them), rejecting
- * bad ones with an error response (respond.c), recovering acc/ after a
- * restart and expiring what nobody collects. Touches the VMs' directories,
- * their last-id state and main-thread counters, and m->accepted; the
- * queues only through sched.c.
+ * Taking requests out of req/, accepting them into m->accepted (sched.c
+ * queues them) or answering them with an error (respond.c), recovering
+ * the private record after a restart, settling what could not be finished
+ * at once, and expiring what nobody collects. Touches the VMs' directories
+ * and private records, their last-id state and main-thread counters, and
+ * m->accepted; the queues only through sched.c.
  *
- * Everything in a VM directory is written by an untrusted guest. Files are
- * opened relative to directory fds opened without following links, with
- * O_NOFOLLOW | O_NONBLOCK (a planted FIFO cannot block us), checked to be
- * regular files, and every header field is validated before use. A
- * version-2 request (a session job) is checked by its header here; its
- * command list by the worker that runs it, before the VM's executor
- * gets it (exec.c), so that reading a large list never stalls this thread.
+ * Everything in a VM directory is written by an untrusted guest, and
+ * nothing there is trusted. The mediator's record of what it accepted and
+ * of answers not yet published lives in the VM's private record
+ * (<private_dir>/<vm>, respond.h lists its names), on the same filesystem
+ * but outside the guest's export, so that every step is a rename:
  *
- * A request's life (Documentation/protocol.rst has the full story):
- *   req/ID  --accept (rename)-->  acc/ID  --run: append output and
- *   response trailer-->  acc/ID  --publish (rename)-->  rsp/ID
- * The publishing rename removes the request and publishes its answer in one
- * atomic step, so after a crash everything still in acc/ was never
- * answered: a complete trailer there is published as it is, anything else
- * is cut back to the request and run again. No request is lost and none is
- * answered twice, and a job costs no file creation or unlink.
+ *   req/ID --take--> priv/ID.new --accept--> priv/ID --run: output and
+ *   trailer appended--> priv/ID --publish--> rsp/ID
+ *   req/ID --take--> priv/ID.new --reject: write priv/ID.ans, remove
+ *   priv/ID.new--> priv/ID.ans --publish--> rsp/ID
  *
- * Opening a guest file runs the open() of whatever it is. On a filesystem
- * mounted nodev a planted device node cannot be opened at all; elsewhere
- * the name is opened with O_PATH first (which opens nothing), checked to be
- * a regular file, and only then reopened through /proc/self/fd.
+ * Taking a request out of req/ is the commit point: from then on it is
+ * answered exactly once, whatever it held, from the private record alone.
+ * The publishing rename removes the request and shows its answer in one
+ * atomic step, so after a crash priv/ID was never answered (a complete
+ * trailer is published as it is, anything else is cut back and run
+ * again), priv/ID.ans is published, and priv/ID.new is decided again (the
+ * accepting rename tells a run a crash cut short from a request with
+ * trailing bytes never decided on). A restart rebuilds the queues from the
+ * private record with every per-VM limit applied, and never looks at what
+ * the guest may have written elsewhere.
+ * A job holds no fd while it waits: its worker opens priv/ID. A version-2
+ * request (a session job) is checked by its header here; its command list
+ * by the worker that runs it, before the VM's executor gets it (exec.c),
+ * so that reading a large list never stalls this thread.
+ *
+ * An obstacle (a full or read-only spool, a directory at rsp/ID, a missing
+ * req/) costs its VM only: what could not be finished waits in the private
+ * record and is retried with backoff (vm_settle), warnings are rate-limited
+ * per VM, and no file in req/ is ever opened for writing (closing one would
+ * queue another inotify event about it).
+ *
+ * Opening a guest file runs the open() of whatever it is: on a filesystem
+ * mounted nodev a planted device node cannot be opened at all; elsewhere a
+ * taken file is opened with O_PATH first (which opens nothing), checked to
+ * be a regular file with one link, and only then reopened for reading.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,27 +63,15 @@
 #include "respond.h"
 #include "vgpu/session.h"
 
-/* ---- accepting ----------------------------------------------------------- */
+#define RM_TREE_DEPTH	8	/* a planted directory tree removed that deep */
+#define PRIV_NAME_LEN	(VGPU_ID_NAME_LEN + 8)
 
-static void count_rejected(struct mediator *m, struct vm *vm)
-{
-	(void)m;
-	vm->st.rejected++;
-}
+/* ---- the private record -------------------------------------------------- */
 
-/* Answer req/NAME with an error and remove it. */
-static void reject(struct mediator *m, struct vm *vm, const char *name, uint64_t id,
-		   uint32_t op, int status, const char *why)
+static void priv_name(uint64_t id, const char *suffix, char buf[PRIV_NAME_LEN])
 {
-	vm_warnx(vm, "request %s rejected: %s (%s)", name, why, strerror(-status));
-	if (id > vm->last_id) {
-		vm->last_id = id;
-		vm_store_last_id(vm);	/* before the answer: see handle_duplicate */
-	}
-	if (!rsp_error(vm, id, op, status, why, m->conf.fsync) &&
-	    unlinkat(vm->sp.req, name, 0) < 0 && errno == EISDIR)
-		unlinkat(vm->sp.req, name, AT_REMOVEDIR);	/* if empty */
-	count_rejected(m, vm);
+	vgpu_id_name(id, buf);
+	strcat(buf, suffix);
 }
 
 static bool exists_in(int dirfd, const char *name)
@@ -76,59 +81,136 @@ static bool exists_in(int dirfd, const char *name)
 	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-/*
- * An id that does not increase. If the original is still pending or its
- * answer uncollected, that answer stands for the id and the copy is dropped
- * (a client retrying a publish sends exactly such a copy); otherwise the
- * copy gets -EEXIST.
- */
-static void handle_duplicate(struct mediator *m, struct vm *vm, const char *name, uint64_t id)
+/* Remove @name in @dirfd, even a directory tree a guest planted. 0 or -errno. */
+static int rm_tree(int dirfd, const char *name, int depth)
 {
-	if (exists_in(vm->sp.acc, name) || exists_in(vm->sp.rsp, name)) {
-		vm_warnx(vm, "request %s: id already pending or answered; copy dropped", name);
-		unlinkat(vm->sp.req, name, 0);
-		count_rejected(m, vm);
-		return;
-	}
-	char why[VGPU_MSG_LEN];
+	struct dirent *de;
+	DIR *d;
+	int fd;
 
-	snprintf(why, sizeof(why), "id %" PRIx64 " reused; ids must increase (last %" PRIx64 ")",
-		 id, vm->last_id);
-	reject(m, vm, name, id, 0, -EEXIST, why);
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR || depth >= RM_TREE_DEPTH)
+		return -errno;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			rm_tree(fd, de->d_name, depth + 1);
+	closedir(d);
+	return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
+/* Done with the taken file priv/@name: it goes. */
+static void drop_taken(struct vm *vm, const char *name)
+{
+	int err = rm_tree(vm->priv, name, 0);
+
+	if (err)
+		vm_warnx(vm, "cannot remove %s from its private record: %s", name,
+			 strerror(-err));
+}
+
+/* ---- answering ----------------------------------------------------------- */
+
+static void count_rejected(struct mediator *m, struct vm *vm)
+{
+	(void)m;
+	vm->st.rejected++;
 }
 
 /*
- * Open the regular file @name in @dirfd for reading and writing without
- * ever opening anything else (see the top of this file), and stat it into
- * @st. -errno on error; -EBADMSG if it is not a regular file.
+ * Answer the request taken as priv/@taken (ID.new or ID.dup) with an
+ * error, and remove it. If the id cannot be stored first, or the answer
+ * cannot be written, the request stays taken and is decided again when
+ * its VM is settled.
  */
-static int open_guest_file(const struct vm *vm, int dirfd, const char *name,
-			   struct stat *st)
+static void reject(struct mediator *m, struct vm *vm, uint64_t id, const char *taken,
+		   uint32_t op, int status, const char *why)
+{
+	char ans[PRIV_NAME_LEN];
+	int err;
+
+	vm_warnx(vm, "request %016" PRIx64 " rejected: %s (%s)", id, why, strerror(-status));
+	if (id > vm->last_id) {
+		vm->last_id = id;
+		if (vm_store_last_id(vm))	/* before the answer: ids increase */
+			return;
+	}
+	err = rsp_error(vm, id, op, status, why, m->conf.fsync);
+	if (err) {
+		vm_warnx(vm, "cannot write error response %016" PRIx64 " (retried with "
+			 "backoff): %s", id, strerror(-err));
+		atomic_store(&vm->unsettled, true);
+		return;
+	}
+	drop_taken(vm, taken);		/* before publishing: answered once */
+	priv_name(id, RSP_ANS_SUFFIX, ans);
+	err = rsp_publish(vm, id, ans, -1, m->conf.fsync);
+	if (err)
+		vm_warnx(vm, "cannot publish response %016" PRIx64 " (retried with backoff): %s",
+			 id, strerror(-err));
+	count_rejected(m, vm);
+}
+
+static void reject_reused(struct mediator *m, struct vm *vm, uint64_t id, const char *taken)
+{
+	char why[VGPU_MSG_LEN];
+
+	/* At most 58 characters: both ids whole, marked as hex. */
+	snprintf(why, sizeof(why), "id 0x%" PRIx64 " reused: not above 0x%" PRIx64, id,
+		 vm->last_id);
+	reject(m, vm, id, taken, 0, -EEXIST, why);
+}
+
+/*
+ * Open the taken file priv/@name for reading without ever opening anything
+ * but a regular file with one link (see the top of this file), and stat it
+ * into @st. -errno, or -EBADMSG with @why.
+ */
+static int open_taken(const struct vm *vm, const char *name, struct stat *st, char *why)
 {
 	char path[32];
 	int pfd, fd;
 
-	if (vm->nodev) {
-		fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		if (fd < 0)
-			return errno == ELOOP || errno == EISDIR || errno == ENXIO ||
-			       errno == EACCES ? -EBADMSG : -errno;
-		if (fstat(fd, st) == 0 && S_ISREG(st->st_mode))
+	if (vm->nodev) {	/* no device node can be opened: open it at once */
+		fd = openat(vm->priv, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			return -ENOENT;
+		if (fd >= 0 && fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_nlink == 1)
 			return fd;
-		close(fd);
+		if (fd >= 0 && S_ISREG(st->st_mode))
+			snprintf(why, VGPU_MSG_LEN, "a file with %ju links",
+				 (uintmax_t)st->st_nlink);
+		else
+			snprintf(why, VGPU_MSG_LEN, "not a regular file");
+		if (fd >= 0)
+			close(fd);
 		return -EBADMSG;
 	}
-	pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	pfd = openat(vm->priv, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0)
 		return -errno;
-	if (fstat(pfd, st) < 0 || !S_ISREG(st->st_mode)) {
+	if (fstat(pfd, st) < 0 || !S_ISREG(st->st_mode) || st->st_nlink != 1) {
+		if (S_ISREG(st->st_mode))
+			snprintf(why, VGPU_MSG_LEN, "a file with %ju links",
+				 (uintmax_t)st->st_nlink);
+		else
+			snprintf(why, VGPU_MSG_LEN, "not a regular file");
 		close(pfd);
 		return -EBADMSG;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
-	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);	/* the same inode */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);	/* the same inode */
 	close(pfd);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		snprintf(why, VGPU_MSG_LEN, "cannot open: %s", strerror(errno));
+	return fd < 0 ? -EIO : fd;
 }
 
 /* A version-2 request is a session job (exec.c runs it); 1 is the ops'. */
@@ -173,18 +255,16 @@ static int check_request(struct vm *vm, int fd, uint64_t id, struct vgpu_req_hdr
 	return 0;
 }
 
-static struct job *new_job(struct mediator *m, struct vm *vm, int fd,
-			   const struct vgpu_req_hdr *h)
+static struct job *new_job(struct vm *vm, const struct vgpu_req_hdr *h)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (!j)
 		return NULL;
 	j->vm = vm;
-	j->fd = fd;
+	j->fd = -1;		/* opened by its worker */
 	j->hdr = *h;
 	j->queued_ns = vgpu_now_ns();
-	(void)m;
 	atomic_fetch_add(&vm->jobs, 1);
 	atomic_fetch_add(&vm->refs, 1);
 	vm->st.accepted++;
@@ -192,17 +272,93 @@ static struct job *new_job(struct mediator *m, struct vm *vm, int fd,
 	return j;
 }
 
+/*
+ * Decide on priv/@taken (ID.new), a request taken out of req/: accept it
+ * onto @out (renamed priv/ID) or answer it.
+ */
+static void decide(struct mediator *m, struct vm *vm, uint64_t id, const char *taken,
+		   struct job_list *out)
+{
+	char why[VGPU_MSG_LEN] = "", name[PRIV_NAME_LEN];
+	struct vgpu_req_hdr h = { 0 };	/* fresh: an unreadable header is op 0 */
+	struct stat st = { 0 };
+	struct job *j;
+	uint64_t need;
+	int fd, err;
+
+	fd = open_taken(vm, taken, &st, why);
+	if (fd == -ENOENT)
+		return;
+	if (fd >= 0) {
+		err = check_request(vm, fd, id, &h, &st, why);
+		close(fd);
+	} else {
+		err = fd;
+	}
+	if (!err && atomic_load(&vm->jobs) >= vm->conf.max_queued) {
+		snprintf(why, sizeof(why), "queue full (%u requests)", vm->conf.max_queued);
+		err = -EBUSY;
+	}
+	/* Its answer too must fit in the VM's share of the spool. */
+	need = (uint64_t)st.st_size + h.out_len + VGPU_RSP_HDR_SIZE;
+	if (!err && vm->conf.max_spool_bytes &&
+	    vm->spool_bytes + need > vm->conf.max_spool_bytes) {
+		snprintf(why, sizeof(why), "spool full (%" PRIu64 " of %" PRIu64 " bytes)",
+			 vm->spool_bytes, vm->conf.max_spool_bytes);
+		err = -ENOSPC;
+	}
+	if (err) {
+		reject(m, vm, id, taken, h.magic == VGPU_REQ_MAGIC ? h.op : 0, err, why);
+		return;
+	}
+	vm->spool_bytes += need;
+	priv_name(id, "", name);
+	if (renameat(vm->priv, taken, vm->priv, name) < 0) {
+		vm_warnx(vm, "cannot accept %s (retried with backoff): %s", name, strerror(errno));
+		atomic_store(&vm->unsettled, true);
+		return;
+	}
+	if (id > vm->last_id) {
+		vm->last_id = id;
+		vm->last_id_dirty = true;	/* stored by sched_flush() before it runs */
+	}
+	j = new_job(vm, &h);
+	if (!j) {
+		log_warnx("vm %s: out of memory; %s waits for a restart", vm->conf.name, name);
+		return;
+	}
+	j->seq = m->seq++;
+	TAILQ_INSERT_TAIL(out, j, entry);
+}
+
+/* Is an answer to @id pending or uncollected? */
+static bool pending(const struct vm *vm, uint64_t id)
+{
+	static const char *const suffixes[] = { "", RSP_ANS_SUFFIX, RSP_NEW_SUFFIX };
+	char name[PRIV_NAME_LEN];
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		priv_name(id, suffixes[i], name);
+		if (exists_in(vm->priv, name))
+			return true;
+	}
+	priv_name(id, "", name);
+	return exists_in(vm->sp.rsp, name);
+}
+
+/* Remove req/@name, which is no request; a directory only if empty. */
+static void drop_req(struct vm *vm, const char *name)
+{
+	if (unlinkat(vm->sp.req, name, 0) < 0 && errno == EISDIR)
+		unlinkat(vm->sp.req, name, AT_REMOVEDIR);
+}
+
 void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 {
-	char why[VGPU_MSG_LEN] = "";
-	struct vgpu_req_hdr h;
-	struct stat st;
-	struct job *j;
+	char taken[PRIV_NAME_LEN];
 	uint64_t id;
-	int fd, err;
-	bool full;
 
-	if (name[0] == '.')	/* NFS silly-renames, editors' files */
+	if (vm->broken != VM_OK || name[0] == '.')	/* NFS silly-renames, editors' files */
 		return;
 	if (vgpu_id_parse(name, &id)) {
 		char shown[65];
@@ -210,54 +366,39 @@ void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 		snprintf(shown, sizeof(shown), "%s", name);
 		rsp_scrub(shown);
 		vm_warnx(vm, "req/%s is not named by a request id; removed", shown);
-		unlinkat(vm->sp.req, name, 0);
+		drop_req(vm, name);
 		count_rejected(m, vm);
 		return;
 	}
-	fd = open_guest_file(vm, vm->sp.req, name, &st);
-	if (fd < 0) {
-		if (fd == -ENOENT)	/* handled already (an event and a scan) */
-			return;
-		if (fd == -EBADMSG)
-			snprintf(why, sizeof(why), "not a regular file");
-		else
-			snprintf(why, sizeof(why), "cannot open: %s", strerror(-fd));
-		reject(m, vm, name, id, 0, fd == -EBADMSG ? -EBADMSG : -EIO, why);
-		return;
-	}
 	if (id <= vm->last_id) {
-		close(fd);
-		handle_duplicate(m, vm, name, id);
+		/*
+		 * An id that does not increase. If the original is still pending
+		 * or its answer uncollected, that answer stands for the id and the
+		 * copy is dropped (a client retrying a publish sends exactly such a
+		 * copy); otherwise the copy gets -EEXIST.
+		 */
+		if (pending(vm, id)) {
+			vm_warnx(vm, "request %s: id already pending or answered; copy dropped",
+				 name);
+			drop_req(vm, name);
+			count_rejected(m, vm);
+			return;
+		}
+		priv_name(id, RSP_DUP_SUFFIX, taken);
+	} else {
+		vm_set_taken(vm, id);	/* first: the guest must never miss it */
+		priv_name(id, RSP_NEW_SUFFIX, taken);	/* undecided: see decide() */
+	}
+	if (renameat(vm->sp.req, name, vm->priv, taken) < 0) {	/* the commit point */
+		if (errno != ENOENT)	/* ENOENT: handled already (an event and a scan) */
+			vm_warnx(vm, "cannot take req/%s (retried at the next scan): %s", name,
+				 strerror(errno));
 		return;
 	}
-	err = check_request(vm, fd, id, &h, &st, why);
-	full = atomic_load(&vm->jobs) >= vm->conf.max_queued;
-	if (!err && full) {
-		snprintf(why, sizeof(why), "queue full (%u requests)", vm->conf.max_queued);
-		err = -EBUSY;
-	}
-	if (err) {
-		close(fd);
-		reject(m, vm, name, id, h.magic == VGPU_REQ_MAGIC ? h.op : 0, err, why);
-		return;
-	}
-	if (renameat(vm->sp.req, name, vm->sp.acc, name) < 0) {
-		log_warn("vm %s: cannot accept req/%s (retried at the next scan)",
-			 vm->conf.name, name);
-		close(fd);
-		return;
-	}
-	vm->last_id = id;
-	vm->last_id_dirty = true;
-	j = new_job(m, vm, fd, &h);
-	if (!j) {
-		log_warnx("vm %s: out of memory; %s waits in acc/ for a restart",
-			  vm->conf.name, name);
-		close(fd);
-		return;
-	}
-	j->seq = m->seq++;
-	TAILQ_INSERT_TAIL(&m->accepted, j, entry);	/* queued by sched_flush() */
+	if (id <= vm->last_id)
+		reject_reused(m, vm, id, taken);
+	else
+		decide(m, vm, id, taken, &m->accepted);
 }
 
 /* An entry created in req/: only non-files are handled now; a regular file
@@ -276,6 +417,7 @@ struct entry {
 	char name[VGPU_ID_NAME_LEN + 8];
 	uint64_t id;
 	struct timespec ctime;	/* rename into place = arrival */
+	uint64_t size;		/* bytes */
 };
 
 static int cmp_entry(const void *a, const void *b)
@@ -332,6 +474,7 @@ static int list_dir(int dirfd, struct entry **out, size_t *n)
 		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		e[*n].ctime = st.st_ctim;
+		e[*n].size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 		(*n)++;
 	}
 	closedir(d);
@@ -341,13 +484,91 @@ static int list_dir(int dirfd, struct entry **out, size_t *n)
 	return 0;
 }
 
+/* Cut priv/@name back to @size bytes; 0 or -errno. */
+static int truncate_taken(struct vm *vm, const char *name, uint64_t size)
+{
+	int fd = openat(vm->priv, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/*
+ * After a restart: priv/@name, an accepted request. A run that finished
+ * its trailer is published (made durable first if fsync is on); anything
+ * else is cut back to the request and goes on @out to run again, unless
+ * the VM's queue is full already.
+ */
+static void recover_run(struct mediator *m, struct vm *vm, uint64_t id, const char *name,
+			struct job_list *out)
+{
+	char why[VGPU_MSG_LEN] = "", taken[PRIV_NAME_LEN];
+	struct vgpu_req_hdr h = { 0 };
+	struct stat st;
+	struct job *j;
+	int fd, err;
+
+	fd = open_taken(vm, name, &st, why);
+	if (fd == -ENOENT)
+		return;
+	err = fd < 0 ? fd : check_request(vm, fd, id, &h, &st, why);
+	if (err == -EBADMSG && fd >= 0 && (uint64_t)st.st_size > (uint64_t)h.hdr_size +
+	    h.payload_len && h.magic == VGPU_REQ_MAGIC &&
+	    !(err = req_check(vm, &h, why))) {
+		uint64_t req_size = h.hdr_size + h.payload_len;
+		struct vgpu_rsp_hdr rh;
+
+		if (!vgpu_rsp_read_fd(fd, id, &rh, NULL, 0, req_size)) {	/* answered */
+			close(fd);
+			err = rsp_publish(vm, id, name, -1, m->conf.fsync);
+			if (err)
+				vm_warnx(vm, "cannot publish response %s (retried with backoff): "
+					 "%s", name, strerror(-err));
+			else
+				log_info("vm %s: published response %s finished before a restart",
+					 vm->conf.name, name);
+			return;
+		}
+		if (truncate_taken(vm, name, req_size))
+			err = -EIO;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (!err && atomic_load(&vm->jobs) >= vm->conf.max_queued) {
+		snprintf(why, sizeof(why), "queue full (%u requests) after a restart",
+			 vm->conf.max_queued);
+		err = -EBUSY;
+	}
+	if (err) {	/* it was fine when accepted: changed since, or too many */
+		priv_name(id, RSP_NEW_SUFFIX, taken);
+		if (!renameat(vm->priv, name, vm->priv, taken))
+			reject(m, vm, id, taken, h.magic == VGPU_REQ_MAGIC ? h.op : 0, err, why);
+		return;
+	}
+	j = new_job(vm, &h);
+	if (!j)
+		return;
+	vm->st.accepted--;	/* counted when it was first accepted */
+	vm->st.bytes_in -= h.payload_len;
+	j->seq = (uint64_t)st.st_ctim.tv_sec * 1000000000ull + (uint64_t)st.st_ctim.tv_nsec;
+	TAILQ_INSERT_TAIL(out, j, entry);
+	return;
+}
+
 void vm_scan_requests(struct mediator *m, struct vm *vm)
 {
 	struct entry *e;
 	size_t n;
 
+	if (vm->broken != VM_OK)
+		return;
 	if (list_dir(vm->sp.req, &e, &n)) {
-		log_warn("vm %s: cannot list %s/req", vm->conf.name, vm->conf.dir);
+		vm_warnx(vm, "cannot list %s/req: %s", vm->conf.dir, strerror(errno));
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -356,83 +577,79 @@ void vm_scan_requests(struct mediator *m, struct vm *vm)
 	sched_flush(m);
 }
 
-static bool has_suffix(const char *s, const char *suffix)
+/*
+ * Finish what is in @vm's private record: publish the answers, decide on
+ * the requests taken and not decided; with @recovering (after a restart,
+ * or a repair with no job queued) also publish the runs a crash
+ * interrupted after their trailer and put the requests that must run
+ * again on @out, in arrival order, at most max_queued of them (the rest
+ * are answered -EBUSY).
+ */
+static void settle(struct mediator *m, struct vm *vm, bool recovering, struct job_list *out)
 {
-	size_t a = strlen(s), b = strlen(suffix);
+	bool fsync_on = m->conf.fsync;
+	struct entry *e;
+	size_t n;
 
-	return a > b && !strcmp(s + a - b, suffix);
+	if (list_dir(vm->priv, &e, &n)) {
+		vm_warnx(vm, "cannot list its private record: %s", strerror(errno));
+		atomic_store(&vm->unsettled, true);
+		return;
+	}
+	/* Answers last: until then they tell what was answered already. */
+	for (size_t k = 0; k < 2 * n; k++) {
+		size_t i = k % n;
+		const char *name = e[i].name;
+		const char *suffix = strlen(name) >= VGPU_ID_NAME_LEN ? name + VGPU_ID_NAME_LEN : "";
+		char ans[PRIV_NAME_LEN];
+		uint64_t id = e[i].id;
+
+		if ((k < n) == !strcmp(suffix, RSP_ANS_SUFFIX))
+			continue;
+		if (id == UINT64_MAX) {		/* not ours: a crash's leftover */
+			drop_taken(vm, name);
+			continue;
+		}
+		if (recovering && id > vm->last_id)
+			vm->last_id = id;
+		priv_name(id, RSP_ANS_SUFFIX, ans);
+		if (!strcmp(suffix, RSP_ANS_SUFFIX)) {
+			int err = rsp_publish(vm, id, name, -1, fsync_on);
+
+			if (err)
+				vm_warnx(vm, "cannot publish response %016" PRIx64 " (retried with "
+					 "backoff): %s", id, strerror(-err));
+		} else if (exists_in(vm->priv, ans)) {	/* answered: a crash's leftover */
+			if (!strcmp(suffix, RSP_NEW_SUFFIX) || !strcmp(suffix, RSP_DUP_SUFFIX) ||
+			    recovering)
+				drop_taken(vm, name);
+		} else if (!strcmp(suffix, RSP_NEW_SUFFIX)) {
+			decide(m, vm, id, name, out);
+		} else if (!strcmp(suffix, RSP_DUP_SUFFIX)) {
+			reject_reused(m, vm, id, name);
+		} else if (!*suffix && recovering) {
+			recover_run(m, vm, id, name, out);
+		} else if (*suffix) {
+			drop_taken(vm, name);
+		}
+	}
+	free(e);
 }
 
 /*
- * After a restart: finish what a crash interrupted in acc/ and return the
- * accepted requests that still need running on @out, in arrival order.
+ * After a restart, or a repair with none of @vm's jobs queued: rebuild its
+ * work from its private record alone (settle); what must run again goes on
+ * @out in arrival order.
  */
 int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out)
 {
 	struct entry *e;
 	size_t n;
-	uint64_t id;
 
-	if (list_dir(vm->sp.acc, &e, &n)) {
-		log_warn("vm %s: cannot list %s/acc", vm->conf.name, vm->conf.dir);
+	if (vm->broken != VM_OK)
 		return -EIO;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char why[VGPU_MSG_LEN];
-		struct vgpu_req_hdr h = { 0 };
-		struct stat st = { 0 };
-		struct job *j;
-		int fd, err;
-
-		id = e[i].id;
-		if (id == UINT64_MAX || strlen(e[i].name) != VGPU_ID_NAME_LEN) {
-			if (has_suffix(e[i].name, RSP_ERR_SUFFIX))	/* its req/ is still there */
-				unlinkat(vm->sp.acc, e[i].name, 0);
-			else
-				vm_warnx(vm, "acc/%s is not ours; left alone", e[i].name);
-			continue;
-		}
-		if (id > vm->last_id)
-			vm->last_id = id;
-		fd = open_guest_file(vm, vm->sp.acc, e[i].name, &st);
-		if (fd < 0)
-			continue;
-		err = check_request(vm, fd, id, &h, &st, why);
-		if (err == -EBADMSG && st.st_size > 0 &&
-		    (uint64_t)st.st_size > (uint64_t)h.hdr_size + h.payload_len &&
-		    !(err = req_check(vm, &h, why))) {
-			/* A trailer was appended before the crash. */
-			uint64_t req_size = h.hdr_size + h.payload_len;
-			struct vgpu_rsp_hdr rh;
-
-			if (!vgpu_rsp_read_fd(fd, id, &rh, NULL, 0, req_size)) {
-				close(fd);
-				if (!renameat(vm->sp.acc, e[i].name, vm->sp.rsp, e[i].name))
-					log_info("vm %s: published response %s finished before a restart",
-						 vm->conf.name, e[i].name);
-				continue;
-			}
-			if (ftruncate(fd, (off_t)req_size) < 0) {	/* unfinished: rerun */
-				close(fd);
-				continue;
-			}
-		}
-		if (err) {	/* it was fine when accepted: tampered with since */
-			close(fd);
-			vm_warnx(vm, "accepted request %s is no longer valid: %s", e[i].name, why);
-			if (!rsp_error(vm, id, 0, err, why, m->conf.fsync))
-				unlinkat(vm->sp.acc, e[i].name, 0);
-			continue;
-		}
-		j = new_job(m, vm, fd, &h);
-		if (!j) {
-			close(fd);
-			break;
-		}
-		j->seq = (uint64_t)e[i].ctime.tv_sec * 1000000000ull + (uint64_t)e[i].ctime.tv_nsec;
-		TAILQ_INSERT_TAIL(out, j, entry);
-	}
-	free(e);
+	atomic_store(&vm->unsettled, false);
+	settle(m, vm, true, out);
 	/* Ids answered and collected before a lost state file still count. */
 	if (!list_dir(vm->sp.rsp, &e, &n)) {
 		for (size_t i = 0; i < n; i++)
@@ -440,8 +657,40 @@ int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out)
 				vm->last_id = e[i].id;
 		free(e);
 	}
-	vm_store_last_id(vm);
-	return 0;
+	vm->last_id_dirty = false;
+	vm_set_taken(vm, vm->last_id);
+	if (vm->conf.max_spool_bytes)
+		vm_count_spool(vm);
+	return vm_store_last_id(vm);
+}
+
+/* While running: retry what could not be finished in @vm's private record. */
+void vm_settle(struct mediator *m, struct vm *vm)
+{
+	if (vm->broken != VM_OK || !atomic_exchange(&vm->unsettled, false))
+		return;
+	settle(m, vm, false, &m->accepted);
+	sched_flush(m);
+}
+
+static uint64_t dir_bytes(int dirfd)
+{
+	struct entry *e;
+	uint64_t sum = 0;
+	size_t n;
+
+	if (list_dir(dirfd, &e, &n))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		sum += e[i].size;
+	free(e);
+	return sum;
+}
+
+void vm_count_spool(struct vm *vm)
+{
+	vm->spool_bytes = dir_bytes(vm->sp.req) + dir_bytes(vm->sp.tmp) +
+			  dir_bytes(vm->sp.rsp) + dir_bytes(vm->priv);
 }
 
 /* Remove responses nobody collected, and abandoned temporaries, after the TTL. */

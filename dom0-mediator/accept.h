@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Accepting requests, recovery after a restart and expiry (accept.c).
+ * Accepting requests, recovery after a restart, settling what could not
+ * be finished at once, and expiry (accept.c).
  * Main thread only.
  */
 #ifndef VGPU_MEDIATOR_ACCEPT_H
@@ -11,13 +12,20 @@
 struct mediator;
 struct vm;
 
-/* Accept req/@name onto m->accepted, or answer it with an error. */
+/* Take req/@name and accept it onto m->accepted, or answer it with an error. */
 void vm_accept(struct mediator *m, struct vm *vm, const char *name);
 void vm_accept_created(struct mediator *m, struct vm *vm, const char *name);
 /* Accept everything in req/ and queue it (sched_flush). */
 void vm_scan_requests(struct mediator *m, struct vm *vm);
-/* Finish what a crash left in acc/; what must run again goes on @out. */
+/*
+ * Rebuild @vm's work from its private record after a restart or a repair
+ * (none of its jobs queued); what must run again goes on @out. 0 or -errno.
+ */
 int vm_recover(struct mediator *m, struct vm *vm, struct job_list *out);
+/* Retry (with the caller's backoff) what @vm's private record still holds. */
+void vm_settle(struct mediator *m, struct vm *vm);
 void vm_expire(struct mediator *m, struct vm *vm);
+/* Count the bytes of @vm's files in the spool (for max_spool_bytes). */
+void vm_count_spool(struct vm *vm);
 
 #endif /* VGPU_MEDIATOR_ACCEPT_H */

@@ -43,6 +43,7 @@ struct vm_conf {
 	uint32_t sess_handles;		/* session_handles: live handles */
 	uint64_t sess_module;		/* session_module_bytes: module images */
 	unsigned int sess_time_ms;	/* session_time_limit_ms: one job's run */
+	uint64_t max_spool_bytes;	/* its files' bytes in the spool; 0: no bound */
 	char where[PATH_MAX + 16];	/* "file:line" of its section */
 };
 
@@ -68,6 +69,7 @@ static inline bool cpu_list_same(const struct cpu_list *a, const struct cpu_list
 struct conf {
 	char spool[PATH_MAX];
 	char state_dir[PATH_MAX];
+	char private_dir[PATH_MAX];	/* default spool/.mediator */
 	char ctl_path[108];		/* sun_path */
 	char ctl_group[64];		/* "" : none */
 	gid_t ctl_gid;			/* (gid_t)-1: none */

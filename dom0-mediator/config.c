@@ -55,6 +55,8 @@ struct parse {
 	struct conf *c;
 	const char *file;
 	FILE *fp;
+	char *buf;		/* the reader's whole line */
+	size_t cap;
 	int line;		/* line the reader returned last */
 	enum section sec;
 	unsigned int pool;	/* SEC_POOL */
@@ -322,6 +324,8 @@ static void mediator_key(struct parse *p, const char *k, const char *v)
 		set_path(p, k, v, c->spool, sizeof(c->spool));
 	} else if (!strcmp(k, "state_dir")) {
 		set_path(p, k, v, c->state_dir, sizeof(c->state_dir));
+	} else if (!strcmp(k, "private_dir")) {
+		set_path(p, k, v, c->private_dir, sizeof(c->private_dir));
 	} else if (!strcmp(k, "control_socket")) {
 		set_path(p, k, v, c->ctl_path, sizeof(c->ctl_path));
 	} else if (!strcmp(k, "control_socket_group")) {
@@ -459,6 +463,8 @@ static void vm_key(struct parse *p, const char *k, const char *v)
 	} else if (!strcmp(k, "weight")) {
 		if (set_num(p, k, v, 1, WEIGHT_MAX, &n))
 			vm->weight = (unsigned int)n;
+	} else if (!strcmp(k, "max_spool_bytes")) {
+		set_num(p, k, v, 0, UINT64_MAX, &vm->max_spool_bytes);
 	} else if (!strcmp(k, "session_mem_bytes")) {
 		set_num(p, k, v, 0, SESS_MEM_MAX, &vm->sess_mem);
 	} else if (!strcmp(k, "session_module_bytes")) {
@@ -562,31 +568,45 @@ static void section_begin(struct parse *p, const char *sec)
 	}
 }
 
-/* inih reads through this so that we know the line and see every section. */
+/*
+ * inih reads through this so that we know the line and see every section.
+ * inih splits a line longer than its buffer (@num, INI_MAX_LINE) into
+ * several, which shifts every line number after it and turns a long value
+ * into a syntax error on a line past the end of the file: we read whole
+ * lines, pass a long comment on as an empty line and refuse any other long
+ * line with its own number.
+ */
 static char *reader(char *str, int num, void *stream)
 {
 	struct parse *p = stream;
-	char *s = fgets(str, num, p->fp);
+	ssize_t len = getline(&p->buf, &p->cap, p->fp);
 	char *b, *e;
 
-	if (!s)
+	if (len < 0)
 		return NULL;
 	p->line++;
-	for (b = s; isspace((unsigned char)*b); b++)
+	for (b = p->buf; isspace((unsigned char)*b); b++)
 		;
+	if (len >= num) {
+		if (*b != ';' && *b != '#')
+			perr(p, "line longer than %d bytes", num - 2);
+		snprintf(str, (size_t)num, "\n");
+		return str;
+	}
+	memcpy(str, p->buf, (size_t)len + 1);
 	if (*b == '[' && (e = strchr(b, ']'))) {
 		char sec[VM_NAME_MAX + 16];
-		size_t len = (size_t)(e - b - 1);
+		size_t n = (size_t)(e - b - 1);
 
-		if (len >= sizeof(sec)) {
+		if (n >= sizeof(sec)) {
 			perr(p, "section name too long");
-			return s;
+			return str;
 		}
-		memcpy(sec, b + 1, len);
-		sec[len] = '\0';
+		memcpy(sec, b + 1, n);
+		sec[n] = '\0';
 		section_begin(p, sec);
 	}
-	return s;
+	return str;
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -636,6 +656,9 @@ static int parse_file(struct parse *p, const char *file)
 	}
 	rc = ini_parse_stream(reader, p, handler, p);
 	fclose(p->fp);
+	free(p->buf);
+	p->buf = NULL;
+	p->cap = 0;
 	if (rc && !p->failed) {
 		/* inih's own syntax error; @rc is its line */
 		p->line = rc > 0 ? rc : p->line;
@@ -710,6 +733,12 @@ static int finish(struct parse *p)
 		snprintf(p->err, p->errlen, "%s: key 'sms': pools A and B reserve %u + %u SMs, "
 			 "more than a GPU has (at most %d)", c->sms_where[1][0] ? c->sms_where[1] :
 			 c->sms_where[0], c->pools[0].sms, c->pools[1].sms, VGPU_SMS_MAX);
+		return -1;
+	}
+	if (!c->private_dir[0] &&
+	    snprintf(c->private_dir, sizeof(c->private_dir), "%s/.mediator", c->spool) >=
+	    (int)sizeof(c->private_dir)) {
+		snprintf(p->err, p->errlen, "%s: spool path too long", p->file);
 		return -1;
 	}
 	for (unsigned int i = 0; i < c->nvms; i++) {

@@ -4,7 +4,8 @@
  *
  * Watches every configured VM directory with inotify (plus a slow rescan
  * as a safety net), accepts requests into per-pool priority queues and lets
- * one worker per pool run them. SIGTERM/SIGINT: finish the running jobs and
+ * one worker per pool run them. A tick repairs VMs and retries what an
+ * obstacle left in their private records, each VM with its own backoff. SIGTERM/SIGINT: finish the running jobs and
  * exit. SIGHUP: reload the config without dropping queued requests.
  *
  * This file is the main thread: start-up, the event loop and its
@@ -50,6 +51,8 @@ static int sd_notify(int unset_environment, const char *state)
 #define DEFAULT_CONF	"/etc/vgpu/mediator.conf"
 #define INOTIFY_BUF	(64 * 1024)	/* bytes: ~2000 events per read */
 #define PID_FILE	"mediator.pid"	/* in state_dir, flock()ed while we run */
+#define TICK_MS		1000		/* repairs and retries are looked at this often */
+#define BACKOFF_MAX_S	8		/* s: a VM's retries slow down to this */
 
 static void usage(FILE *f)
 {
@@ -170,6 +173,7 @@ static void reload(struct mediator *m)
 	m->reload_failed = false;
 	m->reload_err[0] = '\0';
 	if (strcmp(nc.spool, m->conf.spool) || strcmp(nc.state_dir, m->conf.state_dir) ||
+	    strcmp(nc.private_dir, m->conf.private_dir) ||
 	    strcmp(nc.ctl_path, m->conf.ctl_path) || nc.backend != m->conf.backend ||
 	    memcmp(nc.pools, m->conf.pools, sizeof(nc.pools)) ||
 	    nc.staging_bytes != m->conf.staging_bytes ||
@@ -183,10 +187,10 @@ static void reload(struct mediator *m)
 	    strcmp(nc.executor, m->conf.executor) ||
 	    strcmp(nc.executor_user, m->conf.executor_user) ||
 	    nc.session_test_cmds != m->conf.session_test_cmds)
-		log_warnx("reload: spool, state_dir, control_socket*, backend, staging_bytes, "
-			  "worker_spin_us, cpus, metrics_listen, trace_jobs, executor*, "
-			  "session_test_commands and pool settings take effect at the next "
-			  "restart");
+		log_warnx("reload: spool, state_dir, private_dir, control_socket*, backend, "
+			  "staging_bytes, worker_spin_us, cpus, metrics_listen, trace_jobs, "
+			  "executor*, session_test_commands and pool settings take effect at "
+			  "the next restart");
 	if (nc.rescan_s != m->conf.rescan_s) {
 		loop_timer_del(m->loop, m->rescan_fd);
 		m->rescan_fd = -1;
@@ -229,6 +233,7 @@ static void reload(struct mediator *m)
 		vm->conf.max_queued = c->max_queued;
 		vm->conf.weight = c->weight;
 		vm->flow.weight = c->weight;
+		vm->conf.max_spool_bytes = c->max_spool_bytes;
 		vm->conf.sess_mem = c->sess_mem;	/* quotas: its next executor */
 		vm->conf.sess_module = c->sess_module;
 		vm->conf.sess_handles = c->sess_handles;
@@ -252,6 +257,71 @@ static void rescan_all(struct mediator *m)
 
 	TAILQ_FOREACH(vm, &m->vms, entry)
 		vm_scan_requests(m, vm);
+}
+
+static void backoff(unsigned int *s, uint64_t *at_ns, uint64_t now)
+{
+	*s = *s ? (*s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : *s * 2) : 1;
+	*at_ns = now + *s * 1000000000ull;
+}
+
+/* Serve @vm again if what broke it is fixed; its leftovers go on @out. */
+static int repair(struct mediator *m, struct vm *vm, struct job_list *out)
+{
+	if (vm->broken == VM_BROKEN_STATE && vm->sp.dir >= 0) {
+		if (vm_store_last_id(vm))
+			return -EIO;
+		vm->broken = VM_OK;
+		log_info("vm %s: served again", vm->conf.name);
+	} else if (vm_open(m, vm)) {
+		return -EIO;
+	}
+	return vm_recover(m, vm, out);
+}
+
+/*
+ * Every TICK_MS: a VM whose req/, tmp/ or rsp/ the guest removed or
+ * replaced is broken; a broken VM whose jobs have all run is repaired;
+ * what waits in a private record is settled. Each VM backs off on its own,
+ * so an obstacle a guest keeps in place costs a few system calls a minute.
+ */
+static void on_tick(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct job_list recovered = TAILQ_HEAD_INITIALIZER(recovered);
+	struct mediator *m = ctx;
+	uint64_t now = vgpu_now_ns();
+	struct vm *vm, *repaired[64];
+	unsigned int nrepaired = 0;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	TAILQ_FOREACH(vm, &m->vms, entry) {
+		if (vm->broken == VM_OK && vm_dirs_replaced(vm))
+			vm_break(vm, VM_BROKEN_OPEN, "%s/req, tmp or rsp was removed or replaced",
+				 vm->conf.dir);
+		if (vm->broken != VM_OK) {
+			if (now < vm->repair_ns || atomic_load(&vm->jobs))
+				continue;
+			if (repair(m, vm, &recovered))
+				backoff(&vm->repair_s, &vm->repair_ns, now);
+			else if (nrepaired < sizeof(repaired) / sizeof(repaired[0]))
+				repaired[nrepaired++] = vm;
+			continue;
+		}
+		if (vm->conf.max_spool_bytes)
+			vm_count_spool(vm);
+		if (!atomic_load(&vm->unsettled) || now < vm->publish_ns)
+			continue;
+		vm_settle(m, vm);
+		if (atomic_load(&vm->unsettled))
+			backoff(&vm->publish_s, &vm->publish_ns, now);
+		else
+			vm->publish_s = 0;
+	}
+	enqueue_recovered(m, &recovered);
+	for (unsigned int i = 0; i < nrepaired; i++)
+		vm_scan_requests(m, repaired[i]);
 }
 
 static void on_rescan(struct loop *l, int fd, uint32_t events, void *ctx)
@@ -278,6 +348,10 @@ static void arm_rescan(struct mediator *m)
 	m->rescan_fd = loop_timer_add(m->loop, ms, ms, on_rescan, m);
 	if (m->rescan_fd < 0)
 		log_warnx("cannot arm the rescan timer: %s", strerror(-m->rescan_fd));
+	if (m->tick_fd < 0)
+		m->tick_fd = loop_timer_add(m->loop, TICK_MS, TICK_MS, on_tick, m);
+	if (m->tick_fd < 0)
+		log_warnx("cannot arm the repair timer: %s", strerror(-m->tick_fd));
 }
 
 static void on_inotify(struct loop *l, int fd, uint32_t events, void *ctx)
@@ -417,14 +491,16 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* Each VM holds about eight fds, each running job two: take what we may. */
 static void raise_fd_limit(void)
 {
 	struct rlimit rl;
 
-	/* Each queued request pins one fd until it has run. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the open files limit to %ju",
+				 (uintmax_t)rl.rlim_max);
 	}
 }
 
@@ -542,6 +618,27 @@ static void daemon_ready(struct mediator *m)
 	m->ready_fd = -1;
 }
 
+/* Say exactly which VMs are served. */
+static void log_ready(struct mediator *m)
+{
+	unsigned int n = 0, served = 0;
+	struct vm *vm;
+
+	TAILQ_FOREACH(vm, &m->vms, entry) {
+		n++;
+		served += vm->broken == VM_OK;
+	}
+	if (served == n) {
+		log_info("ready: %u VM%s, control socket %s", n, n == 1 ? "" : "s",
+			 m->conf.ctl_path);
+		return;
+	}
+	log_warnx("ready: %u of %u VMs served, control socket %s", served, n, m->conf.ctl_path);
+	TAILQ_FOREACH(vm, &m->vms, entry)
+		if (vm->broken != VM_OK)
+			log_warnx("vm %s: not served: %s", vm->conf.name, vm->why);
+}
+
 static void print_summary(const struct conf *c)
 {
 	printf("configuration OK: %u VM%s, spool %s, state %s, backend %s\n", c->nvms,
@@ -577,9 +674,8 @@ int main(int argc, char **argv)
 {
 	struct mediator m = {
 		.conf_path = DEFAULT_CONF, .ino_fd = -1, .sig_fd = -1,
-		.rescan_fd = -1, .state_dir_fd = -1, .lock_fd = -1, .spool_lock_fd = -1,
-		.epochs.fd = -1,
-		.ready_fd = -1,
+		.rescan_fd = -1, .tick_fd = -1, .state_dir_fd = -1, .priv_dir_fd = -1,
+		.lock_fd = -1, .spool_lock_fd = -1, .ready_fd = -1, .epochs.fd = -1,
 		.vms = TAILQ_HEAD_INITIALIZER(m.vms),
 		.accepted = TAILQ_HEAD_INITIALIZER(m.accepted),
 		.leaving = TAILQ_HEAD_INITIALIZER(m.leaving),
@@ -641,10 +737,15 @@ int main(int argc, char **argv)
 		log_errx("out of memory for trace_jobs = %u", m.conf.trace_jobs);
 		goto out;
 	}
+	if (mkdir_p(m.conf.private_dir, 0700)) {
+		log_err("cannot create %s", m.conf.private_dir);
+		goto out;
+	}
 	m.state_dir_fd = open(m.conf.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	m.priv_dir_fd = open(m.conf.private_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	m.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (m.state_dir_fd < 0 || m.ino_fd < 0) {
-		log_err("cannot open %s or inotify", m.conf.state_dir);
+	if (m.state_dir_fd < 0 || m.priv_dir_fd < 0 || m.ino_fd < 0) {
+		log_err("cannot open %s, %s or inotify", m.conf.state_dir, m.conf.private_dir);
 		goto out;
 	}
 	if (setup_signals(&m) || select_backend(&m) ||
@@ -670,8 +771,7 @@ int main(int argc, char **argv)
 		log_info("main thread on cpus %s", m.conf.main_cpus.text);
 	/* Type=notify: the VMs' spool directories exist; the NFS server may start. */
 	sd_notify(0, "READY=1");
-	log_info("ready: %u VM%s, control socket %s", m.conf.nvms, m.conf.nvms == 1 ? "" : "s",
-		 m.conf.ctl_path);
+	log_ready(&m);
 	daemon_ready(&m);
 	if (loop_run(m.loop) == 0)
 		rc = 0;
@@ -679,7 +779,7 @@ int main(int argc, char **argv)
 		log_err("event loop");
 out_stop:
 	metrics_stop(&m);	/* before the workers: it may be waiting for a copy */
-	sched_stop(&m);		/* queued requests stay in acc/ for next time */
+	sched_stop(&m);		/* queued requests stay in the private records */
 	ctl_close(&m);
 	if (m.be)
 		m.be_ops->close(m.be);
@@ -711,6 +811,8 @@ out:
 	if (m.spool_lock_fd >= 0)
 		close(m.spool_lock_fd);
 	trace_ring_free(&m.trace);
+	if (m.priv_dir_fd >= 0)
+		close(m.priv_dir_fd);
 	conf_free(&m.conf);
 	return rc;
 }

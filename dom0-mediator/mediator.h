@@ -2,10 +2,11 @@
 /*
  * The mediator as a whole, and its threads.
  *
- *  main thread	  main.c: event loop (inotify, signals, rescans, reload);
- *		  accept.c: accepting, recovery, expiry; vm.c: the VMs;
- *		  ctl.c: the control socket; snap.c: copies of the counters
- *		  for ctl.c and metrics.c.
+ *  main thread	  main.c: event loop (inotify, signals, rescans, reload,
+ *		  the 1 s tick that repairs VMs and retries what waits);
+ *		  accept.c: accepting, recovery, settling, expiry; vm.c:
+ *		  the VMs; ctl.c: the control socket; snap.c: copies of the
+ *		  counters for ctl.c and metrics.c.
  *  pool workers  sched.c: one per pool, runs that pool's jobs one at a time
  *		  and adds each to its VM's histograms and the trace
  *		  (stats.c); exec.c: a session job, on its VM's executor
@@ -38,10 +39,11 @@
  *   sched.c  -> exec.c, respond.c, vm.c, queue.c (the policy: pure, no lock,
  *		no clock), stats.c
  *   exec.c   -> respond.c (rsp_scrub), vm.c (vm_warnx), dom0-lib/emsg.c
+ *   respond.c -> vm.c (vm_warnx)
  *   snap.c   -> queue.c (policy names)
  *   vm.c     -> queue.h (flow_init, inline), exec.c (exec_init, and
  *		exec_stop from the last vm_put: leaves, calling nothing)
- *   respond.c, queue.c, stats.c -> lib/ only
+ *   queue.c, stats.c -> lib/ only
  */
 #ifndef VGPU_MEDIATOR_H
 #define VGPU_MEDIATOR_H
@@ -63,7 +65,8 @@ struct mediator {
 	bool foreground;
 	bool verbose;			/* -v: debug logs whatever the config says */
 	struct loop *loop;
-	int ino_fd, sig_fd, rescan_fd, state_dir_fd;
+	int ino_fd, sig_fd, rescan_fd, tick_fd, state_dir_fd;
+	int priv_dir_fd;		/* conf.private_dir: the VMs' private records */
 	struct ctl *ctl;		/* the control socket (ctl.c) */
 	pthread_mutex_t lock;
 	struct pool pools[VGPU_NR_POOLS];

@@ -39,8 +39,8 @@ struct job {
 	uint32_t vm_id;			/* snapshot taken at dispatch [L] */
 	uint64_t seq;			/* global arrival order */
 	struct vm *vm;			/* holds a reference (vm.h) */
-	int fd;				/* acc/<id> (read-write), pinned from accept
-					 * to done; output and trailer go to its end */
+	int fd;				/* priv/<id> (read-write) while it runs, else
+					 * -1; output and trailer go to its end */
 	struct vgpu_req_hdr hdr;
 	uint64_t queued_ns;		/* CLOCK_MONOTONIC at acceptance */
 	/* The run's outcome: the worker's, then its publisher's (sched.c). */

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "job.h"
@@ -103,7 +104,9 @@ void sched_flush(struct mediator *m)
 		return;
 	/*
 	 * A VM's last id reaches its state file before any job of this batch
-	 * can run, so an id answered and collected is never forgotten.
+	 * can run, so an id answered and collected is never forgotten. A VM
+	 * whose id cannot be stored is broken: its jobs wait in its private
+	 * record until it is repaired.
 	 */
 	TAILQ_FOREACH(j, &m->accepted, entry) {
 		if (j->vm->last_id_dirty) {
@@ -116,6 +119,14 @@ void sched_flush(struct mediator *m)
 		unsigned int pool = j->vm->conf.pool;
 
 		TAILQ_REMOVE(&m->accepted, j, entry);
+		if (j->vm->broken != VM_OK) {
+			struct vm *vm = j->vm;
+
+			atomic_fetch_sub(&vm->jobs, 1);
+			job_free(j);
+			vm_put(vm);	/* the config holds another reference */
+			continue;
+		}
 		j->prio = j->vm->conf.prio;
 		j->flow = &j->vm->flow;
 		jobq_push(&m->pools[pool].q, j);
@@ -172,6 +183,36 @@ void sched_set_policies(struct mediator *m, const struct pool_sched *ps)
 }
 
 /*
+ * Open @j's accepted request in its VM's private record: no fd is held
+ * while a job waits, so a VM's queue costs no descriptors. A file changed
+ * since acceptance (only a guest holding an NFS handle to it can) fails.
+ */
+static int open_job(struct job *j)
+{
+	uint64_t req_size = j->hdr.hdr_size + j->hdr.payload_len;
+	char name[VGPU_ID_NAME_LEN + 1];
+	struct stat st;
+
+	vgpu_id_name(j->hdr.id, name);
+	j->fd = openat(j->vm->priv, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (j->fd < 0) {
+		vm_warnx(j->vm, "cannot open accepted request %s (run again at the next "
+			 "start): %s", name, strerror(errno));
+		return -EIO;
+	}
+	if (fstat(j->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    (uint64_t)st.st_size != req_size) {
+		vm_warnx(j->vm, "accepted request %s changed since it was accepted; dropped",
+			 name);
+		close(j->fd);
+		j->fd = -1;
+		unlinkat(j->vm->priv, name, 0);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/*
  * Run @j on @pool's backend and record the outcome in it for publishing;
  * started_ns (stamped by the worker as it took @j, the end of its wait)
  * and finished_ns bracket the backend's run (its run time).
@@ -190,6 +231,11 @@ static void run_job(struct mediator *m, unsigned int pool, struct job *j)
 
 	j->msg[0] = '\0';
 	memcpy(desc.args, j->hdr.args, sizeof(desc.args));
+	err = open_job(j);
+	if (err) {
+		j->status = err;	/* rsp_finish_job() leaves it to recovery */
+		return;
+	}
 	/* The output follows the request in the same file (see accept.c). */
 	vgpu_job_init_file(&io, &j->hdr, j->fd, j->hdr.hdr_size, j->fd, req_size);
 	io.team = m->pools[pool].team;
@@ -211,6 +257,20 @@ static void run_job(struct mediator *m, unsigned int pool, struct job *j)
 	j->status = err;
 	j->out_len = j->hdr.out_len;
 	j->out_crc = io.out_crc;
+}
+
+/* Run session job @j on its VM's executor (exec.c), its file opened first. */
+static void run_session(struct mediator *m, unsigned int pool, struct job *j,
+			const struct exec_limits *lim, unsigned int *events)
+{
+	int err = open_job(j);
+
+	if (err) {
+		j->status = err;	/* rsp_finish_job() leaves it to recovery */
+		j->finished_ns = j->started_ns;
+		return;
+	}
+	exec_run(m, pool, j, lim, events);
 }
 
 /* A session job's counters, with m->lock held. */
@@ -236,7 +296,7 @@ static void publish(struct mediator *m, struct pool *p, struct job_list *batch)
 
 	TAILQ_FOREACH(j, batch, entry)
 		if (rsp_finish_job(j, do_fsync))
-			j->status = -EIO;	/* acc/ID stays: recovery answers it */
+			j->status = -EIO;	/* retried with backoff, or at a restart */
 	pthread_mutex_lock(&m->lock);
 	TAILQ_FOREACH(j, batch, entry) {
 		struct vm *vm = j->vm;
@@ -359,7 +419,7 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&m->lock);
 
 		if (j->hdr.op == VGPU_OP_SESSION)
-			exec_run(m, wa->pool, j, &lim, &events);	/* exec.c */
+			run_session(m, wa->pool, j, &lim, &events);
 		else
 			run_job(m, wa->pool, j);
 
@@ -491,7 +551,7 @@ void sched_stop(struct mediator *m)
 			pthread_join(m->pools[i].publisher, NULL);
 		m->pools[i].publisher_started = false;
 	}
-	/* Forget what never ran: it is still in acc/ and re-queued at start. */
+	/* Forget what never ran: it is still in the private record for next time. */
 	pthread_mutex_lock(&m->lock);
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++) {
 		struct job *j;

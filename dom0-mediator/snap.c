@@ -59,6 +59,8 @@ int snap_take(struct mediator *m, struct snap *s, bool with_trace)
 		s->vms[i].conf = vm->conf;
 		s->vms[i].jobs = atomic_load(&vm->jobs);
 		s->vms[i].st = vm->st;
+		snprintf(s->vms[i].why, sizeof(s->vms[i].why), "%s",
+			 vm->broken != VM_OK ? vm->why : "");
 		i++;
 	}
 	s->nvms = i;
@@ -123,6 +125,8 @@ void snap_text(FILE *f, const struct snap *s)
 			st->expired, st->bytes_in, st->bytes_out, c->weight, st->run_ns,
 			st->wait_ns, st->sess_jobs, st->exec_restarts, st->exec_deaths,
 			st->sess_timeouts);
+		if (s->vms[i].why[0])
+			fprintf(f, "vm %s: not served: %s\n", c->name, s->vms[i].why);
 	}
 }
 
@@ -205,6 +209,9 @@ void snap_json(FILE *f, const struct snap *s)
 			st->failed, st->rejected, st->expired, st->bytes_in, st->bytes_out,
 			c->weight, st->run_ns, st->wait_ns, st->sess_jobs, st->exec_restarts,
 			st->exec_deaths, st->sess_timeouts);
+		fprintf(f, "\"served\":%s,\"why\":", s->vms[i].why[0] ? "false" : "true");
+		json_str(f, s->vms[i].why);
+		fputc(',', f);
 		json_hist(f, "wait", &st->wait);
 		fputc(',', f);
 		json_hist(f, "run", &st->run);

@@ -34,6 +34,7 @@ struct vm_snap {
 	struct vm_conf conf;
 	unsigned int jobs;
 	struct vm_stats st;
+	char why[128];			/* why it is not served, or "" */
 };
 
 struct snap {

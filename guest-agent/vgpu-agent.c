@@ -234,9 +234,13 @@ static bool spool_has(uint64_t id)
 	struct stat st;
 
 	vgpu_id_name(id, name);
-	/* In the order a file moves, so a move between looks cannot hide it. */
+	/*
+	 * In the order a request moves, so a move between looks cannot hide
+	 * it: req/, then the mediator's hands (it raises VM/taken before it
+	 * takes an id out of req/), then rsp/.
+	 */
 	return !fstatat(ag.sp.req, name, &st, AT_SYMLINK_NOFOLLOW) ||
-	       !fstatat(ag.sp.acc, name, &st, AT_SYMLINK_NOFOLLOW) ||
+	       id <= vgpu_spool_taken(ag.sp.dir) ||
 	       !fstatat(ag.sp.rsp, name, &st, AT_SYMLINK_NOFOLLOW);
 }
 

@@ -84,7 +84,7 @@ static int seq_load(struct vgpu_client *c, char *why)
 {
 	char buf[32] = "";
 	uint64_t from_file = 0, from_dirs = 0;
-	int dirs[] = { c->sp.tmp, c->sp.req, c->sp.acc, c->sp.rsp };
+	int dirs[] = { c->sp.tmp, c->sp.req, c->sp.rsp };
 	ssize_t n;
 
 	c->seq_fd = openat(c->sp.dir, SEQ_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -92,7 +92,14 @@ static int seq_load(struct vgpu_client *c, char *why)
 		snprintf(why, VGPU_MSG_LEN, "cannot open %s: %s", SEQ_FILE, strerror(errno));
 		return -errno;
 	}
-	if (flock(c->seq_fd, LOCK_EX | LOCK_NB) < 0) {
+	/*
+	 * Both kinds of lock, so that another client is refused whichever
+	 * kind it takes (on a local filesystem the two do not see each other;
+	 * over NFS flock is a POSIX lock).
+	 */
+	if (flock(c->seq_fd, LOCK_EX | LOCK_NB) < 0 ||
+	    fcntl(c->seq_fd, F_SETLK, &(struct flock){ .l_type = F_WRLCK,
+							.l_whence = SEEK_SET }) < 0) {
 		int err = -errno;
 
 		snprintf(why, VGPU_MSG_LEN, "another client uses this directory");
@@ -104,6 +111,7 @@ static int seq_load(struct vgpu_client *c, char *why)
 		from_file = strtoull(buf, NULL, 10);
 	}
 	/* A lost or stale seq file must not make us reuse a visible id. */
+	from_dirs = vgpu_spool_taken(c->sp.dir);	/* ids in the mediator's hands */
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		uint64_t m = max_id_in(dirs[i]);
 

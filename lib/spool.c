@@ -29,12 +29,11 @@ static int open_sub(int parent, const char *name, bool create)
 int vgpu_spool_open(const char *path, bool create, struct vgpu_spool *sp,
 		    const char **failed)
 {
-	static const char *const names[] = { VGPU_DIR_TMP, VGPU_DIR_REQ, VGPU_DIR_ACC,
-					     VGPU_DIR_RSP };
-	int *fds[] = { &sp->tmp, &sp->req, &sp->acc, &sp->rsp };
+	static const char *const names[] = { VGPU_DIR_TMP, VGPU_DIR_REQ, VGPU_DIR_RSP };
+	int *fds[] = { &sp->tmp, &sp->req, &sp->rsp };
 	int fd;
 
-	sp->dir = sp->tmp = sp->req = sp->acc = sp->rsp = -1;
+	sp->dir = sp->tmp = sp->req = sp->rsp = -1;
 	*failed = path;
 	fd = open_sub(AT_FDCWD, path, create);
 	if (fd < 0)
@@ -54,13 +53,30 @@ int vgpu_spool_open(const char *path, bool create, struct vgpu_spool *sp,
 
 void vgpu_spool_close(struct vgpu_spool *sp)
 {
-	int *fds[] = { &sp->dir, &sp->tmp, &sp->req, &sp->acc, &sp->rsp };
+	int *fds[] = { &sp->dir, &sp->tmp, &sp->req, &sp->rsp };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+}
+
+uint64_t vgpu_spool_taken(int dir)
+{
+	char buf[VGPU_ID_NAME_LEN + 1];
+	uint64_t id = 0;
+	int fd = openat(dir, VGPU_FILE_TAKEN, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, buf, VGPU_ID_NAME_LEN, 0) == VGPU_ID_NAME_LEN) {
+		buf[VGPU_ID_NAME_LEN] = '\0';
+		if (vgpu_id_parse(buf, &id))
+			id = 0;
+	}
+	close(fd);
+	return id;
 }
 
 int vgpu_pread_full(int fd, void *buf, size_t len, uint64_t off)

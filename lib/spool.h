@@ -20,9 +20,18 @@ struct vgpu_spool {
 	int dir;	/* the VM directory */
 	int tmp;	/* writers' temporaries */
 	int req;	/* published requests */
-	int acc;	/* accepted requests, mediator temporaries */
 	int rsp;	/* published responses */
 };
+
+/*
+ * VM/taken: the highest id the mediator has taken out of req/, written by
+ * the mediator before it takes one ("%016llx\n"). A request that is in
+ * none of req/ and rsp/ but at or below it is in the mediator's hands.
+ */
+#define VGPU_FILE_TAKEN		"taken"
+
+/* The id in @dir's VGPU_FILE_TAKEN, or 0 if there is none. */
+uint64_t vgpu_spool_taken(int dir);
 
 /*
  * Open (with @create, also create) the VM directory @path and its

@@ -17,7 +17,8 @@ TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-pro
 UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_policy \
 	      test_config test_vm test_session test_executor)
 INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_fairness \
-		     $(O)/tests/integration/test_daemon $(O)/tests/integration/test_sessions
+		     $(O)/tests/integration/test_daemon \
+		     $(O)/tests/integration/test_hostile $(O)/tests/integration/test_sessions
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
 	@mkdir -p $(dir $@)
@@ -53,6 +54,8 @@ $(O)/tests/integration/test_fairness: $(O)/tests/integration/test_fairness.o \
 		$(O)/tests/lib/fairload.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 $(O)/tests/integration/test_daemon: $(O)/tests/integration/test_daemon.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+$(O)/tests/integration/test_hostile: $(O)/tests/integration/test_hostile.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 # test_sessions runs the mediator, which runs vgpu-executor: both built beside it.
 $(O)/tests/integration/test_sessions: $(O)/tests/integration/test_sessions.o \

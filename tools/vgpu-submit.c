@@ -218,7 +218,7 @@ static void explain_open(const char *dir, int err, const char *why)
 	if (err == -ENOENT || err == -ENOTDIR || err == -ELOOP)
 		fprintf(stderr, "vgpu-submit: %s is not a VM directory (%s): -d wants the "
 			"guest's /mnt/vgpu or Dom0's /var/vgpu/NAME, with %s/, %s/ and %s/ in it\n",
-			dir, why, VGPU_DIR_REQ, VGPU_DIR_ACC, VGPU_DIR_RSP);
+			dir, why, VGPU_DIR_TMP, VGPU_DIR_REQ, VGPU_DIR_RSP);
 	else
 		fprintf(stderr, "vgpu-submit: %s: %s\n", dir, why);
 }

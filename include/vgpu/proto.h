@@ -34,7 +34,6 @@
 /* Spool layout inside one VM directory. */
 #define VGPU_DIR_TMP		"tmp"	/* writers' temporaries, never watched */
 #define VGPU_DIR_REQ		"req"	/* published requests */
-#define VGPU_DIR_ACC		"acc"	/* accepted by the mediator */
 #define VGPU_DIR_RSP		"rsp"	/* published responses */
 #define VGPU_ID_NAME_LEN	16	/* request/response names: %016llx */
 

@@ -31,13 +31,6 @@
 #define VM_A	"[vm a]\nid = 1\npool = A\npriority = high\n"
 #define VM_B	"[vm b]\nid = 2\npool = B\npriority = low\n"
 
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Runs the shell command @cmd; its output (stdout and stderr) into @out. Its exit status, or -1. */
 static int run(const char *cmd, char *out, size_t len)
 {
@@ -204,7 +197,7 @@ TEST(a_daemon_reports_start_errors_on_stderr_and_in_its_status)
 		if (pid > 0)
 			kill(pid, SIGTERM);
 		for (int i = 0; i < 200 && pid > 0 && kill(pid, 0) == 0; i++)
-			sleep_ms(25);
+			test_sleep_ms(25);
 	} else {
 		EXPECT_EQ(1, rc);
 		EXPECT_NE(NULL, strstr(out, "backend cuda: ")) TH_LOG("%s", out);
@@ -218,7 +211,7 @@ TEST(a_daemon_reports_start_errors_on_stderr_and_in_its_status)
 	ASSERT_LT(0, pid);
 	EXPECT_EQ(0, kill(pid, SIGTERM));
 	for (int i = 0; i < 200 && kill(pid, 0) == 0; i++)
-		sleep_ms(25);
+		test_sleep_ms(25);
 	EXPECT_NE(0, kill(pid, 0)) TH_LOG("the daemon did not stop");
 	tm_cleanup(&t);
 }
@@ -283,7 +276,7 @@ TEST(a_failed_reload_keeps_the_config_and_says_why)
 	for (int i = 0; i < 100; i++) {
 		if (!vgpuctl(&t, "status", out, sizeof(out)) && strstr(out, "config:"))
 			break;
-		sleep_ms(20);
+		test_sleep_ms(20);
 	}
 	EXPECT_NE(NULL, strstr(out, "config: the last reload failed, running the previous one: "))
 		TH_LOG("%s", out);
@@ -323,7 +316,7 @@ TEST(a_reload_checks_cpus_against_the_start_not_the_main_thread)
 		if (!vgpuctl(&t, "status", out, sizeof(out)) &&
 		    (strstr(out, "vm b:") || strstr(out, "config:")))
 			break;
-		sleep_ms(20);
+		test_sleep_ms(20);
 	}
 	EXPECT_EQ(NULL, strstr(out, "config: the last reload failed")) TH_LOG("%s", out);
 	EXPECT_NE(NULL, strstr(out, "vm b: vm_id=2")) TH_LOG("%s", out);

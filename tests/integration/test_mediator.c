@@ -42,13 +42,6 @@
 
 #define MS 1000000ull	/* ns */
 
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 static struct vgpu_client *client(struct test_mediator *t, const char *vm)
 {
 	char dir[512], why[VGPU_MSG_LEN];
@@ -98,7 +91,7 @@ static int wait_running(struct test_mediator *t, char pool)
 	for (int i = 0; i < 500; i++) {
 		if (!tm_status(t, buf, sizeof(buf)) && strstr(buf, want))
 			return 0;
-		sleep_ms(5);
+		test_sleep_ms(5);
 	}
 	return -1;
 }
@@ -336,45 +329,6 @@ static void *good_traffic(void *arg)
 	return NULL;
 }
 
-static int put_file(const char *vmdir, const char *name, const void *buf, size_t len)
-{
-	char tmp[600], dst[600];
-	int fd;
-
-	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", vmdir, name);
-	snprintf(dst, sizeof(dst), "%s/req/%s", vmdir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || close(fd))
-		return -1;
-	return rename(tmp, dst);
-}
-
-/* Wait for and read rsp/ID of @vmdir, then remove it; status or 1 if none. */
-static int wait_rsp(const char *vmdir, uint64_t id, struct vgpu_rsp_hdr *h)
-{
-	char rspdir[600], name[VGPU_ID_NAME_LEN + 1];
-	uint8_t out[64];
-	int dfd, err = 1;
-
-	snprintf(rspdir, sizeof(rspdir), "%s/rsp", vmdir);
-	dfd = open(rspdir, O_RDONLY | O_DIRECTORY);
-	for (int i = 0; i < 1000 && dfd >= 0; i++) {
-		err = vgpu_rsp_read(dfd, id, h, out, sizeof(out));
-		if (err != -ENOENT)
-			break;
-		err = 1;
-		sleep_ms(5);
-	}
-	if (err <= 0) {
-		vgpu_id_name(id, name);
-		unlinkat(dfd, name, 0);
-		err = err ? err : h->status;
-	}
-	if (dfd >= 0)
-		close(dfd);
-	return err;
-}
-
 /* A well-formed VECTOR_ADD request with @n elements, as file bytes. */
 static size_t good_request(uint8_t *buf, uint64_t id, uint64_t n)
 {
@@ -458,8 +412,9 @@ TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 		case M_NR: break;
 		}
 		vgpu_id_name(id, name);
-		ASSERT_EQ(0, put_file(vmdir, name, buf, len));
-		EXPECT_EQ(mutations[m].status, wait_rsp(vmdir, id, &h)) TH_LOG("%s", mutations[m].name);
+		ASSERT_EQ(0, test_put_req(vmdir, name, buf, len));
+		EXPECT_EQ(mutations[m].status, test_wait_rsp(vmdir, id, &h, 5000))
+			TH_LOG("%s", mutations[m].name);
 		EXPECT_NE('\0', h.msg[0]) TH_LOG("%s: no message", mutations[m].name);
 		EXPECT_EQ(66u, h.vm_id);
 		TH_LOG("%s -> %d %s", mutations[m].name, h.status, h.msg);
@@ -470,8 +425,8 @@ TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 	{
 		size_t len = good_request(buf, 3, 10);
 
-		ASSERT_EQ(0, put_file(vmdir, "0000000000000003", buf, len));
-		EXPECT_EQ(-EEXIST, wait_rsp(vmdir, 3, &h));
+		ASSERT_EQ(0, test_put_req(vmdir, "0000000000000003", buf, len));
+		EXPECT_EQ(-EEXIST, test_wait_rsp(vmdir, 3, &h, 5000));
 		rejected++;
 	}
 	/* A symlink planted in req/: refused, its target untouched. */
@@ -486,7 +441,7 @@ TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 		fclose(f);
 		snprintf(link, sizeof(link), "%s/req/%016" PRIx64, vmdir, id);
 		ASSERT_EQ(0, symlink(victim, link));
-		EXPECT_EQ(-EBADMSG, wait_rsp(vmdir, id, &h));
+		EXPECT_EQ(-EBADMSG, test_wait_rsp(vmdir, id, &h, 5000));
 		EXPECT_EQ(0, access(victim, F_OK));
 		f = fopen(victim, "r");
 		ASSERT_NE(NULL, f);
@@ -504,12 +459,12 @@ TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 		ASSERT_EQ(0, mkfifo(path, 0644));
 		snprintf(tmpdir, sizeof(tmpdir), "%s/req/%016" PRIx64, vmdir, id);
 		ASSERT_EQ(0, rename(path, tmpdir));
-		EXPECT_EQ(-EBADMSG, wait_rsp(vmdir, id++, &h));
+		EXPECT_EQ(-EBADMSG, test_wait_rsp(vmdir, id++, &h, 5000));
 		snprintf(path, sizeof(path), "%s/tmp/adir", vmdir);
 		ASSERT_EQ(0, mkdir(path, 0755));
 		snprintf(tmpdir, sizeof(tmpdir), "%s/req/%016" PRIx64, vmdir, id);
 		ASSERT_EQ(0, rename(path, tmpdir));
-		EXPECT_EQ(-EBADMSG, wait_rsp(vmdir, id++, &h));
+		EXPECT_EQ(-EBADMSG, test_wait_rsp(vmdir, id++, &h, 5000));
 		rejected += 2;
 	}
 	/*
@@ -524,15 +479,15 @@ TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 		ASSERT_EQ(0, mknod(node, S_IFCHR | 0644, makedev(1, 3)));
 		snprintf(dst, sizeof(dst), "%s/req/%016" PRIx64, vmdir, id);
 		ASSERT_EQ(0, rename(node, dst));
-		EXPECT_EQ(-EBADMSG, wait_rsp(vmdir, id++, &h));
+		EXPECT_EQ(-EBADMSG, test_wait_rsp(vmdir, id++, &h, 5000));
 		EXPECT_STREQ("not a regular file", h.msg);
 		rejected++;
 	}
 	/* A name that is no id: removed, counted, no answer. */
-	ASSERT_EQ(0, put_file(vmdir, "hello.txt", "hi", 2));
+	ASSERT_EQ(0, test_put_req(vmdir, "hello.txt", "hi", 2));
 	snprintf(path, sizeof(path), "%s/req/hello.txt", vmdir);
 	for (int i = 0; i < 2000 && access(path, F_OK) == 0; i++)	/* 10 s */
-		sleep_ms(5);
+		test_sleep_ms(5);
 	EXPECT_NE(0, access(path, F_OK));
 	rejected++;
 
@@ -620,35 +575,37 @@ TEST_F(med, sigkill_mid_load_loses_and_duplicates_nothing)
 			blocker->d.args[0] = 150 * MS;
 			ASSERT_EQ(0, submit_job(cs[0], blocker));
 			total++;
-			sleep_ms(30);
+			test_sleep_ms(30);
 			ASSERT_EQ(137, tm_stop(&self->t, SIGKILL));
 			killed_at = got;
 			for (int v = 0; v < 3; v++) {
 				char sub[640];
 
+				in_acc += test_count_entries(tm_privdir(&self->t, names[v], sub,
+									sizeof(sub)));
 				tm_vmdir(&self->t, names[v], d, sizeof(d));
-				snprintf(sub, sizeof(sub), "%s/acc", d);
-				in_acc += test_count_entries(sub);
 				snprintf(sub, sizeof(sub), "%s/req", d);
 				in_acc += test_count_entries(sub);
 			}
 			TH_LOG("killed after %d answers, %d requests unanswered", got, in_acc);
-			sleep_ms(50);
+			test_sleep_ms(50);
 			ASSERT_EQ(0, tm_start(&self->t));
 		}
 	}
 	ASSERT_EQ(total, got);
 	EXPECT_LT(0, in_acc) TH_LOG("the kill must hit unanswered requests");
-	sleep_ms(200);	/* a second answer would show up in rsp/ by now */
+	test_sleep_ms(200);	/* a second answer would show up in rsp/ by now */
 	for (int v = 0; v < 3; v++) {
 		char d[600], sub[640];
-		static const char *const subs[] = { "req", "acc", "rsp" };
+		static const char *const subs[] = { "req", "rsp" };
 
 		tm_vmdir(&self->t, names[v], d, sizeof(d));
-		for (int s = 0; s < 3; s++) {
+		for (int s = 0; s < 2; s++) {
 			snprintf(sub, sizeof(sub), "%s/%s", d, subs[s]);
 			EXPECT_EQ(0, test_count_entries(sub)) TH_LOG("%s not empty", sub);
 		}
+		tm_privdir(&self->t, names[v], sub, sizeof(sub));
+		EXPECT_EQ(0, test_count_entries(sub)) TH_LOG("%s not empty", sub);
 		for (int i = 0; i < PER_VM + (v == 0); i++) {
 			free(jobs[v][i].in);
 			free(jobs[v][i].out);
@@ -659,9 +616,9 @@ TEST_F(med, sigkill_mid_load_loses_and_duplicates_nothing)
 
 /*
  * SIGTERM while a pool streams jobs: every job the worker ran is answered
- * before the mediator exits (none is left in acc/ with its output but no
- * trailer, to be run again), the rest waits in acc/ untouched, and after a
- * restart every request has exactly one correct answer.
+ * before the mediator exits (none is left in the private record with its
+ * output but no trailer, to be run again), the rest waits there untouched,
+ * and after a restart every request has exactly one correct answer.
  */
 TEST_F(med, sigterm_under_load_answers_every_job_that_ran)
 {
@@ -705,15 +662,14 @@ TEST_F(med, sigterm_under_load_answers_every_job_that_ran)
 	ASSERT_TRUE((struct rjob *)r.user == &jobs[0]);
 	seen[0] = true;
 	got = 1;
-	sleep_ms((unsigned int)test_rand_range(1, 20));	/* into the stream */
+	test_sleep_ms((unsigned int)test_rand_range(1, 20));	/* into the stream */
 	ASSERT_EQ(0, tm_stop(&self->t, SIGTERM));
 	while (vgpu_client_next(c, &r, 100) == 1) {	/* answered before the exit */
 		seen[(struct rjob *)r.user - jobs] = true;
 		got++;
 	}
 
-	tm_vmdir(&self->t, "b", acc, sizeof(acc));
-	strcat(acc, "/acc");
+	tm_privdir(&self->t, "b", acc, sizeof(acc));
 	d = opendir(acc);
 	ASSERT_NE(NULL, d);
 	while ((de = readdir(d))) {
@@ -733,11 +689,11 @@ TEST_F(med, sigterm_under_load_answers_every_job_that_ran)
 		close(fd);
 		vgpu_req_decode(buf, &h);
 		EXPECT_EQ(h.hdr_size + h.payload_len, (uint64_t)st.st_size)
-			TH_LOG("acc/%s ran but was not answered", de->d_name);
+			TH_LOG("%s ran but was not answered", de->d_name);
 		waiting++;
 	}
 	closedir(d);
-	TH_LOG("%d answered by the exit, %d waiting in acc/", got, waiting);
+	TH_LOG("%d answered by the exit, %d waiting in the private record", got, waiting);
 	EXPECT_EQ(N + 1, got + waiting);
 
 	ASSERT_EQ(0, tm_start(&self->t));
@@ -839,10 +795,10 @@ TEST_F(med, vm_removed_and_back_runs_its_queued_jobs_once)
 	ASSERT_EQ(0, wait_running(&self->t, 'A'));
 	for (int i = 0; i < 5; i++)
 		submit_spin(cs[1], 1 * MS);	/* queued behind it */
-	sleep_ms(50);
+	test_sleep_ms(50);
 	write_conf(&self->t, "[vm med]\nid = 12\npool = A\npriority = medium\n");
 	ASSERT_EQ(0, kill(self->t.pid, SIGHUP));
-	sleep_ms(50);
+	test_sleep_ms(50);
 	/* Back under another name and priority, with the same directory. */
 	{
 		char conf[4096], dir[600];
@@ -862,7 +818,7 @@ TEST_F(med, vm_removed_and_back_runs_its_queued_jobs_once)
 	ASSERT_EQ(6, collect(cs, 2, res, 6, 10000));
 	for (int i = 0; i < 6; i++)
 		EXPECT_EQ(0, res[i].rsp.status);
-	sleep_ms(300);	/* a second run would be done by now */
+	test_sleep_ms(300);	/* a second run would be done by now */
 	tm_vmdir(&self->t, "lo", rspdir, sizeof(rspdir));
 	strcat(rspdir, "/rsp");
 	EXPECT_EQ(0, test_count_entries(rspdir));
@@ -888,13 +844,11 @@ TEST_F(med, sigterm_finishes_the_running_job_and_keeps_the_queue)
 	submit_spin(c, 1 * MS);
 	ASSERT_EQ(0, wait_running(&self->t, 'A'));
 	EXPECT_EQ(0, tm_stop(&self->t, SIGTERM));
-	/* The running job was answered; the two queued wait in acc/. */
+	/* The running job was answered; the two queued wait in the private record. */
 	ASSERT_EQ(1, collect(&c, 1, res, 1, 100));
 	EXPECT_EQ(0, res[0].rsp.status);
 	EXPECT_LE(400 * MS, res[0].rsp.finished_ns - res[0].rsp.started_ns);
-	tm_vmdir(&self->t, "hi", acc, sizeof(acc));
-	strcat(acc, "/acc");
-	EXPECT_EQ(2, test_count_entries(acc));
+	EXPECT_EQ(2, test_count_entries(tm_privdir(&self->t, "hi", acc, sizeof(acc))));
 	ASSERT_EQ(0, tm_start(&self->t));
 	ASSERT_EQ(2, collect(&c, 1, res + 1, 2, 5000));
 	EXPECT_EQ(0, res[1].rsp.status);
@@ -911,9 +865,9 @@ TEST_F(med, idle_mediator_uses_no_cpu)
 	ASSERT_NE(NULL, c);
 	submit_spin(c, 0);
 	ASSERT_EQ(1, collect(&c, 1, &r, 1, 5000));
-	sleep_ms(100);
+	test_sleep_ms(100);
 	before = tm_cpu_ticks(&self->t);
-	sleep_ms(1500);
+	test_sleep_ms(1500);
 	EXPECT_GE(1, tm_cpu_ticks(&self->t) - before) TH_LOG("ticks used while idle");
 	vgpu_client_close(c);
 }
@@ -932,7 +886,7 @@ TEST_F(med, status_shows_the_running_job_and_queue_depths)
 	for (int i = 0; i < 3; i++)
 		submit_spin(cs[2], 0);
 	/* accepted as the mediator gets to them: a loaded host may take a while */
-	for (uint64_t end = vgpu_now_ns() + 10000 * MS; vgpu_now_ns() < end; sleep_ms(5)) {
+	for (uint64_t end = vgpu_now_ns() + 10000 * MS; vgpu_now_ns() < end; test_sleep_ms(5)) {
 		ASSERT_EQ(0, tm_status(&self->t, status, sizeof(status)));
 		if (strstr(status, "accepted=3") && strstr(status, "accepted=2"))
 			break;
@@ -984,7 +938,7 @@ TEST_F(med, stuck_control_clients_do_not_stall_requests)
 		stuck[i] = ctl_connect(&self->t, i % 2 ? "sta" : "");
 		ASSERT_LE(0, stuck[i]);
 	}
-	sleep_ms(50);		/* the mediator has taken the first one */
+	test_sleep_ms(50);		/* the mediator has taken the first one */
 	t0 = vgpu_now_ns();
 	for (int i = 0; i < 20; i++)
 		submit_spin(c, 0);
@@ -1061,10 +1015,10 @@ TEST(uncollected_responses_expire)
 	tm_vmdir(&t, "x", dir, sizeof(dir));
 	strcat(dir, "/rsp");
 	for (int i = 0; i < 2000 && test_count_entries(dir) < 1; i++)	/* 10 s */
-		sleep_ms(5);
+		test_sleep_ms(5);
 	EXPECT_EQ(1, test_count_entries(dir));
 	for (int i = 0; i < 80 && test_count_entries(dir) > 0; i++)
-		sleep_ms(50);
+		test_sleep_ms(50);
 	EXPECT_EQ(0, test_count_entries(dir));
 	ASSERT_EQ(0, tm_status(&t, status, sizeof(status)));
 	EXPECT_NE(NULL, strstr(status, "expired=1")) TH_LOG("%s", status);
@@ -1091,7 +1045,7 @@ TEST(worker_polls_for_worker_spin_us_after_a_job_then_sleeps)
 	ASSERT_EQ(0, tm_start(&t));
 	c = client(&t, "x");
 	ASSERT_NE(NULL, c);
-	sleep_ms(600);		/* the start's own poll is over */
+	test_sleep_ms(600);		/* the start's own poll is over */
 	before = tm_runnable_ns(&t);
 	if (before <= 0) {
 		vgpu_client_close(c);
@@ -1101,10 +1055,10 @@ TEST(worker_polls_for_worker_spin_us_after_a_job_then_sleeps)
 	}
 	submit_spin(c, 0);
 	ASSERT_EQ(1, collect(&c, 1, &r, 1, 5000));
-	sleep_ms(1000);		/* the poll, and room for a late start of it */
+	test_sleep_ms(1000);		/* the poll, and room for a late start of it */
 	polled = tm_runnable_ns(&t) - before;
 	ticks = tm_cpu_ticks(&t);
-	sleep_ms(600);
+	test_sleep_ms(600);
 	ticks = tm_cpu_ticks(&t) - ticks;
 	TH_LOG("runnable %" PRId64 " ms in the 1 s after a job", polled / (int64_t)MS);
 	/* 0.4 s of polling, less what a hypervisor or interrupts took (not counted) */

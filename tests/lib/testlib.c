@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "spool.h"
 #include "testlib.h"
 
 /*
@@ -178,6 +180,8 @@ int tm_start(struct test_mediator *t)
 			dup2(fd, 2);
 			dup2(fd, 1);
 		}
+		if (t->nofile)
+			setrlimit(RLIMIT_NOFILE, &(struct rlimit){ t->nofile, t->nofile });
 		execl(test_bin("vgpu-mediator"), "vgpu-mediator", "-d", "-c", t->conf, NULL);
 		_exit(127);
 	}
@@ -229,6 +233,12 @@ void tm_cleanup(struct test_mediator *t)
 const char *tm_vmdir(const struct test_mediator *t, const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/spool/%s", t->root, name);
+	return buf;
+}
+
+const char *tm_privdir(const struct test_mediator *t, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/spool/.mediator/%s", t->root, name);
 	return buf;
 }
 
@@ -315,4 +325,51 @@ int test_cpu_range(int *first, int *last)
 		*last = cpu;
 	}
 	return *first < 0 ? -1 : 0;
+}
+
+void test_sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+int test_put_req(const char *vmdir, const char *name, const void *buf, size_t len)
+{
+	char tmp[600], dst[600];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", vmdir, name);
+	snprintf(dst, sizeof(dst), "%s/req/%s", vmdir, name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || close(fd))
+		return -1;
+	return rename(tmp, dst);
+}
+
+int test_wait_rsp(const char *vmdir, uint64_t id, struct vgpu_rsp_hdr *h, unsigned int timeout_ms)
+{
+	char rspdir[600], name[VGPU_ID_NAME_LEN + 1];
+	uint8_t out[64];
+	int dfd, err = 1;
+
+	snprintf(rspdir, sizeof(rspdir), "%s/rsp", vmdir);
+	dfd = open(rspdir, O_RDONLY | O_DIRECTORY);
+	for (unsigned int i = 0; i < timeout_ms / 5; i++) {
+		if (dfd < 0)	/* not made yet */
+			dfd = open(rspdir, O_RDONLY | O_DIRECTORY);
+		err = dfd < 0 ? -ENOENT : vgpu_rsp_read(dfd, id, h, out, sizeof(out));
+		if (err != -ENOENT)
+			break;
+		err = 1;
+		test_sleep_ms(5);
+	}
+	if (err <= 0) {
+		vgpu_id_name(id, name);
+		unlinkat(dfd, name, 0);
+		err = err ? err : h->status;
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return err;
 }

@@ -30,6 +30,7 @@ struct test_mediator {
 	char sock[300];
 	char log[300];
 	pid_t pid;
+	unsigned int nofile;	/* RLIMIT_NOFILE for the mediator, or 0 */
 };
 
 /* Create the scratch dir with @vm_sections appended to a [mediator] section
@@ -43,6 +44,8 @@ int tm_stop(struct test_mediator *t, int sig);
 void tm_cleanup(struct test_mediator *t);	/* rm -rf the scratch dir */
 /* Path of VM @name's directory into @buf. */
 const char *tm_vmdir(const struct test_mediator *t, const char *name, char *buf, size_t len);
+/* Path of VM @name's private record (the default private_dir) into @buf. */
+const char *tm_privdir(const struct test_mediator *t, const char *name, char *buf, size_t len);
 /* Output of `vgpuctl status` into @buf; 0 or -1. */
 int tm_status(const struct test_mediator *t, char *buf, size_t len);
 /* CPU time (user+sys, clock ticks) used by the mediator so far. */
@@ -57,6 +60,15 @@ int64_t tm_runnable_ns(const struct test_mediator *t);
 const char *test_bin(const char *name);
 /* The lowest and highest CPU this thread may run on; 0, or -1 on error. */
 int test_cpu_range(int *first, int *last);
+void test_sleep_ms(unsigned int ms);
+/* Publish @len bytes of @buf as req/@name of @vmdir (through tmp/); 0 or -1. */
+int test_put_req(const char *vmdir, const char *name, const void *buf, size_t len);
+/*
+ * Wait up to @timeout_ms for rsp/ID of @vmdir, read it into @h (the output
+ * only checked) and remove it: its status, another -errno, or 1 if none.
+ */
+struct vgpu_rsp_hdr;
+int test_wait_rsp(const char *vmdir, uint64_t id, struct vgpu_rsp_hdr *h, unsigned int timeout_ms);
 /* Count the entries of @dir (not . or ..); -1 on error. */
 int test_count_entries(const char *dir);
 

@@ -259,6 +259,15 @@ BAD(weight_zero, VMHEAD "id = 1\nweight = 0\n",
     ":6: key 'weight': expected a number in 1..10000, got '0'");
 BAD(weight_too_big, VMHEAD "id = 1\nweight = 10001\n", ":6: key 'weight'");
 BAD(policy_in_vm, VMHEAD "id = 1\npolicy = aging\n", ":6: unknown key 'policy' in [vm a]");
+#define LONG250 "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+		"/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" \
+		"/ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+/* inih's 200-byte lines: a long line is refused with its own number ... */
+BAD(long_line, "[mediator]\nspool = /x\nstate_dir = " LONG250 "\n",
+    ":3: line longer than 198 bytes");
+/* ... and a long comment shifts no line number after it. */
+BAD(after_long_comment, "[mediator]\n# " LONG250 "\nspoll = /x\n",
+    ":3: unknown key 'spoll' in [mediator]");
 BAD(missing_file, NULL, "No such file or directory");
 BAD(empty_file, "", ": no [mediator] or [vm NAME] section: an empty config?");
 BAD(only_comments, "# nothing here\n; nor here\n", ": no [mediator] or [vm NAME] section");
