@@ -85,6 +85,7 @@ int exec_setup(struct mediator *m)
 	struct exec_epochs *e = &m->epochs;
 	char buf[16] = "";
 	ssize_t n;
+	int fd;
 
 	pthread_mutex_init(&e->lock, NULL);
 	if (m->conf.executor[0])
@@ -94,13 +95,14 @@ int exec_setup(struct mediator *m)
 	if (access(e->path, X_OK))
 		log_warn("sessions: executor %s (session jobs will fail until it is there)",
 			 e->path);
-	e->fd = openat(m->state_dir_fd, EXEC_EPOCH_FILE,
-		       O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (e->fd < 0) {
+	e->dir_fd = m->state_dir_fd;
+	fd = openat(e->dir_fd, EXEC_EPOCH_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
 		log_warn("%s/" EXEC_EPOCH_FILE, m->conf.state_dir);
 		return -errno;
 	}
-	n = pread(e->fd, buf, sizeof(buf) - 1, 0);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
 	if (n > 0) {
 		buf[n] = '\0';
 		e->last = (uint32_t)strtoul(buf, NULL, 10);
@@ -116,14 +118,17 @@ static uint32_t next_epoch(struct mediator *m)
 	struct exec_epochs *e = &m->epochs;
 	char buf[16];
 	uint32_t epoch;
-	int len;
+	int len, fd;
 
 	pthread_mutex_lock(&e->lock);
 	epoch = e->last = e->last >= EXEC_EPOCH_MAX ? 1 : e->last + 1;
 	len = snprintf(buf, sizeof(buf), "%" PRIu32 "\n", epoch);
-	if (e->fd >= 0 && (vgpu_pwrite_full(e->fd, buf, (size_t)len, 0) ||
-			   ftruncate(e->fd, len) || fdatasync(e->fd)))
+	fd = openat(e->dir_fd, EXEC_EPOCH_FILE, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || vgpu_pwrite_full(fd, buf, (size_t)len, 0) || ftruncate(fd, len) ||
+	    fdatasync(fd))
 		log_warn("%s: cannot store the executor epoch", EXEC_EPOCH_FILE);
+	if (fd >= 0)
+		close(fd);
 	pthread_mutex_unlock(&e->lock);
 	return epoch;
 }

@@ -40,12 +40,12 @@ struct vm_exec {
  * The handle epochs of every executor this mediator starts: unique across
  * VMs (so a handle of one VM is refused by another's executor) and across
  * restarts (kept in state_dir/executor-epoch, written before the executor
- * that uses it starts).
+ * that uses it starts; opened only then, so that it holds no fd).
  */
 struct exec_epochs {
 	pthread_mutex_t lock;
 	uint32_t last;			/* [lock] */
-	int fd;				/* [lock] state_dir/executor-epoch, or -1 */
+	int dir_fd;			/* m->state_dir_fd (not ours), fixed */
 	char path[PATH_MAX];		/* the executor program (fixed) */
 };
 

@@ -675,7 +675,7 @@ int main(int argc, char **argv)
 	struct mediator m = {
 		.conf_path = DEFAULT_CONF, .ino_fd = -1, .sig_fd = -1,
 		.rescan_fd = -1, .tick_fd = -1, .state_dir_fd = -1, .priv_dir_fd = -1,
-		.lock_fd = -1, .spool_lock_fd = -1, .ready_fd = -1, .epochs.fd = -1,
+		.lock_fd = -1, .spool_lock_fd = -1, .ready_fd = -1,
 		.vms = TAILQ_HEAD_INITIALIZER(m.vms),
 		.accepted = TAILQ_HEAD_INITIALIZER(m.accepted),
 		.leaving = TAILQ_HEAD_INITIALIZER(m.leaving),
@@ -802,8 +802,6 @@ out:
 		close(m.ino_fd);
 	if (m.state_dir_fd >= 0)
 		close(m.state_dir_fd);
-	if (m.epochs.fd >= 0)
-		close(m.epochs.fd);
 	if (m.lock_fd >= 0 && m.spool_lock_fd >= 0 && ftruncate(m.lock_fd, 0) < 0)
 		log_warn("%s/" PID_FILE, m.conf.state_dir);	/* not running any more */
 	if (m.lock_fd >= 0)
