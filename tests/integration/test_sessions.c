@@ -439,6 +439,20 @@ TEST_F(sess, a_restart_loses_the_state)
 	}
 }
 
+/* Up to @len - 1 bytes of file @path into @buf, NUL-terminated; bytes or -1. */
+static ssize_t slurp(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return -1;
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
 /* The pid of the executor the mediator @t runs for VM id @vm_id, or 0. */
 static pid_t executor_of(const struct test_mediator *t, unsigned int vm_id)
 {
@@ -454,34 +468,23 @@ static pid_t executor_of(const struct test_mediator *t, unsigned int vm_id)
 		return 0;
 	while (!found && (de = readdir(d))) {
 		char *tok, *save = NULL;
-		FILE *f;
-		size_t n;
 
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int)t->pid, de->d_name);
-		f = fopen(path, "r");
-		if (!f)
+		if (slurp(path, buf, sizeof(buf)) < 0)
 			continue;
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = '\0';
 		for (tok = strtok_r(buf, " \n", &save); tok && !found;
 		     tok = strtok_r(NULL, " \n", &save)) {
 			char cmd[1024];
-			size_t len;
+			ssize_t len;
 
 			snprintf(path, sizeof(path), "/proc/%s/cmdline", tok);
-			f = fopen(path, "r");
-			if (!f)
-				continue;
-			len = fread(cmd, 1, sizeof(cmd) - 1, f);
-			fclose(f);
-			cmd[len] = '\0';
-			if (!strstr(cmd, "vgpu-executor"))
+			len = slurp(path, cmd, sizeof(cmd));
+			if (len < 0 || !strstr(cmd, "vgpu-executor"))
 				continue;
 			/* NUL-separated arguments: "-i" then the VM's id */
-			for (size_t i = 0; i + 3 < len; i += strlen(cmd + i) + 1)
+			for (size_t i = 0; i + 3 < (size_t)len; i += strlen(cmd + i) + 1)
 				if (!strcmp(cmd + i, "-i") && !strcmp(cmd + i + 3, want))
 					found = (pid_t)atoi(tok);
 		}
