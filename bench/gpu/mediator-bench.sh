@@ -73,7 +73,7 @@ start_mediator() {
 	SCEN=$name
 	CONF=$WORK/$name.conf
 	rm -rf "${SPOOL:?}/$name" "$WORK/state-$name"
-	mkdir -p "$SPOOL/$name" "$WORK/state-$name"
+	mkdir -p "$SPOOL/$name" "$WORK/state-$name" "$WORK/none.d"
 	{
 		echo "[mediator]"
 		echo "spool = $SPOOL/$name"
