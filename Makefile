@@ -36,6 +36,7 @@ include dom0-lib/build.mk
 include kmod/build.mk
 include guest-agent/build.mk
 include cuda/build.mk
+include executor/build.mk
 include dom0-mediator/build.mk
 include tools/build.mk
 include tests/build.mk

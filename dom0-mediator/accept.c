@@ -29,7 +29,10 @@
  * trailing bytes never decided on). A restart rebuilds the queues from the
  * private record with every per-VM limit applied, and never looks at what
  * the guest may have written elsewhere.
- * A job holds no fd while it waits: its worker opens priv/ID.
+ * A job holds no fd while it waits: its worker opens priv/ID. A version-2
+ * request (a session job) is checked by its header here; its command list
+ * by the worker that runs it, before the VM's executor gets it (exec.c),
+ * so that reading a large list never stalls this thread.
  *
  * An obstacle (a full or read-only spool, a directory at rsp/ID, a missing
  * req/) costs its VM only: what could not be finished waits in the private
@@ -58,6 +61,7 @@
 #include "log.h"
 #include "mediator.h"
 #include "respond.h"
+#include "vgpu/session.h"
 
 #define RM_TREE_DEPTH	8	/* a planted directory tree removed that deep */
 #define PRIV_NAME_LEN	(VGPU_ID_NAME_LEN + 8)
@@ -209,6 +213,14 @@ static int open_taken(const struct vm *vm, const char *name, struct stat *st, ch
 	return fd < 0 ? -EIO : fd;
 }
 
+/* A version-2 request is a session job (exec.c runs it); 1 is the ops'. */
+static int req_check(const struct vm *vm, const struct vgpu_req_hdr *h, char *why)
+{
+	if (h->magic == VGPU_REQ_MAGIC && h->version == VGPU_PROTO_VERSION_SESSION)
+		return vgpu_session_req_check(h, vm->conf.max_payload, why);
+	return vgpu_req_check(h, vm->conf.max_payload, why);
+}
+
 /*
  * Reads and checks the header of a request opened by open_guest_file(),
  * whose stat is @st; 0 or -errno + @why.
@@ -227,7 +239,7 @@ static int check_request(struct vm *vm, int fd, uint64_t id, struct vgpu_req_hdr
 		return -EBADMSG;
 	}
 	vgpu_req_decode(buf, h);
-	err = vgpu_req_check(h, vm->conf.max_payload, why);
+	err = req_check(vm, h, why);
 	if (err)
 		return err;
 	if (h->id != id) {
@@ -507,7 +519,7 @@ static void recover_run(struct mediator *m, struct vm *vm, uint64_t id, const ch
 	err = fd < 0 ? fd : check_request(vm, fd, id, &h, &st, why);
 	if (err == -EBADMSG && fd >= 0 && (uint64_t)st.st_size > (uint64_t)h.hdr_size +
 	    h.payload_len && h.magic == VGPU_REQ_MAGIC &&
-	    !(err = vgpu_req_check(&h, vm->conf.max_payload, why))) {
+	    !(err = req_check(vm, &h, why))) {
 		uint64_t req_size = h.hdr_size + h.payload_len;
 		struct vgpu_rsp_hdr rh;
 

@@ -38,6 +38,11 @@ struct vm_conf {
 	uint64_t max_payload;		/* bytes per request */
 	unsigned int max_queued;	/* requests queued or running */
 	unsigned int weight;		/* share of its level's run time (weighted) */
+	/* Sessions (exec.c): quotas of its executor, and each job's time. */
+	uint64_t sess_mem;		/* session_mem_bytes: buffers + module images */
+	uint32_t sess_handles;		/* session_handles: live handles */
+	uint64_t sess_module;		/* session_module_bytes: module images */
+	unsigned int sess_time_ms;	/* session_time_limit_ms: one job's run */
 	uint64_t max_spool_bytes;	/* its files' bytes in the spool; 0: no bound */
 	char where[PATH_MAX + 16];	/* "file:line" of its section */
 };
@@ -83,6 +88,9 @@ struct conf {
 	int log_level;
 	uint64_t staging_bytes;
 	unsigned int worker_spin_us;	/* a worker polls this long after a job */
+	char executor[PATH_MAX];	/* vgpu-executor; "": exec.c finds it */
+	char executor_user[64];		/* what executors run as when we are root */
+	bool session_test_cmds;		/* executors accept test_crash/test_hang */
 	struct cpu_list main_cpus;	/* the main thread (accepts, control socket) */
 	struct vgpu_pool_conf pools[VGPU_NR_POOLS];
 	char sms_where[VGPU_NR_POOLS][WHERE_MAX];

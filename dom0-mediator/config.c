@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,15 @@
 #define AGING_MS_MAX	3600000		/* an hour */
 #define DEF_WEIGHT	100
 #define WEIGHT_MAX	10000
+/* Sessions: a VM's executor quotas and a session job's time limit. */
+#define DEF_SESS_MEM		(1ull << 30)	/* bytes */
+#define SESS_MEM_MAX		(1ull << 40)	/* bytes: an H200 has 141 GB */
+#define DEF_SESS_HANDLES	1024
+#define SESS_HANDLES_MAX	(1u << 20)
+#define DEF_SESS_MODULE		(64ull << 20)	/* bytes */
+#define DEF_SESS_TIME_MS	5000
+#define SESS_TIME_MS_MAX	3600000		/* an hour */
+#define DEF_EXEC_USER		"nobody"
 
 enum section { SEC_NONE, SEC_MEDIATOR, SEC_POOL, SEC_VM, SEC_BAD };
 
@@ -135,6 +145,16 @@ static bool set_str(struct parse *p, const char *key, const char *v, char *dst, 
 		return false;
 	}
 	memcpy(dst, v, strlen(v) + 1);
+	return true;
+}
+
+static bool set_bool(struct parse *p, const char *key, const char *v, bool *out)
+{
+	if (strcmp(v, "yes") && strcmp(v, "no")) {
+		perr(p, "key '%s': expected yes or no, got '%s'", key, v);
+		return false;
+	}
+	*out = !strcmp(v, "yes");
 	return true;
 }
 
@@ -337,12 +357,10 @@ static void mediator_key(struct parse *p, const char *k, const char *v)
 		if (set_num(p, k, v, 1, 365 * 86400, &n))
 			c->response_ttl_s = (unsigned int)n;
 	} else if (!strcmp(k, "fsync")) {
-		if (!strcmp(v, "yes"))
-			c->fsync = true;
-		else if (!strcmp(v, "no"))
-			c->fsync = false;
-		else
-			perr(p, "key 'fsync': expected yes or no, got '%s'", v);
+		bool b;
+
+		if (set_bool(p, k, v, &b))
+			c->fsync = b;
 	} else if (!strcmp(k, "log_level")) {
 		int l = log_level_from_name(v);
 
@@ -357,6 +375,18 @@ static void mediator_key(struct parse *p, const char *k, const char *v)
 			c->worker_spin_us = (unsigned int)n;
 	} else if (!strcmp(k, "cpus")) {
 		set_cpus(p, k, v, &c->main_cpus);
+	} else if (!strcmp(k, "executor")) {
+		set_path(p, k, v, c->executor, sizeof(c->executor));
+	} else if (!strcmp(k, "executor_user")) {
+		if (!getpwnam(v))
+			perr(p, "key 'executor_user': no user '%s' on this host (getent passwd %s)",
+			     v, v);
+		else if (!getpwnam(v)->pw_uid)
+			perr(p, "key 'executor_user': '%s' is root; executors run unprivileged", v);
+		else
+			set_str(p, k, v, c->executor_user, sizeof(c->executor_user));
+	} else if (!strcmp(k, "session_test_commands")) {
+		set_bool(p, k, v, &c->session_test_cmds);
 	} else {
 		perr(p, "unknown key '%s' in [mediator]", k);
 	}
@@ -435,6 +465,16 @@ static void vm_key(struct parse *p, const char *k, const char *v)
 			vm->weight = (unsigned int)n;
 	} else if (!strcmp(k, "max_spool_bytes")) {
 		set_num(p, k, v, 0, UINT64_MAX, &vm->max_spool_bytes);
+	} else if (!strcmp(k, "session_mem_bytes")) {
+		set_num(p, k, v, 0, SESS_MEM_MAX, &vm->sess_mem);
+	} else if (!strcmp(k, "session_module_bytes")) {
+		set_num(p, k, v, 0, SESS_MEM_MAX, &vm->sess_module);
+	} else if (!strcmp(k, "session_handles")) {
+		if (set_num(p, k, v, 0, SESS_HANDLES_MAX, &n))
+			vm->sess_handles = (uint32_t)n;
+	} else if (!strcmp(k, "session_time_limit_ms")) {
+		if (set_num(p, k, v, 1, SESS_TIME_MS_MAX, &n))
+			vm->sess_time_ms = (unsigned int)n;
 	} else {
 		perr(p, "unknown key '%s' in [vm %s]", k, vm->name);
 	}
@@ -517,6 +557,10 @@ static void section_begin(struct parse *p, const char *sec)
 		p->vm->max_payload = DEF_MAX_PAYLOAD;
 		p->vm->max_queued = DEF_MAX_QUEUED;
 		p->vm->weight = DEF_WEIGHT;
+		p->vm->sess_mem = DEF_SESS_MEM;
+		p->vm->sess_handles = DEF_SESS_HANDLES;
+		p->vm->sess_module = DEF_SESS_MODULE;
+		p->vm->sess_time_ms = DEF_SESS_TIME_MS;
 		p->sec = SEC_VM;
 	} else {
 		perr(p, "unknown section [%s] (expected [mediator], [pool A|B] or [vm NAME])", sec);
@@ -764,6 +808,7 @@ int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 	c->ctl_mode = 0600;
 	c->ctl_gid = (gid_t)-1;
 	c->trace_jobs = 4096;
+	snprintf(c->executor_user, sizeof(c->executor_user), "%s", DEF_EXEC_USER);
 
 	rc = parse_file(&p, path);
 	if (!rc && !p.any_section) {

@@ -183,10 +183,14 @@ static void reload(struct mediator *m)
 	    !cpu_list_same(&nc.pool_cpus[1], &m->conf.pool_cpus[1]) ||
 	    memcmp(nc.io_threads, m->conf.io_threads, sizeof(nc.io_threads)) ||
 	    strcmp(nc.metrics_text, m->conf.metrics_text) || nc.trace_jobs != m->conf.trace_jobs ||
-	    nc.ctl_gid != m->conf.ctl_gid || nc.ctl_mode != m->conf.ctl_mode)
+	    nc.ctl_gid != m->conf.ctl_gid || nc.ctl_mode != m->conf.ctl_mode ||
+	    strcmp(nc.executor, m->conf.executor) ||
+	    strcmp(nc.executor_user, m->conf.executor_user) ||
+	    nc.session_test_cmds != m->conf.session_test_cmds)
 		log_warnx("reload: spool, state_dir, private_dir, control_socket*, backend, "
-			  "staging_bytes, worker_spin_us, cpus, metrics_listen, trace_jobs and "
-			  "pool settings take effect at the next restart");
+			  "staging_bytes, worker_spin_us, cpus, metrics_listen, trace_jobs, "
+			  "executor*, session_test_commands and pool settings take effect at "
+			  "the next restart");
 	if (nc.rescan_s != m->conf.rescan_s) {
 		loop_timer_del(m->loop, m->rescan_fd);
 		m->rescan_fd = -1;
@@ -230,6 +234,10 @@ static void reload(struct mediator *m)
 		vm->conf.weight = c->weight;
 		vm->flow.weight = c->weight;
 		vm->conf.max_spool_bytes = c->max_spool_bytes;
+		vm->conf.sess_mem = c->sess_mem;	/* quotas: its next executor */
+		vm->conf.sess_module = c->sess_module;
+		vm->conf.sess_handles = c->sess_handles;
+		vm->conf.sess_time_ms = c->sess_time_ms;	/* its next job */
 		snprintf(vm->conf.where, sizeof(vm->conf.where), "%s", c->where);
 		pthread_mutex_unlock(&m->lock);
 	}
@@ -639,11 +647,19 @@ static void print_summary(const struct conf *c)
 	printf("  control socket %s, mode %04o, group %s; metrics %s; trace %u jobs\n",
 	       c->ctl_path, c->ctl_mode, c->ctl_group[0] ? c->ctl_group : "(none: root only)",
 	       c->metrics_family ? c->metrics_text : "off", c->trace_jobs);
-	for (unsigned int i = 0; i < c->nvms; i++)
+	printf("  sessions: executor %s, user %s, test commands %s\n",
+	       c->executor[0] ? c->executor : "(default: ../libexec/vgpu/ or beside vgpu-mediator)", c->executor_user,
+	       c->session_test_cmds ? "yes" : "no");
+	for (unsigned int i = 0; i < c->nvms; i++) {
+		const struct vm_conf *v = &c->vms[i];
+
 		printf("  vm %s: vm_id=%" PRIu32 " pool=%s priority=%s dir=%s max_payload_bytes=%"
-		       PRIu64 " max_queued=%u\n", c->vms[i].name, c->vms[i].id,
-		       vgpu_pool_name(c->vms[i].pool), vgpu_prio_name(c->vms[i].prio),
-		       c->vms[i].dir, c->vms[i].max_payload, c->vms[i].max_queued);
+		       PRIu64 " max_queued=%u\n", v->name, v->id, vgpu_pool_name(v->pool),
+		       vgpu_prio_name(v->prio), v->dir, v->max_payload, v->max_queued);
+		printf("    session_mem_bytes=%" PRIu64 " session_module_bytes=%" PRIu64
+		       " session_handles=%" PRIu32 " session_time_limit_ms=%u\n", v->sess_mem,
+		       v->sess_module, v->sess_handles, v->sess_time_ms);
+	}
 }
 
 enum { OPT_VERSION = 256 };
@@ -738,7 +754,7 @@ int main(int argc, char **argv)
 		goto out_stop;
 	add_vms(&m, m.conf.vms, m.conf.nvms);
 	arm_rescan(&m);
-	if (sched_start(&m))
+	if (exec_setup(&m) || sched_start(&m))
 		goto out_stop;
 	/* After the workers started: they must not inherit this binding. */
 	/* A reload checks "cpus" against these, not the main thread's own. */

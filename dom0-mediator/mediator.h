@@ -9,13 +9,18 @@
  *		  counters for ctl.c and metrics.c.
  *  pool workers  sched.c: one per pool, runs that pool's jobs one at a time
  *		  and adds each to its VM's histograms and the trace
- *		  (stats.c).
+ *		  (stats.c); exec.c: a session job, on its VM's executor
+ *		  process (started, killed at the time limit and reaped by
+ *		  the worker, with the VM's exec lock held: exec.h).
  *  publishers	  sched.c: one per pool, answers the jobs its worker ran
  *		  through respond.c while the worker runs the next.
  *  metrics	  metrics.c: libmicrohttpd's thread serving /metrics; it asks
  *		  the main thread for a copy (snap.c) through an eventfd and
  *		  formats it on its own, touching nothing of struct mediator.
  *  I/O helpers	  dom0-lib/job.c: a worker's team moving one job's bytes.
+ *  executors	  not threads: one vgpu-executor process per VM that uses
+ *		  sessions (Documentation/executor.rst), spoken to only by
+ *		  the worker running that VM's session job.
  *
  * m->lock guards what the headers mark [L]: the pools' queues, policies,
  * running and ran jobs (pool.h, queue.h), every VM's queue placement and
@@ -28,14 +33,16 @@
  * futex is expensive.
  *
  * Calls go one way, from the top down; nothing calls back up:
- *   main.c   -> ctl.c, metrics.c, accept.c, sched.c, vm.c
+ *   main.c   -> ctl.c, metrics.c, accept.c, sched.c, vm.c, exec.c (exec_setup)
  *   ctl.c, metrics.c -> snap.c -> stats.c
  *   accept.c -> sched.c, respond.c, vm.c
- *   sched.c  -> respond.c, vm.c, queue.c (the policy: pure, no lock, no clock),
- *		stats.c
+ *   sched.c  -> exec.c, respond.c, vm.c, queue.c (the policy: pure, no lock,
+ *		no clock), stats.c
+ *   exec.c   -> respond.c (rsp_scrub), vm.c (vm_warnx), dom0-lib/emsg.c
  *   respond.c -> vm.c (vm_warnx)
  *   snap.c   -> queue.c (policy names)
- *   vm.c     -> queue.h (flow_init, inline)
+ *   vm.c     -> queue.h (flow_init, inline), exec.c (exec_init, and
+ *		exec_stop from the last vm_put: leaves, calling nothing)
  *   queue.c, stats.c -> lib/ only
  */
 #ifndef VGPU_MEDIATOR_H
@@ -46,6 +53,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "exec.h"
 #include "pool.h"
 #include "queue.h"
 #include "stats.h"
@@ -76,6 +84,7 @@ struct mediator {
 	char reload_err[1024];		/* why */
 	const struct vgpu_backend_ops *be_ops;	/* fixed while workers run */
 	struct vgpu_backend *be;
+	struct exec_epochs epochs;	/* executors' epochs and program (exec.h) */
 };
 
 #endif /* VGPU_MEDIATOR_H */

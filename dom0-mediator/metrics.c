@@ -185,6 +185,13 @@ static void format(FILE *f, const struct snap *s, const struct nvml *n)
 		"response_ttl_s.", expired);
 	VM_STAT(f, s, "received_bytes_total", "Request bytes accepted.", bytes_in);
 	VM_STAT(f, s, "sent_bytes_total", "Output bytes of completed jobs.", bytes_out);
+	VM_STAT(f, s, "session_jobs_total", "Session jobs run (protocol version 2).", sess_jobs);
+	VM_STAT(f, s, "executor_restarts_total", "Session executors started after the VM's "
+		"first (each one's state was lost).", exec_restarts);
+	VM_STAT(f, s, "executor_deaths_total", "Session executors that died: crashed, lost "
+		"the device, killed at the time limit or from outside.", exec_deaths);
+	VM_STAT(f, s, "session_timeouts_total", "Session jobs killed at "
+		"session_time_limit_ms.", sess_timeouts);
 	help(f, "vgpu_vm_gpu_seconds_total", "counter", "Time the VM's jobs ran on the backend.");
 	for (unsigned int i = 0; i < s->nvms; i++)
 		fprintf(f, "vgpu_vm_gpu_seconds_total{vm=\"%s\"} %.9f\n", s->vms[i].conf.name,

@@ -45,7 +45,9 @@ struct job {
 	uint64_t queued_ns;		/* CLOCK_MONOTONIC at acceptance */
 	/* The run's outcome: the worker's, then its publisher's (sched.c). */
 	int status;			/* 0 or -errno */
-	uint32_t out_crc;		/* of the hdr.out_len bytes written */
+	uint64_t out_len;		/* output bytes written: v1 hdr.out_len, a
+					 * session job its session response's */
+	uint32_t out_crc;		/* of the out_len bytes written */
 	uint64_t started_ns, finished_ns;
 	char msg[VGPU_MSG_LEN];		/* "ok", or why it failed */
 };

@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "respond.h"
+#include "vgpu/session.h"
 
 void rsp_scrub(char *s)
 {
@@ -34,7 +35,7 @@ static void fill_rsp(struct vgpu_rsp_hdr *h, uint32_t vm_id, unsigned int pool,
 {
 	memset(h, 0, sizeof(*h));
 	h->magic = VGPU_RSP_MAGIC;
-	h->version = VGPU_PROTO_VERSION;
+	h->version = op == VGPU_OP_SESSION ? VGPU_PROTO_VERSION_SESSION : VGPU_PROTO_VERSION;
 	h->hdr_size = VGPU_RSP_HDR_SIZE;
 	h->op = op;
 	h->id = id;
@@ -107,7 +108,7 @@ int rsp_publish(struct vm *vm, uint64_t id, const char *from, int fd, bool do_fs
 
 int rsp_finish_job(struct job *j, bool do_fsync)
 {
-	uint64_t out_len = j->hdr.out_len;
+	uint64_t out_len = j->out_len;
 	uint32_t out_crc = j->out_crc;
 	struct vm *vm = j->vm;
 	uint64_t req_size = j->hdr.hdr_size + j->hdr.payload_len;
@@ -119,7 +120,12 @@ int rsp_finish_job(struct job *j, bool do_fsync)
 	if (j->fd < 0)		/* never opened (open_job() said why) */
 		return -EBADF;
 	fill_rsp(&h, j->vm_id, j->pool, j->prio, j->hdr.id, j->hdr.op, j->status, j->msg);
-	if (j->status) {		/* a failed job returns no output */
+	if (j->hdr.op == VGPU_OP_SESSION) {
+		/* Its session response, whatever the status; nothing the
+		 * executor wrote past it stays (protocol.rst, "Sessions"). */
+		if (ftruncate(j->fd, (off_t)(req_size + out_len)) < 0)
+			err = -errno;
+	} else if (j->status) {		/* a failed job returns no output */
 		out_len = 0;
 		out_crc = 0;
 		if (ftruncate(j->fd, (off_t)req_size) < 0)

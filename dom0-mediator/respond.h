@@ -51,8 +51,9 @@ int rsp_publish(struct vm *vm, uint64_t id, const char *from, int fd, bool do_fs
 
 /*
  * Append the trailer for the outcome recorded in @j (status, msg, times,
- * out_crc) to its priv/ID, whose output is already there (cut off if the
- * job failed), and publish it (rsp_publish). If the trailer cannot be
+ * out_len, out_crc) to its priv/ID, whose output is already there (cut
+ * off if a version-1 job failed; a session job keeps its session
+ * response), and publish it (rsp_publish). If the trailer cannot be
  * written the request is decided on again with backoff. 0 or -errno.
  */
 int rsp_finish_job(struct job *j, bool do_fsync);

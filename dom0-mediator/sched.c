@@ -17,7 +17,8 @@
  * A worker touches its pool ([L]: queue, running job, ran list), the job
  * it popped (its own until handed over or freed), that job's VM (sp,
  * conf.name, [L] counters and flow, vm_warnx, vm_put) and the backend's
- * pool slot. A publisher touches its pool's ran list and done count [L],
+ * pool slot; a session job (op session, protocol version 2) it runs
+ * through exec.c on the VM's executor instead of the backend. A publisher touches its pool's ran list and done count [L],
  * the jobs handed to it and their VMs likewise. The other functions here
  * run on the main thread: they queue what acceptance accepted, move a
  * VM's jobs and set the pools' policies on a reload, start and stop the
@@ -37,6 +38,7 @@
 #include "log.h"
 #include "mediator.h"
 #include "respond.h"
+#include "vgpu/session.h"
 
 struct worker_arg {
 	struct mediator *m;
@@ -253,7 +255,34 @@ static void run_job(struct mediator *m, unsigned int pool, struct job *j)
 	else
 		snprintf(j->msg, sizeof(j->msg), "ok");
 	j->status = err;
+	j->out_len = j->hdr.out_len;
 	j->out_crc = io.out_crc;
+}
+
+/* Run session job @j on its VM's executor (exec.c), its file opened first. */
+static void run_session(struct mediator *m, unsigned int pool, struct job *j,
+			const struct exec_limits *lim, unsigned int *events)
+{
+	int err = open_job(j);
+
+	if (err) {
+		j->status = err;	/* rsp_finish_job() leaves it to recovery */
+		j->finished_ns = j->started_ns;
+		return;
+	}
+	exec_run(m, pool, j, lim, events);
+}
+
+/* A session job's counters, with m->lock held. */
+static void count_session(struct vm *vm, unsigned int events)
+{
+	vm->st.sess_jobs++;
+	if (events & EXEC_EV_RESTARTED)
+		vm->st.exec_restarts++;
+	if (events & (EXEC_EV_DIED | EXEC_EV_TIMEOUT))
+		vm->st.exec_deaths++;
+	if (events & EXEC_EV_TIMEOUT)
+		vm->st.sess_timeouts++;
 }
 
 /*
@@ -277,7 +306,7 @@ static void publish(struct mediator *m, struct pool *p, struct job_list *batch)
 			vm->st.failed++;
 		} else {
 			vm->st.completed++;
-			vm->st.bytes_out += j->hdr.out_len;
+			vm->st.bytes_out += j->out_len;
 		}
 		atomic_fetch_sub(&vm->jobs, 1);
 	}
@@ -363,6 +392,8 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
 		uint64_t now, run_ns;
+		struct exec_limits lim;
+		unsigned int events = 0;
 		struct job *j;
 
 		if (spin_ns && !m->stopping && !jobq_len(&p->q))
@@ -381,11 +412,20 @@ static void *worker(void *arg)
 		j->started_ns = now;
 		if (j->queued_ns && j->queued_ns < now)	/* else not measured */
 			j->vm->st.wait_ns += now - j->queued_ns;
+		lim = (struct exec_limits){
+			.mem_bytes = j->vm->conf.sess_mem, .module_bytes = j->vm->conf.sess_module,
+			.handles = j->vm->conf.sess_handles, .time_ms = j->vm->conf.sess_time_ms,
+		};
 		pthread_mutex_unlock(&m->lock);
 
-		run_job(m, wa->pool, j);
+		if (j->hdr.op == VGPU_OP_SESSION)
+			run_session(m, wa->pool, j, &lim, &events);
+		else
+			run_job(m, wa->pool, j);
 
 		pthread_mutex_lock(&m->lock);
+		if (j->hdr.op == VGPU_OP_SESSION)
+			count_session(j->vm, events);
 		account(m, j);
 		run_ns = j->finished_ns - j->started_ns;
 		jobq_charge(&p->q, j, run_ns);

@@ -117,11 +117,14 @@ void snap_text(FILE *f, const struct snap *s)
 		fprintf(f, "vm %s: vm_id=%" PRIu32 " pool=%s priority=%s jobs=%u accepted=%" PRIu64
 			" completed=%" PRIu64 " failed=%" PRIu64 " rejected=%" PRIu64
 			" expired=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64
-			" weight=%u run_ns=%" PRIu64 " wait_ns=%" PRIu64 "\n",
+			" weight=%u run_ns=%" PRIu64 " wait_ns=%" PRIu64 " session_jobs=%" PRIu64
+			" executor_restarts=%" PRIu64 " executor_deaths=%" PRIu64
+			" session_timeouts=%" PRIu64 "\n",
 			c->name, c->id, vgpu_pool_name(c->pool), vgpu_prio_name(c->prio),
 			s->vms[i].jobs, st->accepted, st->completed, st->failed, st->rejected,
 			st->expired, st->bytes_in, st->bytes_out, c->weight, st->run_ns,
-			st->wait_ns);
+			st->wait_ns, st->sess_jobs, st->exec_restarts, st->exec_deaths,
+			st->sess_timeouts);
 		if (s->vms[i].why[0])
 			fprintf(f, "vm %s: not served: %s\n", c->name, s->vms[i].why);
 	}
@@ -198,11 +201,14 @@ void snap_json(FILE *f, const struct snap *s)
 			"\"priority\":\"%s\",\"jobs\":%u,\"accepted\":%" PRIu64 ",\"completed\":%"
 			PRIu64 ",\"failed\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"expired\":%"
 			PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"weight\":%u,"
-			"\"run_ns\":%" PRIu64 ",\"wait_ns\":%" PRIu64 ",",
+			"\"run_ns\":%" PRIu64 ",\"wait_ns\":%" PRIu64 ",\"session_jobs\":%" PRIu64
+			",\"executor_restarts\":%" PRIu64 ",\"executor_deaths\":%" PRIu64
+			",\"session_timeouts\":%" PRIu64 ",",
 			i ? "," : "", c->name, c->id, vgpu_pool_name(c->pool),
 			vgpu_prio_name(c->prio), s->vms[i].jobs, st->accepted, st->completed,
 			st->failed, st->rejected, st->expired, st->bytes_in, st->bytes_out,
-			c->weight, st->run_ns, st->wait_ns);
+			c->weight, st->run_ns, st->wait_ns, st->sess_jobs, st->exec_restarts,
+			st->exec_deaths, st->sess_timeouts);
 		fprintf(f, "\"served\":%s,\"why\":", s->vms[i].why[0] ? "false" : "true");
 		json_str(f, s->vms[i].why);
 		fputc(',', f);

@@ -12,7 +12,8 @@
  * m->ino_fd, m->state_dir_fd and m->priv_dir_fd, never the queues.
  *
  * Runs on any thread: vm_put() (a worker drops the reference of the job
- * it ran; the last one frees the VM) and vm_warnx(), whose rate limit is
+ * it ran; the last one stops its session executor, exec.c, and frees the
+ * VM) and vm_warnx(), whose rate limit is
  * lock-free atomics because a worker and the main thread both log.
  */
 #include <dirent.h>
@@ -86,6 +87,7 @@ void vm_put(struct vm *vm)
 {
 	if (atomic_fetch_sub(&vm->refs, 1) != 1)
 		return;
+	exec_stop(&vm->exec);	/* no job of it is left to run */
 	vm_close(vm);
 	free(vm);
 }
@@ -343,6 +345,7 @@ struct vm *vm_add(struct mediator *m, const struct vm_conf *c)
 	}
 	vm->conf = *c;
 	flow_init(&vm->flow, c->weight);
+	exec_init(&vm->exec);
 	vm->state_fd = vm->taken_fd = vm->priv = vm->wd = -1;
 	vm->sp = (struct vgpu_spool){ .dir = -1, .tmp = -1, .req = -1, .rsp = -1 };
 	atomic_init(&vm->refs, 1);

@@ -26,6 +26,7 @@
 #include <sys/queue.h>
 
 #include "conf.h"
+#include "exec.h"
 #include "queue.h"
 #include "spool.h"
 #include "stats.h"
@@ -37,6 +38,9 @@ struct vm_stats {
 	uint64_t completed, failed, bytes_out;		/* [L] */
 	uint64_t run_ns;	/* in the backend, measured by the worker [L] */
 	uint64_t wait_ns;	/* queued before starting, summed at each start [L] */
+	/* Sessions (exec.c) [L]: jobs run, executors started after the VM's
+	 * first, executors that died (crash, fault, kill), jobs over the limit. */
+	uint64_t sess_jobs, exec_restarts, exec_deaths, sess_timeouts;
 	struct stats_hist wait, run;	/* queued to started, started to done [L] */
 };
 
@@ -73,6 +77,7 @@ struct vm {
 	atomic_uint refs;		/* config + jobs [A]; 0 frees */
 	struct vm_stats st;
 	struct flow flow;		/* its jobs in its pool's queues [L] */
+	struct vm_exec exec;		/* its session executor (exec.h) */
 	_Atomic uint64_t warn_tat_ns;	/* rate limit for guest-caused logs [A] */
 	_Atomic uint64_t warn_suppressed;	/* [A] */
 };

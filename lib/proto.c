@@ -13,19 +13,12 @@
 
 #include "vgpu/ops.h"
 #include "vgpu/proto.h"
+#include "wire.h"
 
 /* The size limits nest (protocol.rst, "Limits"): a guest's default share
  * fits the mediator's default, which fits the protocol's ceiling. */
 _Static_assert(VGPU_INFLIGHT_BYTES_DEFAULT <= VGPU_PAYLOAD_DEFAULT &&
 	       VGPU_PAYLOAD_DEFAULT <= VGPU_PAYLOAD_MAX, "size limits do not nest");
-
-/* Little-endian field access at byte offsets of a wire header. */
-static void put16(uint8_t *b, size_t off, uint16_t v) { v = htole16(v); memcpy(b + off, &v, 2); }
-static void put32(uint8_t *b, size_t off, uint32_t v) { v = htole32(v); memcpy(b + off, &v, 4); }
-static void put64(uint8_t *b, size_t off, uint64_t v) { v = htole64(v); memcpy(b + off, &v, 8); }
-static uint16_t get16(const uint8_t *b, size_t off) { uint16_t v; memcpy(&v, b + off, 2); return le16toh(v); }
-static uint32_t get32(const uint8_t *b, size_t off) { uint32_t v; memcpy(&v, b + off, 4); return le32toh(v); }
-static uint64_t get64(const uint8_t *b, size_t off) { uint64_t v; memcpy(&v, b + off, 8); return le64toh(v); }
 
 void vgpu_req_encode(const struct vgpu_req_hdr *h, uint8_t buf[VGPU_REQ_HDR_SIZE])
 {

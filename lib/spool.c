@@ -9,6 +9,7 @@
 
 #include "spool.h"
 #include "vgpu/ops.h"
+#include "vgpu/session.h"
 
 #define DIR_MODE	0755
 #define FILE_MODE	0644
@@ -174,7 +175,8 @@ int vgpu_rsp_read_fd(int fd, uint64_t id, struct vgpu_rsp_hdr *h, void *out, siz
 	if (err)
 		return err;
 	vgpu_rsp_decode(buf, h);
-	if (h->magic != VGPU_RSP_MAGIC || h->version != VGPU_PROTO_VERSION ||
+	if (h->magic != VGPU_RSP_MAGIC ||
+	    (h->version != VGPU_PROTO_VERSION && h->version != VGPU_PROTO_VERSION_SESSION) ||
 	    h->hdr_size < VGPU_RSP_HDR_SIZE || h->hdr_size > VGPU_HDR_SIZE_MAX ||
 	    h->hdr_size > size || h->id != id || h->payload_len > size - h->hdr_size ||
 	    (out && h->payload_len > cap))

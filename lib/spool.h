@@ -56,7 +56,7 @@ int vgpu_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 
 /*
  * Read response @id from @rsp_dir: header into @h, payload into @out (at
- * most @cap bytes), all checked (magic, version, sizes, id, CRC). Returns 0,
+ * most @cap bytes), all checked (magic, version 1 or 2, sizes, id, CRC). Returns 0,
  * -ENOENT if it is not there yet, or another -errno (-EBADMSG: corrupt).
  * Does not remove the file.
  *

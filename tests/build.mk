@@ -15,10 +15,10 @@ $(KSFT_HDR): | $(DEPS_STAMP)
 TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
 
 UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_policy \
-	      test_config test_vm)
+	      test_config test_vm test_session test_executor)
 INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_fairness \
 		     $(O)/tests/integration/test_daemon \
-		     $(O)/tests/integration/test_hostile
+		     $(O)/tests/integration/test_hostile $(O)/tests/integration/test_sessions
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
 	@mkdir -p $(dir $@)
@@ -38,8 +38,9 @@ $(O)/tests/unit/test_queue: $(O)/tests/unit/test_queue.o $(O)/dom0-mediator/queu
 $(O)/tests/unit/test_policy: $(O)/tests/unit/test_policy.o $(O)/dom0-mediator/queue.o \
 		$(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
-$(O)/tests/unit/test_vm: $(O)/tests/unit/test_vm.o $(O)/dom0-mediator/vm.o $(TESTLIB) \
-		$(LIBVGPU)
+$(O)/tests/unit/test_vm: $(O)/tests/unit/test_vm.o $(O)/dom0-mediator/vm.o \
+		$(O)/dom0-mediator/exec.o $(O)/dom0-mediator/respond.o $(TESTLIB) \
+		$(LIBVGPU_DOM0) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 $(O)/tests/unit/test_config: $(O)/tests/unit/test_config.o $(O)/dom0-mediator/config.o \
 		$(O)/dom0-mediator/queue.o \
@@ -55,6 +56,17 @@ $(O)/tests/integration/test_fairness: $(O)/tests/integration/test_fairness.o \
 $(O)/tests/integration/test_daemon: $(O)/tests/integration/test_daemon.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 $(O)/tests/integration/test_hostile: $(O)/tests/integration/test_hostile.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+# test_sessions runs the mediator, which runs vgpu-executor: both built beside it.
+$(O)/tests/integration/test_sessions: $(O)/tests/integration/test_sessions.o \
+		$(O)/tests/lib/sessclient.o $(TESTLIB) $(LIBVGPU) | $(O)/vgpu-executor
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+
+$(O)/tests/unit/test_session: $(O)/tests/unit/test_session.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+# test_executor runs vgpu-executor (built next to it) through its socket.
+$(O)/tests/unit/test_executor: $(O)/tests/unit/test_executor.o $(TESTLIB) $(LIBVGPU_DOM0) \
+		$(LIBVGPU) | $(O)/vgpu-executor
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)

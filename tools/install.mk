@@ -9,6 +9,7 @@
 # `make deb` builds the packages.
 #
 #   Dom0:  sbin/vgpu-mediator, sbin/vgpu-assign, bin/vgpuctl, bin/vgpu-submit,
+#          libexec/vgpu/vgpu-executor (run by the mediator, never by hand),
 #          the unit, sysusers.d (group vgpu), tmpfiles.d (/var/vgpu),
 #          /etc/vgpu/mediator.conf (only if absent) and mediator.d/, man
 #          pages, documentation
@@ -22,7 +23,7 @@
 #   DKMSDIR       vgpu.ko for DKMS     (/usr/src/vgpu-$(VGPU_VERSION))
 #   SYSCONFDIR    mediator.conf        (/etc)
 #   TMPFILESDIR   tmpfiles.d: /var/vgpu ($(PREFIX)/lib/tmpfiles.d)
-#   INCLUDEDIR, PKGCONFIGDIR, MANDIR, VGPU_DOCDIR under PREFIX
+#   INCLUDEDIR, PKGCONFIGDIR, MANDIR, VGPU_DOCDIR, LIBEXECDIR under PREFIX
 SYSCONFDIR	?= /etc
 TMPFILESDIR	?= $(PREFIX)/lib/tmpfiles.d
 UNITDIR		?= $(PREFIX)/lib/systemd/system
@@ -33,6 +34,7 @@ INCLUDEDIR	?= $(PREFIX)/include
 PKGCONFIGDIR	?= $(PREFIX)/share/pkgconfig
 MANDIR		?= $(PREFIX)/share/man
 VGPU_DOCDIR	?= $(PREFIX)/share/doc/vgpu
+LIBEXECDIR	?= $(PREFIX)/libexec/vgpu
 
 # ---- man pages, from Documentation/man/NAME.SECTION.rst at build time ----
 MAN_O	 := build/man
@@ -49,8 +51,9 @@ BINS += $(MANPAGES)
 
 DOM0_SBIN  := $(O)/vgpu-mediator
 DOM0_BIN   := $(O)/vgpuctl $(O)/vgpu-submit
+DOM0_LIBEXEC := $(O)/vgpu-executor
 DOM0_MAN   := $(addprefix $(MAN_O)/,vgpu-mediator.8 vgpu-assign.8 mediator.conf.5 vgpuctl.1 \
-		vgpu-submit.1)
+		vgpu-submit.1 vgpu-executor.8)
 GUEST_SBIN := $(GUEST_O)/vgpu-agent
 GUEST_BIN  := $(GUEST_O)/vgpu-lspci
 GUEST_MAN  := $(addprefix $(MAN_O)/,vgpu-agent.8 vgpu-lspci.1)
@@ -64,7 +67,7 @@ define install-man
 endef
 
 # What each side installs, built (debian/rules builds these, then installs).
-dom0: $(DOM0_SBIN) $(DOM0_BIN) $(DOM0_MAN)
+dom0: $(DOM0_SBIN) $(DOM0_BIN) $(DOM0_LIBEXEC) $(DOM0_MAN)
 guest: $(GUEST_SBIN) $(GUEST_BIN) $(GUEST_MAN)
 
 install: install-dom0 install-guest
@@ -74,8 +77,9 @@ install: install-dom0 install-guest
 install-dom0: dom0
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(VGPU_DOCDIR) \
-		$(DESTDIR)$(SYSCONFDIR)/vgpu/mediator.d
+		$(DESTDIR)$(SYSCONFDIR)/vgpu/mediator.d $(DESTDIR)$(LIBEXECDIR)
 	install -m 0755 $(DOM0_SBIN) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0755 $(DOM0_LIBEXEC) $(DESTDIR)$(LIBEXECDIR)/
 	sed 's|^version=@VERSION@|version=$(VGPU_VERSION)|' qemu-patches/xcp-ng/vgpu-assign \
 		>$(DESTDIR)$(PREFIX)/sbin/vgpu-assign
 	chmod 0755 $(DESTDIR)$(PREFIX)/sbin/vgpu-assign

@@ -13,6 +13,7 @@ all: binaries
 include lib/build.mk
 include dom0-lib/build.mk
 include cuda/build.mk
+include executor/build.mk
 include tests/gpu/build.mk
 include bench/gpu/build.mk
 
@@ -40,6 +41,9 @@ KSFT_DIR ?= build/ksft
 $(O)/tests/gpu/cuda_test.o: CPPFLAGS_ALL += -isystem $(KSFT_DIR) -Icuda
 $(O)/tests/gpu/cuda_test.o: CFLAGS_ALL += -Wno-missing-prototypes
 $(O)/tests/gpu/cuda_test.o: $(KSFT_DIR)/kselftest_harness.h
+$(O)/tests/gpu/executor_test.o: CPPFLAGS_ALL += -isystem $(KSFT_DIR)
+$(O)/tests/gpu/executor_test.o: CFLAGS_ALL += -Wno-missing-prototypes
+$(O)/tests/gpu/executor_test.o: $(KSFT_DIR)/kselftest_harness.h
 $(KSFT_DIR)/kselftest_harness.h:
 	@echo "$@ missing: run 'make $@' where linux-source-6.1 is installed and carry it" >&2
 	@exit 1

@@ -15,3 +15,27 @@ check-gpu: $(GPU_TEST)
 	@$(KTAP_RUN) -s gpu -r $(RESULTS) $(GPU_TEST)
 
 .PHONY: check-gpu
+
+# vgpu-executor's CUDA backend driven through its socket (executor_test.c),
+# with kernels built here as a guest would send them: PTX and an sm_90 cubin.
+ifeq ($(HAVE_CUDA),1)
+EXEC_GPU_TEST := $(O)/tests/gpu/vgpu-executor-test
+EXEC_GPU_KERNELS := $(O)/tests/gpu/session_kernels.ptx $(O)/tests/gpu/session_kernels.cubin
+
+$(O)/tests/gpu/session_kernels.ptx: tests/gpu/session_kernels.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -ptx -arch=compute_90 -o $@ $<
+$(O)/tests/gpu/session_kernels.cubin: tests/gpu/session_kernels.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -cubin -arch=sm_90 -o $@ $<
+
+$(O)/tests/gpu/executor_test.o: CPPFLAGS_ALL += -DKERNELS_DIR='"$(abspath $(O))/tests/gpu"'
+$(O)/tests/gpu/executor_test.o: TEST_CFLAGS += -DVGPU_EXECUTOR_DEFAULT='"$(abspath $(O))/vgpu-executor"'
+$(EXEC_GPU_TEST): $(O)/tests/gpu/executor_test.o $(LIBVGPU_DOM0) $(LIBVGPU) | $(EXEC_GPU_KERNELS) \
+		$(O)/vgpu-executor
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+
+BINS += $(EXEC_GPU_TEST)
+check-gpu: $(EXEC_GPU_TEST)
+check-gpu: GPU_TEST += $(EXEC_GPU_TEST)
+endif

@@ -789,7 +789,7 @@ TEST_F(hostile, the_first_failing_check_is_the_answer)
 		size_t extra;		/* trailing bytes */
 		int status;
 	} cases[] = {
-		{ "bad version, trailing bytes", 2, VGPU_OP_SPIN, 0, 7, -EPROTONOSUPPORT },
+		{ "bad version, trailing bytes", 3, VGPU_OP_SPIN, 0, 7, -EPROTONOSUPPORT },
 		{ "unknown op, id differs", 1, 999, 12345, 0, -EOPNOTSUPP },
 		{ "id differs, trailing bytes", 1, VGPU_OP_SPIN, 12345, 3, -EINVAL },
 	};

@@ -50,6 +50,7 @@ uint64_t test_seed(void)
 	rng = seed ? seed : 1;
 	seed_base = rng;
 	printf("# random seed %" PRIu64 " (replay with VGPU_TEST_SEED=%" PRIu64 ")\n", seed, seed);
+	fflush(stdout);	/* the harness's test child ends with _exit() */
 	return seed;
 }
 

@@ -298,6 +298,25 @@ BAD(metrics_no_port, "[mediator]\nmetrics_listen = 127.0.0.1\n", ":2: key 'metri
 BAD(metrics_bad_port, "[mediator]\nmetrics_listen = 127.0.0.1:70000\n", ":2: key 'metrics_listen'");
 BAD(metrics_a_name, "[mediator]\nmetrics_listen = localhost:9445\n", ":2: key 'metrics_listen'");
 
+BAD(session_time_zero, VMHEAD "id = 1\nsession_time_limit_ms = 0\n",
+    ":6: key 'session_time_limit_ms': expected a number in 1..3600000, got '0'");
+BAD(session_mem_too_big, VMHEAD "id = 1\nsession_mem_bytes = 2T\n",
+    ":6: key 'session_mem_bytes': expected a number in 0..1099511627776");
+BAD(session_handles_not_a_number, VMHEAD "id = 1\nsession_handles = many\n",
+    ":6: key 'session_handles'");
+BAD(session_module_bad_suffix, VMHEAD "id = 1\nsession_module_bytes = 1P\n",
+    ":6: key 'session_module_bytes'");
+BAD(relative_executor, "[mediator]\nexecutor = vgpu-executor\n",
+    ":2: key 'executor': expected an absolute path, got 'vgpu-executor'");
+BAD(no_such_executor_user, "[mediator]\nexecutor_user = no-such-user-vgpu\n",
+    ":2: key 'executor_user': no user 'no-such-user-vgpu'");
+BAD(executor_user_root, "[mediator]\nexecutor_user = root\n",
+    ":2: key 'executor_user': 'root' is root");
+BAD(test_commands_maybe, "[mediator]\nsession_test_commands = on\n",
+    ":2: key 'session_test_commands': expected yes or no, got 'on'");
+BAD(session_key_in_mediator, "[mediator]\nsession_handles = 4\n",
+    ":2: unknown key 'session_handles' in [mediator]");
+
 /* -c /etc/vgpu (a directory) says so instead of reading nothing. */
 TEST_F(conf, a_directory_is_not_a_config)
 {
@@ -330,6 +349,37 @@ TEST_F(conf, sizes_take_either_case_and_new_keys_their_defaults)
 	EXPECT_EQ(0, c->metrics_family);	/* off unless asked */
 	EXPECT_EQ(4096u, c->trace_jobs);
 	EXPECT_EQ(0640u, c->ctl_mode);
+	conf_free(&self->s.c);
+}
+
+TEST_F(conf, session_keys_and_their_defaults)
+{
+	const struct conf *c = &self->s.c;
+
+	write_file(self->s.path, "[mediator]\nexecutor = /opt/vgpu/vgpu-executor\n"
+		   "session_test_commands = yes\n" VMHEAD
+		   "id = 1\npool = A\npriority = low\nsession_mem_bytes = 2G\n"
+		   "session_module_bytes = 0\nsession_handles = 7\nsession_time_limit_ms = 250\n"
+		   "[vm b]\nid = 2\npool = B\npriority = low\n");
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)))
+		TH_LOG("%s", self->s.err);
+	EXPECT_STREQ("/opt/vgpu/vgpu-executor", c->executor);
+	EXPECT_TRUE(c->session_test_cmds);
+	EXPECT_STREQ("nobody", c->executor_user);		/* default */
+	EXPECT_EQ(2ull << 30, c->vms[0].sess_mem);
+	EXPECT_EQ(0u, c->vms[0].sess_module);
+	EXPECT_EQ(7u, c->vms[0].sess_handles);
+	EXPECT_EQ(250u, c->vms[0].sess_time_ms);
+	EXPECT_EQ(1ull << 30, c->vms[1].sess_mem);		/* defaults */
+	EXPECT_EQ(64ull << 20, c->vms[1].sess_module);
+	EXPECT_EQ(1024u, c->vms[1].sess_handles);
+	EXPECT_EQ(5000u, c->vms[1].sess_time_ms);
+	conf_free(&self->s.c);
+
+	write_file(self->s.path, "[mediator]\nspool = /srv/vgpu\n");
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)));
+	EXPECT_FALSE(c->session_test_cmds);	/* off unless asked */
+	EXPECT_STREQ("", c->executor);		/* next to the mediator */
 	conf_free(&self->s.c);
 }
 

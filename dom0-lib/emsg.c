@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The executor's message layer (emsg.h; Documentation/executor.rst): one
+ * datagram per message on a SOCK_SEQPACKET socketpair, fds by SCM_RIGHTS,
+ * every length checked by the receiver, and the spawn of an executor.
+ * Linked by the mediator (libvgpu-dom0) and by vgpu-executor. No state.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "emsg.h"
+
+_Static_assert(sizeof(struct vgpu_emsg_ready) == 80, "READY body");
+_Static_assert(sizeof(struct vgpu_emsg_run) == 40, "RUN body");
+_Static_assert(sizeof(struct vgpu_emsg_done) == 40 + VGPU_SESS_MSG_LEN, "DONE body");
+_Static_assert(sizeof(struct vgpu_emsg_done) <= VGPU_EMSG_BODY_MAX, "DONE fits");
+
+int vgpu_emsg_socketpair(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	return 0;
+}
+
+int vgpu_emsg_send(int sock, uint32_t type, const void *body, uint32_t len,
+		   const int *fds, unsigned int nfds)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * VGPU_EMSG_FDS_MAX)];
+	} cm;
+	uint32_t hdr[2] = { type, len };
+	struct iovec iov[2] = {
+		{ .iov_base = hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = (void *)body, .iov_len = len },
+	};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+	ssize_t n;
+
+	if (len > VGPU_EMSG_BODY_MAX || nfds > VGPU_EMSG_FDS_MAX)
+		return -EMSGSIZE;
+	if (nfds) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		cm.h.cmsg_level = SOL_SOCKET;
+		cm.h.cmsg_type = SCM_RIGHTS;
+		cm.h.cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(&cm.h), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == sizeof(hdr) + len ? 0 : -EMSGSIZE;
+}
+
+void vgpu_emsg_close_fds(struct vgpu_emsg *m)
+{
+	for (unsigned int i = 0; i < m->nfds; i++)
+		close(m->fds[i]);
+	m->nfds = 0;
+}
+
+int vgpu_emsg_recv(int sock, struct vgpu_emsg *m)
+{
+	union {
+		struct cmsghdr h;
+		/* room for more than we take, so that extra fds are seen and closed */
+		char buf[CMSG_SPACE(sizeof(int) * 16)];
+	} cm;
+	uint32_t hdr[2];
+	struct iovec iov[2] = {
+		{ .iov_base = hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = m->body, .iov_len = sizeof(m->body) },
+	};
+	struct msghdr mh = {
+		.msg_iov = iov, .msg_iovlen = 2, .msg_control = cm.buf,
+		.msg_controllen = sizeof(cm.buf),
+	};
+	struct cmsghdr *c;
+	int err = 0;
+	ssize_t n;
+
+	m->nfds = 0;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (m->nfds < VGPU_EMSG_FDS_MAX)
+				m->fds[m->nfds++] = fd;
+			else {
+				close(fd);
+				err = -EBADMSG;
+			}
+		}
+	}
+	if (n == 0 && !m->nfds)
+		return -EPIPE;	/* SOCK_SEQPACKET: 0 bytes is end of file */
+	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) || (size_t)n < sizeof(hdr) ||
+	    hdr[1] > VGPU_EMSG_BODY_MAX || (size_t)n != sizeof(hdr) + hdr[1])
+		err = -EBADMSG;
+	if (err) {
+		vgpu_emsg_close_fds(m);
+		return err;
+	}
+	m->type = hdr[0];
+	m->len = hdr[1];
+	return 0;
+}
+
+int vgpu_emsg_expect(struct vgpu_emsg *m, uint32_t type, uint32_t len, unsigned int nfds,
+		     char *why)
+{
+	if (m->type == type && m->len == len && m->nfds == nfds)
+		return 0;
+	snprintf(why, VGPU_SESS_MSG_LEN, "message type %" PRIu32 " with %" PRIu32
+		 " bytes and %u fds, want type %" PRIu32 " with %" PRIu32 " and %u",
+		 m->type, m->len, m->nfds, type, len, nfds);
+	vgpu_emsg_close_fds(m);
+	return -EBADMSG;
+}
+
+int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
+{
+	char epoch[16], vm[16], dev[16], mem[24], handles[16], mods[24];
+	char *argv[24];
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t sa;
+	sigset_t none, all;
+	int sv[2], argc = 0, err;
+
+	snprintf(epoch, sizeof(epoch), "%" PRIu32, c->epoch);
+	snprintf(vm, sizeof(vm), "%" PRIu32, c->vm_id);
+	snprintf(dev, sizeof(dev), "%d", c->device);
+	snprintf(mem, sizeof(mem), "%" PRIu64, c->mem_quota);
+	snprintf(handles, sizeof(handles), "%" PRIu32, c->handle_quota);
+	snprintf(mods, sizeof(mods), "%" PRIu64, c->module_quota);
+	argv[argc++] = (char *)"vgpu-executor";
+	argv[argc++] = (char *)"-b";
+	argv[argc++] = (char *)(c->backend == VGPU_EXEC_CUDA ? "cuda" : "cpu");
+	argv[argc++] = (char *)"-g";
+	argv[argc++] = dev;
+	argv[argc++] = (char *)"-e";
+	argv[argc++] = epoch;
+	argv[argc++] = (char *)"-i";
+	argv[argc++] = vm;
+	argv[argc++] = (char *)"-m";
+	argv[argc++] = mem;
+	argv[argc++] = (char *)"-n";
+	argv[argc++] = handles;
+	argv[argc++] = (char *)"-M";
+	argv[argc++] = mods;
+	if (c->user) {
+		argv[argc++] = (char *)"-u";
+		argv[argc++] = (char *)c->user;
+	}
+	if (c->test_cmds)
+		argv[argc++] = (char *)"-T";
+	if (c->debug)
+		argv[argc++] = (char *)"-d";
+	argv[argc] = NULL;
+
+	err = vgpu_emsg_socketpair(sv);
+	if (err)
+		return err;
+	/* dup2 onto itself would keep close-on-exec: keep the child's end off fd 3 */
+	if (sv[1] == VGPU_EXEC_SOCK_FD) {
+		int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+
+		if (fd < 0) {
+			err = -errno;
+			close(sv[0]);
+			close(sv[1]);
+			return err;
+		}
+		close(sv[1]);
+		sv[1] = fd;
+	}
+	/* the parent's blocked and ignored signals (signalfd, SIGPIPE) are not the child's */
+	sigemptyset(&none);
+	sigfillset(&all);
+	err = posix_spawnattr_init(&sa);
+	if (!err)
+		err = posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	if (!err)
+		err = posix_spawnattr_setsigmask(&sa, &none);
+	if (!err)
+		err = posix_spawnattr_setsigdefault(&sa, &all);
+	if (!err)
+		err = posix_spawn_file_actions_init(&fa);
+	if (!err) {
+		err = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+		if (!err)
+			err = posix_spawn_file_actions_adddup2(&fa, sv[1], VGPU_EXEC_SOCK_FD);
+		if (!err)
+			err = posix_spawn(pid, c->path, &fa, &sa, argv, NULL);
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	posix_spawnattr_destroy(&sa);
+	close(sv[1]);
+	if (err) {
+		close(sv[0]);
+		return -err;
+	}
+	*sock = sv[0];
+	return 0;
+}

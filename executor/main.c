@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vgpu-executor: the per-VM process that owns one VM's device context and
+ * runs its session command lists (Documentation/executor.rst,
+ * vgpu-executor(8)). Its parent (the mediator) starts it with the VM's
+ * quotas on the command line and its end of a SOCK_SEQPACKET socketpair as
+ * fd 3. Before it reads anything untrusted it closes every other fd,
+ * becomes the configured user, and sets no_new_privs; it then creates the
+ * device context, says READY, and runs one RUN message at a time: the list
+ * comes from, and the response goes to, files it gets only as fds.
+ *
+ * Device printf and assert text (written by the CUDA driver to stdout) is
+ * caught by a pipe on fd 1 and returned with the list that made it; the
+ * pipe's write end never blocks, so a flood of text is cut, not a hang.
+ * The executor's own log lines go to stderr.
+ *
+ * One thread. It exits when the parent closes the socket, after a FATAL
+ * (no device context), or after a DONE that says the context was lost.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "emsg.h"
+#include "executor.h"
+#include "log.h"
+#include "vgpu/proto.h"
+
+static int text_fd = -1;	/* the read end of the stdout pipe */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vgpu-executor [-dT] [-b cpu|cuda] [-g device] -e epoch [-i vm_id]\n"
+		   "                     [-m mem_bytes] [-n handles] [-M module_bytes] [-u user]\n"
+		   "       vgpu-executor --version\n"
+		   "Started by vgpu-mediator with its socket as fd 3; see vgpu-executor(8).\n");
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(s, &end, 0);
+	return errno || end == s || *end || *s == '-' || *v > max ? -1 : 0;
+}
+
+/* Everything but 0, 1, 2 and the socket goes before any untrusted input. */
+static int close_other_fds(void)
+{
+	if (syscall(SYS_close_range, VGPU_EXEC_SOCK_FD + 1, ~0u, 0) == 0)
+		return 0;
+	for (int fd = VGPU_EXEC_SOCK_FD + 1; fd < 65536; fd++)
+		close(fd);
+	return 0;
+}
+
+static int drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0) {
+		if (user)
+			log_debug("not root: staying uid %u (no switch to %s)", getuid(), user);
+	} else {
+		if (!user) {
+			log_warnx("started as root without -u USER");
+			return -1;
+		}
+		pw = getpwnam(user);
+		if (!pw || !pw->pw_uid) {
+			log_warnx("user %s: %s", user, pw ? "is root" : "unknown");
+			return -1;
+		}
+		/* the user's own groups: one may open /dev/nvidia* (video) */
+		if (initgroups(pw->pw_name, pw->pw_gid) ||
+		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
+		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid)) {
+			log_warn("cannot become %s", user);
+			return -1;
+		}
+		if (setuid(0) == 0) {
+			log_warnx("could become root again after dropping to %s", user);
+			return -1;
+		}
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
+		log_warn("PR_SET_NO_NEW_PRIVS");
+		return -1;
+	}
+	return 0;
+}
+
+/* fd 1 becomes a pipe's non-blocking write end; text_fd its read end. */
+static int capture_stdout(void)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
+		return -1;
+	(void)fcntl(p[1], F_SETPIPE_SZ, 1 << 20);	/* best effort: the driver's FIFO size */
+	if (dup2(p[1], STDOUT_FILENO) < 0)
+		return -1;
+	close(p[1]);
+	text_fd = p[0];
+	return 0;
+}
+
+/* run.c's drain: the device text written since the last list. */
+static size_t drain_text(char *buf, size_t max, bool *trunc)
+{
+	char scratch[4096];
+	size_t got = 0;
+	ssize_t n;
+
+	fflush(stdout);
+	clearerr(stdout);	/* a full pipe made the driver's stdio fail: go on */
+	while (text_fd >= 0) {
+		if (got < max)
+			n = read(text_fd, buf + got, max - got);
+		else
+			n = read(text_fd, scratch, sizeof(scratch));
+		if (n <= 0)
+			break;
+		if (got < max)
+			got += (size_t)n;
+		else
+			*trunc = true;
+	}
+	for (size_t i = 0; i < got; i++)	/* text, as the protocol promises */
+		if ((buf[i] < ' ' && buf[i] != '\n' && buf[i] != '\t') || buf[i] > '~')
+			buf[i] = '?';
+	return got;
+}
+
+static int read_all(int fd, void *buf, uint64_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len > (1 << 30) ? 1 << 30 : (size_t)len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EBADMSG;
+		p += n, off += (uint64_t)n, len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+static int write_all(int fd, const void *buf, uint64_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len > (1 << 30) ? 1 << 30 : (size_t)len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n, off += (uint64_t)n, len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+/* One RUN: read the list, run it, write the response, say DONE. */
+static void run_one(struct xstate *s, int sock, struct vgpu_emsg *m)
+{
+	struct vgpu_emsg_done done = { .failed = VGPU_SESS_NONE };
+	struct vgpu_sess_rsp_hdr h;
+	struct vgpu_emsg_run run;
+	struct xbuf rsp = { 0 };
+	uint64_t t0 = now_ns();
+	uint8_t *list = NULL;
+	int err;
+
+	memcpy(&run, m->body, sizeof(run));
+	done.id = run.id;
+	if (run.list_len > VGPU_PAYLOAD_MAX || run.rsp_max > VGPU_PAYLOAD_MAX ||
+	    run.rsp_max < VGPU_SESS_RSP_HDR_SIZE) {
+		err = -EINVAL;
+		snprintf(done.msg, sizeof(done.msg), "RUN: list %" PRIu64 " or rsp_max %" PRIu64
+			 " out of range", run.list_len, run.rsp_max);
+		goto done;
+	}
+	list = malloc(run.list_len ? (size_t)run.list_len : 1);
+	if (!list) {
+		err = -ENOMEM;
+		snprintf(done.msg, sizeof(done.msg), "out of host memory for a %" PRIu64
+			 "-byte list", run.list_len);
+		goto done;
+	}
+	err = read_all(m->fds[0], list, run.list_len, run.list_off);
+	if (err) {
+		snprintf(done.msg, sizeof(done.msg), "reading the list: %s", strerror(-err));
+		goto done;
+	}
+	err = x_run(s, list, run.list_len, run.rsp_max, drain_text, &rsp, &h);
+	if (err) {
+		snprintf(done.msg, sizeof(done.msg), "out of host memory for the response");
+		goto done;
+	}
+	err = write_all(m->fds[1], rsp.p, rsp.len, run.rsp_off);
+	if (err) {
+		snprintf(done.msg, sizeof(done.msg), "writing the response: %s", strerror(-err));
+		goto done;
+	}
+	done.rsp_len = rsp.len;
+	done.rsp_crc = vgpu_crc32c(0, rsp.p, rsp.len);
+	done.status = h.status;
+	done.failed = h.failed;
+	memcpy(done.msg, h.msg, sizeof(done.msg));
+	err = h.status;
+done:
+	done.status = err;
+	if (*s->be->lost)
+		done.flags |= VGPU_EMSG_DONE_F_LOST;
+	done.run_ns = now_ns() - t0;
+	vgpu_emsg_close_fds(m);
+	free(list);
+	xbuf_free(&rsp);
+	if (vgpu_emsg_send(sock, VGPU_EMSG_DONE, &done, sizeof(done), NULL, 0))
+		log_warnx("sending DONE failed: the parent is gone");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct xstate s = {
+		.be = &xbackend_cpu,
+		.mem_quota = 1ull << 30,
+		.handle_quota = 1024,
+		.module_quota = 64ull << 20,
+	};
+	struct vgpu_emsg_ready ready = { 0 };
+	const char *user = NULL;
+	char why[VGPU_SESS_MSG_LEN] = "";
+	uint64_t v, vm_id = 0, epoch = 0, device = 0;
+	struct rlimit no_core = { 0, 0 };
+	struct stat st;
+	bool debug = false;
+	int c, err, sock = VGPU_EXEC_SOCK_FD;
+	pid_t parent = getppid();
+
+	while ((c = getopt_long(argc, argv, "b:de:g:hi:m:M:n:Tu:V", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			if (!strcmp(optarg, "cpu"))
+				s.be = &xbackend_cpu;
+#ifdef VGPU_EXECUTOR_CUDA
+			else if (!strcmp(optarg, "cuda"))
+				s.be = &xbackend_cuda;
+#endif
+			else {
+				fprintf(stderr, "vgpu-executor: -b %s: not built in (cpu%s)\n", optarg,
+#ifdef VGPU_EXECUTOR_CUDA
+					", cuda"
+#else
+					""
+#endif
+					);
+				return 1;
+			}
+			break;
+		case 'd': debug = true; break;
+		case 'T': s.test_cmds = true; break;
+		case 'u': user = optarg; break;
+		case 'e': case 'g': case 'i': case 'm': case 'M': case 'n':
+			if (parse_u64(optarg, c == 'e' ? 0x7fffffff : c == 'g' || c == 'i' || c == 'n' ?
+				      UINT32_MAX : UINT64_MAX, &v)) {
+				fprintf(stderr, "vgpu-executor: -%c %s: not a number in range\n", c,
+					optarg);
+				return 1;
+			}
+			if (c == 'e') epoch = v;
+			if (c == 'g') device = v;
+			if (c == 'i') vm_id = v;
+			if (c == 'm') s.mem_quota = v;
+			if (c == 'M') s.module_quota = v;
+			if (c == 'n') s.handle_quota = (uint32_t)v;
+			break;
+		case 'V':
+			printf("vgpu-executor %s\n", VGPU_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc || !epoch) {
+		usage(stderr);
+		return 1;
+	}
+	s.epoch = (uint32_t)epoch;
+	log_init("vgpu-executor", true, debug ? LOG_DEBUG : LOG_INFO);
+	if (fstat(sock, &st) || !S_ISSOCK(st.st_mode)) {
+		log_warnx("fd %d is not a socket: start me from vgpu-mediator", sock);
+		return 1;
+	}
+	/* no core files of guest data; nothing else open; no privileges */
+	setrlimit(RLIMIT_CORE, &no_core);
+	if (close_other_fds() || drop_privileges(user) || capture_stdout()) {
+		vgpu_emsg_send(sock, VGPU_EMSG_FATAL, "cannot drop privileges", 22, NULL, 0);
+		return 1;
+	}
+	/* the parent's death is ours (set after the uid change, which clears it) */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) || getppid() != parent)
+		return 1;
+	err = s.be->init((int)device, ready.device, why);
+	if (err) {
+		log_warnx("vm %" PRIu64 ": %s backend: %s", vm_id, s.be->name, why);
+		vgpu_emsg_send(sock, VGPU_EMSG_FATAL, why, (uint32_t)strlen(why), NULL, 0);
+		return 1;
+	}
+	ready.epoch = s.epoch;
+	ready.backend = s.be == &xbackend_cpu ? VGPU_EXEC_CPU : VGPU_EXEC_CUDA;
+	ready.pid = (uint32_t)getpid();
+	if (vgpu_emsg_send(sock, VGPU_EMSG_READY, &ready, sizeof(ready), NULL, 0))
+		return 1;
+	log_debug("vm %" PRIu64 ": epoch %" PRIu32 " on %s ready", vm_id, s.epoch, ready.device);
+
+	for (;;) {
+		struct vgpu_emsg m;
+
+		err = vgpu_emsg_recv(sock, &m);
+		if (err && err != -EBADMSG) {	/* -EPIPE: the parent is done with us */
+			if (err != -EPIPE)
+				log_warnx("vm %" PRIu64 ": socket: %s", vm_id, strerror(-err));
+			break;
+		}
+		if (err) {
+			log_warnx("vm %" PRIu64 ": bad message from the parent: %s", vm_id,
+				  strerror(-err));
+			continue;
+		}
+		if (vgpu_emsg_expect(&m, VGPU_EMSG_RUN, sizeof(struct vgpu_emsg_run), 2, why)) {
+			log_warnx("vm %" PRIu64 ": %s", vm_id, why);
+			continue;
+		}
+		run_one(&s, sock, &m);
+		if (*s.be->lost) {
+			log_warnx("vm %" PRIu64 ": device context lost: exiting", vm_id);
+			return 2;
+		}
+	}
+	x_reset(&s);
+	return 0;
+}

@@ -1,0 +1,734 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vgpu-executor with its CPU backend, driven through its socketpair as the
+ * mediator will drive it (dom0-lib/emsg.h), with no mediator: random
+ * command lists against a model of device memory (fresh printed seed);
+ * handles of one executor refused by another; quotas exact at their
+ * boundary; every run-time error of protocol.rst; the crash and hang test
+ * commands; bad messages from the parent; the dropped privileges.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+
+#include "emsg.h"
+#include "testlib.h"
+#include "vgpu/ops.h"
+#include "vgpu/session.h"
+
+#define LIST_OFF	96	/* where the list starts in the request file */
+#define RSP_OFF		200	/* where the response goes in the response file */
+
+struct xproc {
+	pid_t pid;
+	int sock;
+	uint32_t epoch;
+};
+
+static int start(struct xproc *x, uint32_t epoch, uint64_t mem, uint32_t handles,
+		 bool test_cmds)
+{
+	struct vgpu_exec_conf c = {
+		.path = test_bin("vgpu-executor"), .user = "nobody", .backend = VGPU_EXEC_CPU,
+		.epoch = epoch, .vm_id = epoch, .mem_quota = mem, .handle_quota = handles,
+		.module_quota = 1 << 20, .test_cmds = test_cmds,
+	};
+	struct vgpu_emsg m;
+	char why[VGPU_SESS_MSG_LEN];
+	int err;
+
+	x->epoch = epoch;
+	err = vgpu_exec_spawn(&c, &x->pid, &x->sock);
+	if (err)
+		return err;
+	err = vgpu_emsg_recv(x->sock, &m);
+	if (!err)
+		err = vgpu_emsg_expect(&m, VGPU_EMSG_READY, sizeof(struct vgpu_emsg_ready), 0, why);
+	return err;
+}
+
+/* Close the socket (the executor exits) and reap it; its wait status. */
+static int stop(struct xproc *x)
+{
+	int st = -1;
+
+	if (x->sock >= 0)
+		close(x->sock);
+	x->sock = -1;
+	if (x->pid > 0)
+		waitpid(x->pid, &st, 0);
+	x->pid = 0;
+	return st;
+}
+
+static int memfd_with(const void *buf, size_t len, off_t off)
+{
+	int fd = memfd_create("t", MFD_CLOEXEC);
+
+	if (fd >= 0 && len && pwrite(fd, buf, len, off) != (ssize_t)len) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A finished run: the DONE and the response bytes. */
+struct xres {
+	struct vgpu_emsg_done done;
+	uint8_t *bytes;
+	struct vgpu_sess_rsp rsp;
+	int parse_err;
+};
+
+/*
+ * Send the list and wait up to @timeout_ms for DONE: 0, -ETIMEDOUT, -EPIPE
+ * (the executor died) or another -errno.
+ */
+static int run_list(struct xproc *x, const struct vgpu_sess_buf *b, uint64_t rsp_max,
+		    int timeout_ms, struct xres *r)
+{
+	struct vgpu_emsg_run run = {
+		.id = 7, .list_off = LIST_OFF, .list_len = b->len, .rsp_off = RSP_OFF,
+		.rsp_max = rsp_max,
+	};
+	struct pollfd pfd = { .fd = x->sock, .events = POLLIN };
+	char why[VGPU_SESS_MSG_LEN];
+	struct vgpu_emsg m;
+	int fds[2], err;
+
+	memset(r, 0, sizeof(*r));
+	fds[0] = memfd_with(b->p, b->len, LIST_OFF);
+	fds[1] = memfd_with(NULL, 0, 0);
+	if (fds[0] < 0 || fds[1] < 0)
+		return -EIO;
+	err = vgpu_emsg_send(x->sock, VGPU_EMSG_RUN, &run, sizeof(run), fds, 2);
+	if (!err && poll(&pfd, 1, timeout_ms) == 0)
+		err = -ETIMEDOUT;
+	if (!err)
+		err = vgpu_emsg_recv(x->sock, &m);
+	if (!err)
+		err = vgpu_emsg_expect(&m, VGPU_EMSG_DONE, sizeof(r->done), 0, why);
+	if (!err) {
+		memcpy(&r->done, m.body, sizeof(r->done));
+		r->bytes = malloc(r->done.rsp_len + 1);
+		if (pread(fds[1], r->bytes, r->done.rsp_len, RSP_OFF) != (ssize_t)r->done.rsp_len)
+			err = -EIO;
+		else if (vgpu_crc32c(0, r->bytes, r->done.rsp_len) != r->done.rsp_crc)
+			err = -EBADMSG;
+		else
+			r->parse_err = vgpu_sess_rsp_parse(r->bytes, r->done.rsp_len, &r->rsp, why);
+	}
+	close(fds[0]);
+	close(fds[1]);
+	return err;
+}
+
+static void xres_free(struct xres *r)
+{
+	free(r->bytes);
+	r->bytes = NULL;
+}
+
+static struct vgpu_sess_result result(const struct xres *r, uint32_t i)
+{
+	struct vgpu_sess_result res;
+
+	vgpu_sess_rsp_result(&r->rsp, i, &res);
+	return res;
+}
+
+/* One command of a list under construction. */
+#define CMD(...) (&(struct vgpu_sess_cmd){ __VA_ARGS__ })
+
+FIXTURE(exec)
+{
+	struct xproc x;
+	struct vgpu_sess_buf b;
+	struct xres r;
+};
+
+FIXTURE_SETUP(exec)
+{
+	test_seed();
+	memset(&self->r, 0, sizeof(self->r));
+	ASSERT_EQ(0, start(&self->x, 5, 1 << 20, 64, false));
+	vgpu_sess_begin(&self->b);
+}
+
+FIXTURE_TEARDOWN(exec)
+{
+	int st = stop(&self->x);
+
+	vgpu_sess_buf_free(&self->b);
+	xres_free(&self->r);
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) TH_LOG("executor status 0x%x", st);
+}
+
+/* Run self->b (finished here) and expect @status from command @failed. */
+static int run_expect(struct __test_metadata *_metadata, struct xproc *x, struct vgpu_sess_buf *b,
+		      struct xres *r, int status, uint32_t failed)
+{
+	xres_free(r);
+	EXPECT_EQ(0, vgpu_sess_finish(b));
+	EXPECT_EQ(0, run_list(x, b, 1 << 20, 5000, r));
+	EXPECT_EQ(0, r->parse_err);
+	if (r->parse_err || !r->bytes)
+		return -1;
+	EXPECT_EQ(status, r->rsp.hdr.status) TH_LOG("%s", r->rsp.hdr.msg);
+	EXPECT_EQ(failed, r->rsp.hdr.failed) TH_LOG("%s", r->rsp.hdr.msg);
+	EXPECT_EQ(status, r->done.status);
+	EXPECT_EQ(x->epoch, r->rsp.hdr.epoch);
+	printf("# %s\n", r->rsp.hdr.msg);
+	fflush(stdout);
+	vgpu_sess_buf_free(b);
+	vgpu_sess_begin(b);
+	return 0;
+}
+
+TEST_F(exec, copies_round_trip_and_handles_persist)
+{
+	static const char hello[] = "hello, device";
+	uint64_t h;
+
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 64));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MEMSET, .ref = { VGPU_SESS_SLOT(0) },
+				    .len = 64, .value = 0xab));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_H2D, .ref = { VGPU_SESS_SLOT(0) },
+				    .off = { 8 }, .data = hello, .data_len = sizeof(hello)));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TIMESTAMP));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { VGPU_SESS_SLOT(0) },
+				    .off = { 6 }, .len = 2 + sizeof(hello) + 1));
+	ASSERT_EQ(0, run_expect(_metadata, &self->x, &self->b, &self->r, 0, VGPU_SESS_NONE));
+	ASSERT_EQ(5u, self->r.rsp.hdr.nrun);
+	h = result(&self->r, 0).value;
+	EXPECT_EQ(self->x.epoch, VGPU_SESS_HANDLE_EPOCH(h));
+	{
+		struct vgpu_sess_result d = result(&self->r, 4);
+		const uint8_t *o = self->r.rsp.out + d.out_off;
+
+		ASSERT_EQ(2 + sizeof(hello) + 1, d.out_len);
+		EXPECT_EQ(0xab, o[0]);
+		EXPECT_EQ(0, memcmp(o + 2, hello, sizeof(hello)));
+		EXPECT_EQ(0xab, o[2 + sizeof(hello)]);
+	}
+	/* the next list names the handle */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { h }, .off = { 8 },
+				    .len = sizeof(hello)));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_FREE, .ref = { h }));
+	ASSERT_EQ(0, run_expect(_metadata, &self->x, &self->b, &self->r, 0, VGPU_SESS_NONE));
+	EXPECT_EQ(0, memcmp(self->r.rsp.out + result(&self->r, 0).out_off, hello, sizeof(hello)));
+	/* freed: gone */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_FREE, .ref = { h }));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -EBADF, 0);
+}
+
+/* The model: each live buffer's handle and bytes. */
+struct mbuf {
+	uint64_t handle;
+	uint64_t size;
+	uint8_t *bytes;
+};
+
+TEST_F(exec, random_lists_against_a_model_of_device_memory)
+{
+	struct mbuf bufs[16];
+	unsigned int nbufs = 0;
+	static uint8_t data[4096], expect_out[1 << 16];
+
+	for (int list = 0; list < 60; list++) {
+		/* per command: which model buffer it made (-1) and what output it expects */
+		int made[24];
+		uint64_t out_len[24];
+		size_t out_at[24], eo = 0;
+		unsigned int n = (unsigned int)test_rand_range(1, 24);
+		unsigned int fresh = 0;
+
+		for (unsigned int i = 0; i < n; i++) {
+			unsigned int kind = (unsigned int)test_rand_range(0, 7);
+			struct vgpu_sess_cmd c = { 0 };
+			struct mbuf *a, *bb;
+			uint64_t off, off2, len;
+
+			made[i] = -1;
+			out_len[i] = 0;
+			if (!nbufs || (kind == 0 && nbufs < 16)) {
+				/* alloc; later commands of this list name it by its slot */
+				a = &bufs[nbufs];
+				a->size = test_rand_range(1, 4096);
+				a->bytes = calloc(1, a->size);
+				a->handle = VGPU_SESS_SLOT(i);
+				made[i] = (int)nbufs++;
+				fresh++;
+				c.code = VGPU_SESS_ALLOC;
+				c.len = a->size;
+				vgpu_sess_add(&self->b, &c);
+				continue;
+			}
+			a = &bufs[test_rand() % nbufs];
+			bb = &bufs[test_rand() % nbufs];
+			off = test_rand_range(0, a->size);
+			len = test_rand_range(0, a->size - off);
+			c.ref[0] = a->handle;
+			c.off[0] = off;
+			c.len = len;
+			switch (kind) {
+			case 1:
+				c.code = VGPU_SESS_MEMSET;
+				c.value = test_rand() & 0xff;
+				memset(a->bytes + off, (int)c.value, len);
+				break;
+			case 2: case 0:
+				c.code = VGPU_SESS_COPY_H2D;
+				test_rand_bytes(data, len);
+				c.data = data;
+				c.data_len = len;
+				memcpy(a->bytes + off, data, len);
+				break;
+			case 3: case 4:
+				c.code = VGPU_SESS_COPY_D2H;
+				out_len[i] = len;
+				out_at[i] = eo;
+				memcpy(expect_out + eo, a->bytes + off, len);
+				eo += len;
+				break;
+			case 5: case 6:
+				c.code = VGPU_SESS_COPY_D2D;
+				len = test_rand_range(0, a->size - off < bb->size ? a->size - off : bb->size);
+				off2 = test_rand_range(0, bb->size - len);
+				c.len = len;
+				c.ref[1] = bb->handle;
+				c.off[1] = off2;
+				memmove(a->bytes + off, bb->bytes + off2, len);
+				break;
+			default: {
+				/* checksum of a's range into bb */
+				uint32_t crc;
+
+				if (!len || bb->size < 4) {
+					c.code = VGPU_SESS_TIMESTAMP;
+					memset(c.ref, 0, sizeof(c.ref));
+					memset(c.off, 0, sizeof(c.off));
+					c.len = 0;
+					break;
+				}
+				c.code = VGPU_SESS_OP;
+				c.op = VGPU_OP_CHECKSUM;
+				c.args[0] = len;
+				c.len = 0;
+				c.ref[2] = bb->handle;
+				c.off[2] = test_rand_range(0, bb->size - 4);
+				crc = htole32(vgpu_crc32c(0, a->bytes + off, len));
+				memcpy(bb->bytes + c.off[2], &crc, 4);
+				break;
+			}
+			}
+			vgpu_sess_add(&self->b, &c);
+		}
+		ASSERT_EQ(0, run_expect(_metadata, &self->x, &self->b, &self->r, 0, VGPU_SESS_NONE));
+		ASSERT_EQ(n, self->r.rsp.hdr.nrun);
+		for (unsigned int i = 0; i < n; i++) {
+			struct vgpu_sess_result res = result(&self->r, i);
+
+			EXPECT_EQ(0, res.status);
+			if (made[i] >= 0)
+				bufs[made[i]].handle = res.value;	/* from now on by handle */
+			if (!out_len[i])
+				continue;
+			ASSERT_EQ(out_len[i], res.out_len);
+			EXPECT_EQ(0, memcmp(self->r.rsp.out + res.out_off, expect_out + out_at[i],
+					    out_len[i])) TH_LOG("list %d command %u", list, i);
+		}
+		/* now and then free the oldest buffer */
+		if (nbufs > 8) {
+			vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_FREE, .ref = { bufs[0].handle }));
+			ASSERT_EQ(0, run_expect(_metadata, &self->x, &self->b, &self->r, 0,
+						VGPU_SESS_NONE));
+			free(bufs[0].bytes);
+			memmove(bufs, bufs + 1, --nbufs * sizeof(bufs[0]));
+		}
+		(void)fresh;
+	}
+	/* the whole of device memory, read back, is the model */
+	for (unsigned int k = 0; k < nbufs; k++) {
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { bufs[k].handle },
+					    .len = bufs[k].size));
+	}
+	ASSERT_EQ(0, run_expect(_metadata, &self->x, &self->b, &self->r, 0, VGPU_SESS_NONE));
+	for (unsigned int k = 0; k < nbufs; k++) {
+		struct vgpu_sess_result res = result(&self->r, k);
+
+		EXPECT_EQ(0, memcmp(self->r.rsp.out + res.out_off, bufs[k].bytes, bufs[k].size))
+			TH_LOG("buffer %u", k);
+		free(bufs[k].bytes);
+	}
+}
+
+TEST_F(exec, an_op_on_buffers_matches_the_cpu_reference)
+{
+	float a[256], bv[256], c[256];
+	uint64_t args[VGPU_NR_ARGS] = { 256 };
+
+	test_rand_floats(a, 256);
+	test_rand_floats(bv, 256);
+	for (int i = 0; i < 256; i++)
+		c[i] = a[i] + bv[i];
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 3 * sizeof(a)));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_H2D, .ref = { VGPU_SESS_SLOT(0) },
+				    .data = a, .data_len = sizeof(a)));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_H2D, .ref = { VGPU_SESS_SLOT(0) },
+				    .off = { sizeof(a) }, .data = bv, .data_len = sizeof(bv)));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_OP, .op = VGPU_OP_VECTOR_ADD,
+				    .args = { args[0] },
+				    .ref = { VGPU_SESS_SLOT(0), VGPU_SESS_SLOT(0), VGPU_SESS_SLOT(0) },
+				    .off = { 0, sizeof(a), 2 * sizeof(a) }));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { VGPU_SESS_SLOT(0) },
+				    .off = { 2 * sizeof(a) }, .len = sizeof(c)));
+	ASSERT_EQ(0, run_expect(_metadata, &self->x, &self->b, &self->r, 0, VGPU_SESS_NONE));
+	EXPECT_EQ(0, memcmp(self->r.rsp.out + result(&self->r, 4).out_off, c, sizeof(c)));
+}
+
+TEST_F(exec, every_run_time_error_is_the_documented_one)
+{
+	uint64_t h, stale;
+
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 100));
+	ASSERT_EQ(0, run_expect(_metadata, &self->x, &self->b, &self->r, 0, VGPU_SESS_NONE));
+	h = result(&self->r, 0).value;
+
+	/* offsets past the end: each command that addresses a range */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MEMSET, .ref = { h }, .off = { 90 }, .len = 11));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -ERANGE, 0);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_H2D, .ref = { h }, .off = { 101 }));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -ERANGE, 0);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TIMESTAMP));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { h }, .len = 101));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -ERANGE, 1);
+	EXPECT_EQ(2u, self->r.rsp.hdr.nrun);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2D, .ref = { h, h }, .off = { 0, 60 },
+				    .len = 41));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -ERANGE, 0);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_OP, .op = VGPU_OP_REDUCE_SUM, .args = { 25 },
+				    .ref = { h, 0, h }, .off = { 4, 0, 0 }));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -ERANGE, 0);
+
+	/* bad handles: never made, another epoch, freed, a slot freed in the list */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_FREE,
+				    .ref = { VGPU_SESS_HANDLE(self->x.epoch, 4000) }));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -EBADF, 0);
+	stale = VGPU_SESS_HANDLE(self->x.epoch - 1, 0);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_FREE, .ref = { stale }));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -ESTALE, 0);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 8));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_FREE, .ref = { VGPU_SESS_SLOT(0) }));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MEMSET, .ref = { VGPU_SESS_SLOT(0) }, .len = 1));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -EBADF, 2);
+
+	/* output that does not fit out_len */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { h }, .len = 100));
+	ASSERT_EQ(0, vgpu_sess_finish(&self->b));
+	xres_free(&self->r);
+	ASSERT_EQ(0, run_list(&self->x, &self->b, VGPU_SESS_RSP_HDR_SIZE + VGPU_SESS_RESULT_SIZE + 99,
+			      5000, &self->r));
+	EXPECT_EQ(-ENOBUFS, self->r.rsp.hdr.status) TH_LOG("%s", self->r.rsp.hdr.msg);
+	vgpu_sess_buf_free(&self->b);
+	vgpu_sess_begin(&self->b);
+
+	/* out_len too small for the results themselves: nothing runs */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TIMESTAMP));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TIMESTAMP));
+	ASSERT_EQ(0, vgpu_sess_finish(&self->b));
+	xres_free(&self->r);
+	ASSERT_EQ(0, run_list(&self->x, &self->b, VGPU_SESS_RSP_HDR_SIZE + VGPU_SESS_RESULT_SIZE,
+			      5000, &self->r));
+	EXPECT_EQ(-ENOBUFS, self->r.rsp.hdr.status) TH_LOG("%s", self->r.rsp.hdr.msg);
+	EXPECT_EQ(VGPU_SESS_NONE, self->r.rsp.hdr.failed);
+	EXPECT_EQ(0u, self->r.rsp.hdr.nrun);
+	vgpu_sess_buf_free(&self->b);
+	vgpu_sess_begin(&self->b);
+
+	/* an empty list is fine */
+	run_expect(_metadata, &self->x, &self->b, &self->r, 0, VGPU_SESS_NONE);
+	EXPECT_EQ(0u, self->r.rsp.hdr.ncmds);
+
+	/* no modules on the CPU backend; test commands off */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MODULE_LOAD, .data = "x", .data_len = 1));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -EOPNOTSUPP, 0);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TEST_CRASH));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -EPERM, 0);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TEST_HANG));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -EPERM, 0);
+
+	/* a malformed list runs nothing and names the command */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MEMSET, .ref = { h }, .len = 1));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_FREE, .ref = { VGPU_SESS_SLOT(2) }));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 1));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -EINVAL, 1);
+	EXPECT_EQ(0u, self->r.rsp.hdr.nrun);
+	vgpu_sess_add(&self->b, CMD(.code = 77));
+	run_expect(_metadata, &self->x, &self->b, &self->r, -EBADRQC, 0);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 1));
+	ASSERT_EQ(0, vgpu_sess_finish(&self->b));
+	self->b.len -= 8;	/* truncated */
+	xres_free(&self->r);
+	ASSERT_EQ(0, run_list(&self->x, &self->b, 1 << 20, 5000, &self->r));
+	EXPECT_EQ(-EBADMSG, self->r.rsp.hdr.status);
+	EXPECT_EQ(VGPU_SESS_NONE, self->r.rsp.hdr.failed);
+}
+
+TEST(handles_of_one_executor_are_refused_by_another)
+{
+	struct xproc a, b;
+	struct vgpu_sess_buf l;
+	struct xres r = { 0 };
+	uint64_t ha;
+
+	test_seed();
+	ASSERT_EQ(0, start(&a, 11, 1 << 20, 16, false));
+	ASSERT_EQ(0, start(&b, 12, 1 << 20, 16, false));
+	vgpu_sess_begin(&l);
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_ALLOC, .len = 16));
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_COPY_H2D, .ref = { VGPU_SESS_SLOT(0) },
+			      .data = "secret of VM A!", .data_len = 16));
+	ASSERT_EQ(0, run_expect(_metadata, &a, &l, &r, 0, VGPU_SESS_NONE));
+	ha = result(&r, 0).value;
+	/* B allocates the same way: same index, other epoch */
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_ALLOC, .len = 16));
+	ASSERT_EQ(0, run_expect(_metadata, &b, &l, &r, 0, VGPU_SESS_NONE));
+	EXPECT_NE(ha, result(&r, 0).value);
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { ha }, .len = 16));
+	run_expect(_metadata, &b, &l, &r, -ESTALE, 0);
+	EXPECT_EQ(0u, r.rsp.hdr.out_len);
+	xres_free(&r);
+	vgpu_sess_buf_free(&l);
+	stop(&a);
+	stop(&b);
+}
+
+TEST(quotas_are_exact_at_their_boundary)
+{
+	struct xproc x;
+	struct vgpu_sess_buf l;
+	struct xres r = { 0 };
+	uint64_t h, big;
+
+	test_seed();
+	ASSERT_EQ(0, start(&x, 21, 4096, 3, false));
+	vgpu_sess_begin(&l);
+	/* memory: 4096 bytes exactly fit, one more does not */
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_ALLOC, .len = 4000));
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_ALLOC, .len = 96));
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_ALLOC, .len = 1));
+	ASSERT_EQ(0, run_expect(_metadata, &x, &l, &r, -ENOMEM, 2));
+	EXPECT_NE(NULL, strstr(r.rsp.hdr.msg, "quota")) TH_LOG("%s", r.rsp.hdr.msg);
+	big = result(&r, 0).value;
+	h = result(&r, 1).value;
+	/* freeing gives it back */
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_FREE, .ref = { h }));
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_ALLOC, .len = 96));
+	ASSERT_EQ(0, run_expect(_metadata, &x, &l, &r, 0, VGPU_SESS_NONE));
+	/* handles: 1 live, two more fit, a fourth does not */
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_FREE, .ref = { big }));
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_ALLOC, .len = 48));
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_ALLOC, .len = 48));
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_ALLOC, .len = 1));
+	ASSERT_EQ(0, run_expect(_metadata, &x, &l, &r, -ENOMEM, 3));
+	EXPECT_NE(NULL, strstr(r.rsp.hdr.msg, "handle quota")) TH_LOG("%s", r.rsp.hdr.msg);
+	xres_free(&r);
+	vgpu_sess_buf_free(&l);
+	EXPECT_EQ(0, stop(&x));
+}
+
+/* A bystander keeps working while @victim is crashed or hung. */
+static void bystander_ok(struct __test_metadata *_metadata, struct xproc *by)
+{
+	struct vgpu_sess_buf l;
+	struct xres r = { 0 };
+
+	vgpu_sess_begin(&l);
+	for (int i = 0; i < 20; i++) {
+		vgpu_sess_add(&l, CMD(.code = VGPU_SESS_ALLOC, .len = 8));
+		vgpu_sess_add(&l, CMD(.code = VGPU_SESS_COPY_H2D, .ref = { VGPU_SESS_SLOT(0) },
+				      .data = "bystand", .data_len = 8));
+		vgpu_sess_add(&l, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { VGPU_SESS_SLOT(0) },
+				      .len = 8));
+		vgpu_sess_add(&l, CMD(.code = VGPU_SESS_FREE, .ref = { VGPU_SESS_SLOT(0) }));
+		if (run_expect(_metadata, by, &l, &r, 0, VGPU_SESS_NONE))
+			break;
+		EXPECT_EQ(0, memcmp(r.rsp.out + result(&r, 2).out_off, "bystand", 8));
+	}
+	xres_free(&r);
+	vgpu_sess_buf_free(&l);
+}
+
+TEST(the_crash_command_kills_that_executor_only)
+{
+	struct xproc x, by;
+	struct vgpu_sess_buf l;
+	struct xres r = { 0 };
+	int st;
+
+	test_seed();
+	ASSERT_EQ(0, start(&x, 31, 1 << 20, 16, true));
+	ASSERT_EQ(0, start(&by, 32, 1 << 20, 16, false));
+	vgpu_sess_begin(&l);
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_ALLOC, .len = 8));
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_TEST_CRASH));
+	ASSERT_EQ(0, vgpu_sess_finish(&l));
+	EXPECT_EQ(-EPIPE, run_list(&x, &l, 1 << 20, 5000, &r));	/* EOF, no DONE */
+	st = stop(&x);
+	EXPECT_TRUE(WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st))) TH_LOG("0x%x", st);
+	bystander_ok(_metadata, &by);
+	vgpu_sess_buf_free(&l);
+	EXPECT_EQ(0, stop(&by));
+}
+
+TEST(a_hung_executor_is_killed_by_its_parent)
+{
+	struct xproc x, by;
+	struct vgpu_sess_buf l;
+	struct xres r = { 0 };
+	int st;
+
+	test_seed();
+	ASSERT_EQ(0, start(&x, 41, 1 << 20, 16, true));
+	ASSERT_EQ(0, start(&by, 42, 1 << 20, 16, false));
+	vgpu_sess_begin(&l);
+	vgpu_sess_add(&l, CMD(.code = VGPU_SESS_TEST_HANG));
+	ASSERT_EQ(0, vgpu_sess_finish(&l));
+	EXPECT_EQ(-ETIMEDOUT, run_list(&x, &l, 1 << 20, 200, &r));	/* the time limit */
+	bystander_ok(_metadata, &by);
+	EXPECT_EQ(0, kill(x.pid, SIGKILL));
+	st = stop(&x);
+	EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) TH_LOG("0x%x", st);
+	vgpu_sess_buf_free(&l);
+	EXPECT_EQ(0, stop(&by));
+}
+
+TEST_F(exec, bad_messages_from_the_parent_are_refused)
+{
+	struct vgpu_emsg_run run = { .list_len = 32, .rsp_max = 4096 };
+	int fd = memfd_with(NULL, 0, 0), fds[2] = { fd, fd };
+
+	/* wrong fd count, wrong length, a bare header, garbage type */
+	EXPECT_EQ(0, vgpu_emsg_send(self->x.sock, VGPU_EMSG_RUN, &run, sizeof(run), fds, 1));
+	EXPECT_EQ(0, vgpu_emsg_send(self->x.sock, VGPU_EMSG_RUN, &run, 8, fds, 2));
+	EXPECT_EQ(4, send(self->x.sock, "abcd", 4, 0));
+	EXPECT_EQ(0, vgpu_emsg_send(self->x.sock, 99, NULL, 0, NULL, 0));
+	close(fd);
+	/* and it still runs a good list */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TIMESTAMP));
+	run_expect(_metadata, &self->x, &self->b, &self->r, 0, VGPU_SESS_NONE);
+}
+
+TEST_F(exec, it_runs_unprivileged_with_only_its_socket)
+{
+	char path[64], line[256];
+	int uid = -1, nnp = -1, nfds = 0;
+	struct dirent *d;
+	FILE *f;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", self->x.pid);
+	f = fopen(path, "r");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "Uid: %d", &uid);
+		sscanf(line, "NoNewPrivs: %d", &nnp);
+	}
+	fclose(f);
+	EXPECT_EQ(1, nnp);
+	if (getuid() == 0)
+		EXPECT_EQ(65534, uid);	/* nobody */
+	snprintf(path, sizeof(path), "/proc/%d/fd", self->x.pid);
+	dir = opendir(path);
+	ASSERT_NE(NULL, dir);
+	while ((d = readdir(dir)))
+		if (d->d_name[0] != '.')
+			nfds += atoi(d->d_name) > VGPU_EXEC_SOCK_FD ? 100 : 1;
+	closedir(dir);
+	/* 0, 1 (the text pipe), 2, 3 and the pipe's read end */
+	EXPECT_LE(nfds, 105) TH_LOG("fds: %d", nfds);
+}
+
+TEST(a_cuda_executor_without_a_device_says_why)
+{
+	struct vgpu_exec_conf c = {
+		.path = test_bin("vgpu-executor"), .user = "nobody", .backend = VGPU_EXEC_CUDA,
+		.epoch = 51, .mem_quota = 1 << 20, .handle_quota = 4, .module_quota = 1 << 20,
+	};
+	struct xproc x = { .epoch = 51 };
+	struct vgpu_emsg m;
+	int err, st;
+
+	ASSERT_EQ(0, vgpu_exec_spawn(&c, &x.pid, &x.sock));
+	err = vgpu_emsg_recv(x.sock, &m);
+	st = stop(&x);
+	if (err == -EPIPE && WIFEXITED(st) && WEXITSTATUS(st) == 1)
+		SKIP(return, "vgpu-executor built without the CUDA backend");
+	ASSERT_EQ(0, err);
+	if (m.type == VGPU_EMSG_READY)
+		SKIP(return, "a CUDA device is here");
+	ASSERT_EQ(VGPU_EMSG_FATAL, m.type);
+	EXPECT_LT(0u, m.len);
+	printf("# FATAL: %.*s\n", (int)m.len, (const char *)m.body);
+	fflush(stdout);
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1) TH_LOG("0x%x", st);
+}
+
+/* Mutated lists: each gets a DONE with a well-formed response, and the
+ * executor lives on (it is what parses hostile input). */
+TEST_F(exec, mutated_lists_never_take_the_executor_down)
+{
+	static const int documented[] = {
+		0, -EBADMSG, -EINVAL, -EBADF, -EOVERFLOW, -E2BIG, -EBADRQC, -EOPNOTSUPP,
+		-ESTALE, -ERANGE, -ENOMEM, -ENOBUFS, -EPERM,
+	};
+	uint8_t data[64];
+
+	test_rand_bytes(data, sizeof(data));
+	for (int round = 0; round < 300; round++) {
+		int ok = 0, err;
+
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 4096));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_H2D, .ref = { VGPU_SESS_SLOT(0) },
+					    .off = { 8 }, .data = data, .data_len = sizeof(data)));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MEMSET, .ref = { VGPU_SESS_SLOT(0) },
+					    .off = { 100 }, .len = 50, .value = 3));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2D,
+					    .ref = { VGPU_SESS_SLOT(0), VGPU_SESS_SLOT(0) },
+					    .off = { 1000, 0 }, .len = 200));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_OP, .op = VGPU_OP_CHECKSUM,
+					    .args = { 256 }, .ref = { VGPU_SESS_SLOT(0), 0,
+					    VGPU_SESS_SLOT(0) }, .off = { 0, 0, 2048 }));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TIMESTAMP));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { VGPU_SESS_SLOT(0) },
+					    .len = 300));
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_FREE, .ref = { VGPU_SESS_SLOT(0) }));
+		ASSERT_EQ(0, vgpu_sess_finish(&self->b));
+		for (int k = (int)test_rand_range(0, 6); k > 0; k--)
+			self->b.p[test_rand_range(0, self->b.len - 1)] = (uint8_t)test_rand();
+		xres_free(&self->r);
+		ASSERT_EQ(0, run_list(&self->x, &self->b, test_rand() % 4 ? 1 << 20 : 400, 5000,
+				      &self->r)) TH_LOG("round %d", round);
+		ASSERT_EQ(0, self->r.parse_err) TH_LOG("round %d", round);
+		err = self->r.rsp.hdr.status;
+		for (size_t d = 0; d < sizeof(documented) / sizeof(documented[0]); d++)
+			ok |= err == documented[d];
+		EXPECT_TRUE(ok) TH_LOG("round %d: %d %s", round, err, self->r.rsp.hdr.msg);
+		vgpu_sess_buf_free(&self->b);
+		vgpu_sess_begin(&self->b);
+	}
+}
+
+TEST_HARNESS_MAIN
