@@ -34,7 +34,7 @@
 	X(cuCtxSetCurrent) X(cuCtxSynchronize) X(cuMemAlloc) X(cuMemFree) \
 	X(cuMemsetD8) X(cuMemcpyHtoD) X(cuMemcpyDtoH) X(cuMemcpyDtoD)	\
 	X(cuModuleLoadDataEx) X(cuModuleUnload) X(cuModuleGetFunction)	\
-	X(cuModuleGetFunctionCount) X(cuModuleEnumerateFunctions)	\
+	X(cuModuleGetFunctionCount) X(cuModuleEnumerateFunctions) X(cuFuncLoad) \
 	X(cuFuncGetName) X(cuFuncGetParamInfo) X(cuFuncGetAttribute)	\
 	X(cuFuncSetAttribute) X(cuLaunchKernelEx) X(cuEventCreate)	\
 	X(cuEventRecord) X(cuEventSynchronize) X(cuEventElapsedTime)	\
@@ -114,8 +114,17 @@ static int cuda_init(int device, char name[64], char *msg)
 		snprintf(msg, VGPU_SESS_MSG_LEN, "CUDA driver without cuGetProcAddress_v2");
 		return -ENODEV;
 	}
+	/*
+	 * Each entry point as cuda.h declares it (p_NAME has that prototype).
+	 * cuGetProcAddress returns the newest ABI of a name up to the version
+	 * asked for, and CUDA 13.0 gave cuCtxSynchronize a context argument
+	 * (PFN_cuCtxSynchronize_v13000) while cuda.h keeps the (void) one of
+	 * 2.0: asked for at 13000 it returned the new one, called without its
+	 * argument, and every list failed with CONTEXT_IS_DESTROYED (709).
+	 */
+#define CU_VERSION_OF(fn) (strcmp(#fn, "cuCtxSynchronize") ? CUDA_VERSION : 2000)
 #define CU_LOAD(fn)							\
-	if (gpa(#fn, (void **)&p_##fn, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, &q) || \
+	if (gpa(#fn, (void **)&p_##fn, CU_VERSION_OF(fn), CU_GET_PROC_ADDRESS_DEFAULT, &q) || \
 	    !p_##fn) {							\
 		snprintf(msg, VGPU_SESS_MSG_LEN, "CUDA driver older than %d: no %s", \
 			 CUDA_VERSION, #fn);				\
@@ -123,6 +132,7 @@ static int cuda_init(int device, char name[64], char *msg)
 	}
 	CU_FNS(CU_LOAD)
 #undef CU_LOAD
+#undef CU_VERSION_OF
 	if ((err = CU(p_cuInit(0))) || (err = CU(p_cuDeviceGet(&dev, device))) ||
 	    (err = CU(p_cuDeviceGetName(name, 64, dev))) ||
 	    (err = CU(p_cuDevicePrimaryCtxRetain(&ctx, dev))) ||
@@ -245,7 +255,9 @@ static int cuda_module_describe(void *mod, struct xbuf *out, char *msg)
 		size_t name_len, rec_at, off, size;
 		uint32_t np = 0;
 
-		if ((err = CU(p_cuFuncGetName(&name, fns[k]))))
+		/* enumerated functions of a lazily loaded module are not loaded yet */
+		if ((err = CU(p_cuFuncLoad(fns[k]))) ||
+		    (err = CU(p_cuFuncGetName(&name, fns[k]))))
 			goto out;
 		name_len = strnlen(name, VGPU_SESS_NAME_MAX);
 		rec_at = out->len;

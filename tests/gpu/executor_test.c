@@ -303,6 +303,7 @@ TEST_F(gpu, struct_params_big_params_cooperative_and_printf)
 	if (!self->up)
 		SKIP(return, "no GPU");
 
+	mod = load(_metadata, self, "session_kernels.cubin");
 	ASSERT_NE(0, mod);
 	memcpy(fillp + 8, &n, 4);
 	memcpy(fillp + 16, &scale, 8);
@@ -362,6 +363,7 @@ TEST_F(gpu, an_illegal_address_fails_its_launch_and_ends_the_executor)
 	if (!self->up)
 		SKIP(return, "no GPU");
 
+	mod = load(_metadata, self, "session_kernels.cubin");
 	ASSERT_NE(0, mod);
 	vgpu_sess_patch_put(&p, 1, pb);
 	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 64));
