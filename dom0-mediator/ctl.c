@@ -9,7 +9,9 @@
  * time is served through non-blocking reads and writes driven by the loop.
  * While one is served the listening socket is not watched, so the next
  * clients wait in its backlog; a client that has not sent its line and
- * taken its report within CTL_CLIENT_MS is dropped. The report's counters
+ * taken its report within CTL_CLIENT_MS is dropped. An accept that fails
+ * for want of fds unwatches the socket too, and the tick (ctl_tick())
+ * watches it again, so the loop never spins on it. The report's counters
  * are copied under m->lock (snap.c), then formatted and written without it.
  */
 #include <errno.h>
@@ -40,6 +42,8 @@ struct ctl {
 	size_t line_len;
 	char *out;			/* the answer, being written */
 	size_t out_len, out_off;
+	bool paused;			/* unwatched after a failed accept */
+	bool short_fds;			/* accept failed, and it was logged */
 };
 
 static void on_listen(struct loop *l, int fd, uint32_t events, void *ctx);
@@ -172,11 +176,26 @@ static void on_listen(struct loop *l, int fd, uint32_t events, void *ctx)
 	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	(void)events;
+	if (cfd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			errno == ENOMEM)) {
+		/*
+		 * The client stays in the backlog and the socket readable: unwatch
+		 * it, or the loop would spin; ctl_tick() watches it again.
+		 */
+		if (!c->short_fds)
+			log_warn("control socket: accept; retried every second");
+		c->paused = c->short_fds = true;
+		loop_del(l, fd);
+		return;
+	}
 	if (cfd < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			log_warn("control socket: accept");
 		return;
 	}
+	if (c->short_fds)
+		log_info("control socket: accepting clients again");
+	c->short_fds = false;
 	c->fd = cfd;
 	c->line_len = 0;
 	c->timer_fd = loop_timer_add(l, CTL_CLIENT_MS, 0, on_timeout, m);
@@ -190,6 +209,19 @@ static void on_listen(struct loop *l, int fd, uint32_t events, void *ctx)
 		return;
 	}
 	loop_del(l, fd);	/* one client at a time; drop_client() resumes */
+}
+
+/* Every tick: after a failed accept, try the waiting client again. */
+void ctl_tick(struct mediator *m)
+{
+	struct ctl *c = m->ctl;
+
+	if (!c || !c->paused || c->fd >= 0)
+		return;
+	if (loop_add(m->loop, c->listen_fd, EPOLLIN, on_listen, m))
+		log_warnx("control socket: cannot watch it again; retried every second");
+	else
+		c->paused = false;
 }
 
 int ctl_open(struct mediator *m)

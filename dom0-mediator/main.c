@@ -314,6 +314,7 @@ static void on_tick(struct loop *l, int fd, uint32_t events, void *ctx)
 	enqueue_recovered(m, &recovered);
 	for (unsigned int i = 0; i < nrepaired; i++)
 		vm_scan_requests(m, repaired[i]);
+	ctl_tick(m);
 }
 
 static void on_rescan(struct loop *l, int fd, uint32_t events, void *ctx)
