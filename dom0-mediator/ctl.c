@@ -235,8 +235,10 @@ int ctl_open(struct mediator *m)
 	int fd, err;
 
 	c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!c) {
+		log_errx("control socket %s: out of memory", path);
 		return -ENOMEM;
+	}
 	c->fd = c->timer_fd = -1;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -251,6 +253,7 @@ int ctl_open(struct mediator *m)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		err = -errno;
+		log_err("control socket %s", path);
 		free(c);
 		return err;
 	}
@@ -268,6 +271,7 @@ int ctl_open(struct mediator *m)
 	m->ctl = c;
 	err = loop_add(m->loop, fd, EPOLLIN, on_listen, m);
 	if (err) {
+		log_errx("control socket %s: cannot watch it: %s", path, strerror(-err));
 		close(fd);
 		free(c);
 		m->ctl = NULL;
