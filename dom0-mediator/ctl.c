@@ -42,7 +42,7 @@ struct ctl {
 	size_t line_len;
 	char *out;			/* the answer, being written */
 	size_t out_len, out_off;
-	bool paused;			/* unwatched after a failed accept */
+	bool paused;			/* unwatched for want of fds or memory */
 	bool short_fds;			/* accept failed, and it was logged */
 };
 
@@ -89,8 +89,10 @@ static void drop_client(struct mediator *m, struct ctl *c)
 	c->timer_fd = -1;
 	free(c->out);
 	c->out = NULL;
-	if (loop_add(m->loop, c->listen_fd, EPOLLIN, on_listen, m))
-		log_warnx("control socket: cannot watch it again; vgpuctl will hang");
+	if (loop_add(m->loop, c->listen_fd, EPOLLIN, on_listen, m)) {
+		log_warnx("control socket: cannot watch it again; retried every second");
+		c->paused = true;	/* ctl_tick() */
+	}
 }
 
 static void on_timeout(struct loop *l, int fd, uint32_t events, void *ctx)
@@ -211,7 +213,7 @@ static void on_listen(struct loop *l, int fd, uint32_t events, void *ctx)
 	loop_del(l, fd);	/* one client at a time; drop_client() resumes */
 }
 
-/* Every tick: after a failed accept, try the waiting client again. */
+/* Every tick: after a failed accept or watch, watch the socket again. */
 void ctl_tick(struct mediator *m)
 {
 	struct ctl *c = m->ctl;
