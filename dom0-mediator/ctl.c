@@ -9,7 +9,9 @@
  * time is served through non-blocking reads and writes driven by the loop.
  * While one is served the listening socket is not watched, so the next
  * clients wait in its backlog; a client that has not sent its line and
- * taken its report within CTL_CLIENT_MS is dropped. The report's counters
+ * taken its report within CTL_CLIENT_MS is dropped. An accept that fails
+ * for want of fds unwatches the socket too, and the tick (ctl_tick())
+ * watches it again, so the loop never spins on it. The report's counters
  * are copied under m->lock (snap.c), then formatted and written without it.
  */
 #include <errno.h>
@@ -40,6 +42,8 @@ struct ctl {
 	size_t line_len;
 	char *out;			/* the answer, being written */
 	size_t out_len, out_off;
+	bool paused;			/* unwatched for want of fds or memory */
+	bool short_fds;			/* accept failed, and it was logged */
 };
 
 static void on_listen(struct loop *l, int fd, uint32_t events, void *ctx);
@@ -85,8 +89,10 @@ static void drop_client(struct mediator *m, struct ctl *c)
 	c->timer_fd = -1;
 	free(c->out);
 	c->out = NULL;
-	if (loop_add(m->loop, c->listen_fd, EPOLLIN, on_listen, m))
-		log_warnx("control socket: cannot watch it again; vgpuctl will hang");
+	if (loop_add(m->loop, c->listen_fd, EPOLLIN, on_listen, m)) {
+		log_warnx("control socket: cannot watch it again; retried every second");
+		c->paused = true;	/* ctl_tick() */
+	}
 }
 
 static void on_timeout(struct loop *l, int fd, uint32_t events, void *ctx)
@@ -172,11 +178,26 @@ static void on_listen(struct loop *l, int fd, uint32_t events, void *ctx)
 	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	(void)events;
+	if (cfd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			errno == ENOMEM)) {
+		/*
+		 * The client stays in the backlog and the socket readable: unwatch
+		 * it, or the loop would spin; ctl_tick() watches it again.
+		 */
+		if (!c->short_fds)
+			log_warn("control socket: accept; retried every second");
+		c->paused = c->short_fds = true;
+		loop_del(l, fd);
+		return;
+	}
 	if (cfd < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			log_warn("control socket: accept");
 		return;
 	}
+	if (c->short_fds)
+		log_info("control socket: accepting clients again");
+	c->short_fds = false;
 	c->fd = cfd;
 	c->line_len = 0;
 	c->timer_fd = loop_timer_add(l, CTL_CLIENT_MS, 0, on_timeout, m);
@@ -192,6 +213,19 @@ static void on_listen(struct loop *l, int fd, uint32_t events, void *ctx)
 	loop_del(l, fd);	/* one client at a time; drop_client() resumes */
 }
 
+/* Every tick: after a failed accept or watch, watch the socket again. */
+void ctl_tick(struct mediator *m)
+{
+	struct ctl *c = m->ctl;
+
+	if (!c || !c->paused || c->fd >= 0)
+		return;
+	if (loop_add(m->loop, c->listen_fd, EPOLLIN, on_listen, m))
+		log_warnx("control socket: cannot watch it again; retried every second");
+	else
+		c->paused = false;
+}
+
 int ctl_open(struct mediator *m)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -203,8 +237,10 @@ int ctl_open(struct mediator *m)
 	int fd, err;
 
 	c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!c) {
+		log_errx("control socket %s: out of memory", path);
 		return -ENOMEM;
+	}
 	c->fd = c->timer_fd = -1;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -219,6 +255,7 @@ int ctl_open(struct mediator *m)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		err = -errno;
+		log_err("control socket %s", path);
 		free(c);
 		return err;
 	}
@@ -236,6 +273,7 @@ int ctl_open(struct mediator *m)
 	m->ctl = c;
 	err = loop_add(m->loop, fd, EPOLLIN, on_listen, m);
 	if (err) {
+		log_errx("control socket %s: cannot watch it: %s", path, strerror(-err));
 		close(fd);
 		free(c);
 		m->ctl = NULL;

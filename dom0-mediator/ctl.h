@@ -7,5 +7,6 @@ struct mediator;
 
 int ctl_open(struct mediator *m);
 void ctl_close(struct mediator *m);
+void ctl_tick(struct mediator *m);
 
 #endif /* VGPU_MEDIATOR_CTL_H */

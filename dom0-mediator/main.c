@@ -322,6 +322,7 @@ static void on_tick(struct loop *l, int fd, uint32_t events, void *ctx)
 	enqueue_recovered(m, &recovered);
 	for (unsigned int i = 0; i < nrepaired; i++)
 		vm_scan_requests(m, repaired[i]);
+	ctl_tick(m);
 }
 
 static void on_rescan(struct loop *l, int fd, uint32_t events, void *ctx)
@@ -730,8 +731,8 @@ int main(int argc, char **argv)
 	sched_set_policies(&m, m.conf.sched);
 	m.loop = loop_new();
 	if (!m.loop) {
-		log_errx("out of memory");
-		return 1;
+		log_errx("cannot create the event loop: out of memory or fds");
+		goto out;
 	}
 	if (trace_ring_init(&m.trace, m.conf.trace_jobs)) {
 		log_errx("out of memory for trace_jobs = %u", m.conf.trace_jobs);
@@ -748,9 +749,18 @@ int main(int argc, char **argv)
 		log_err("cannot open %s, %s or inotify", m.conf.state_dir, m.conf.private_dir);
 		goto out;
 	}
-	if (setup_signals(&m) || select_backend(&m) ||
-	    loop_add(m.loop, m.ino_fd, EPOLLIN, on_inotify, &m) || ctl_open(&m) ||
-	    metrics_start(&m))
+	c = setup_signals(&m);
+	if (c) {
+		log_errx("cannot set up the signals: %s", strerror(-c));
+		goto out_stop;
+	}
+	c = loop_add(m.loop, m.ino_fd, EPOLLIN, on_inotify, &m);
+	if (c) {
+		log_errx("cannot watch inotify: %s", strerror(-c));
+		goto out_stop;
+	}
+	/* Each logs why it failed. */
+	if (select_backend(&m) || ctl_open(&m) || metrics_start(&m))
 		goto out_stop;
 	add_vms(&m, m.conf.vms, m.conf.nvms);
 	arm_rescan(&m);

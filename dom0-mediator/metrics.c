@@ -362,8 +362,10 @@ int metrics_start(struct mediator *m)
 		memcpy(&sa4.sin_addr, c->metrics_addr, sizeof(sa4.sin_addr));
 	}
 	mt = calloc(1, sizeof(*mt));
-	if (!mt)
+	if (!mt) {
+		log_errx("metrics: out of memory");
 		return -ENOMEM;
+	}
 	pthread_mutex_init(&mt->mu, NULL);
 	pthread_cond_init(&mt->cv, NULL);
 	mt->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

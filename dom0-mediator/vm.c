@@ -257,14 +257,16 @@ static bool fds_short(struct rlimit *rl)
 {
 	unsigned int open_fds = 0;
 	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
 
 	if (!d || getrlimit(RLIMIT_NOFILE, rl) < 0) {
 		if (d)
 			closedir(d);
 		return false;
 	}
-	while (readdir(d))
-		open_fds++;
+	/* Not ".", "..", nor the fd reading them. */
+	while ((de = readdir(d)))
+		open_fds += de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d);
 	closedir(d);
 	return rl->rlim_cur != RLIM_INFINITY && open_fds + VM_FDS + FD_RESERVE > rl->rlim_cur;
 }

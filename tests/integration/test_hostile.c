@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -600,6 +601,50 @@ TEST(a_low_fd_limit_says_which_vms_are_served)
 		ASSERT_EQ(0, put_spin(tm_vmdir(&t, name, dir, sizeof(dir)), 1, 0));
 		EXPECT_EQ(0, test_wait_rsp(dir, 1, &h, 5000)) TH_LOG("%s: %s", name, h.msg);
 	}
+	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
+	tm_cleanup(&t);
+}
+
+/*
+ * With every fd taken, accepting a vgpuctl client fails: the mediator says
+ * so once, does not spin on the readable socket, and serves the client
+ * within a tick of an fd coming free.
+ */
+TEST(a_control_socket_without_fds_neither_spins_nor_stalls)
+{
+	char path[64], cmd[1200], out[16384], grep[800];
+	struct test_mediator t;
+	struct rlimit rl;
+	int free_fd;
+	long ticks;
+	size_t n;
+	FILE *p;
+
+	ASSERT_EQ(0, tm_init(&t, NULL, "[vm v00]\nid = 1\npool = A\npriority = low\n"));
+	ASSERT_EQ(0, tm_start(&t)) TH_LOG("see %s", t.log);
+	ASSERT_EQ(0, prlimit(t.pid, RLIMIT_NOFILE, NULL, &rl));
+	/* Its lowest free fd becomes the limit: no new fd fits below it. */
+	for (free_fd = 0; free_fd < 4096; free_fd++) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)t.pid, free_fd);
+		if (access(path, F_OK))
+			break;
+	}
+	ASSERT_EQ(0, prlimit(t.pid, RLIMIT_NOFILE, &(struct rlimit){ (rlim_t)free_fd, rl.rlim_max },
+			     NULL));
+	ticks = tm_cpu_ticks(&t);
+	snprintf(cmd, sizeof(cmd), "%s -s %s status 2>&1", test_bin("vgpuctl"), t.sock);
+	p = popen(cmd, "r");
+	ASSERT_NE(NULL, p);
+	test_sleep_ms(1500);
+	ticks = tm_cpu_ticks(&t) - ticks;
+	EXPECT_GT(20, ticks) TH_LOG("%ld ticks of CPU in 1.5 s: it spins", ticks);
+	snprintf(grep, sizeof(grep), "grep -q 'control socket: accept' %s", t.log);
+	EXPECT_EQ(0, system(grep)) TH_LOG("no log line says why vgpuctl waits");
+	ASSERT_EQ(0, prlimit(t.pid, RLIMIT_NOFILE, &rl, NULL));
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	EXPECT_EQ(0, pclose(p)) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "v00")) TH_LOG("%s", out);
 	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
 	tm_cleanup(&t);
 }
