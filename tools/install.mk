@@ -9,7 +9,7 @@
 # `make deb` builds the packages.
 #
 #   Dom0:  sbin/vgpu-mediator, sbin/vgpu-assign, bin/vgpuctl, bin/vgpu-submit,
-#          libexec/vgpu/vgpu-executor (run by the mediator, never by hand),
+#          bin/vgpu-trace-svg, libexec/vgpu/vgpu-executor (run by the mediator, never by hand),
 #          the unit, sysusers.d (group vgpu), tmpfiles.d (/var/vgpu),
 #          /etc/vgpu/mediator.conf (only if absent) and mediator.d/, man
 #          pages, documentation
@@ -53,7 +53,7 @@ DOM0_SBIN  := $(O)/vgpu-mediator
 DOM0_BIN   := $(O)/vgpuctl $(O)/vgpu-submit
 DOM0_LIBEXEC := $(O)/vgpu-executor
 DOM0_MAN   := $(addprefix $(MAN_O)/,vgpu-mediator.8 vgpu-assign.8 mediator.conf.5 vgpuctl.1 \
-		vgpu-submit.1 vgpu-executor.8)
+		vgpu-submit.1 vgpu-executor.8 vgpu-trace-svg.1)
 GUEST_SBIN := $(GUEST_O)/vgpu-agent
 GUEST_BIN  := $(GUEST_O)/vgpu-lspci
 GUEST_MAN  := $(addprefix $(MAN_O)/,vgpu-agent.8 vgpu-lspci.1)
@@ -84,6 +84,9 @@ install-dom0: dom0
 		>$(DESTDIR)$(PREFIX)/sbin/vgpu-assign
 	chmod 0755 $(DESTDIR)$(PREFIX)/sbin/vgpu-assign
 	install -m 0755 $(DOM0_BIN) $(DESTDIR)$(PREFIX)/bin/
+	sed 's|^VERSION = "@VERSION@"|VERSION = "$(VGPU_VERSION)"|' tools/vgpu-trace-svg \
+		>$(DESTDIR)$(PREFIX)/bin/vgpu-trace-svg
+	chmod 0755 $(DESTDIR)$(PREFIX)/bin/vgpu-trace-svg
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g; s|/usr/local/share/doc/vgpu|$(VGPU_DOCDIR)|g' \
 		dom0-mediator/vgpu-mediator.service >$(DESTDIR)$(UNITDIR)/vgpu-mediator.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/vgpu-mediator.service
