@@ -145,9 +145,11 @@ int tm_init(struct test_mediator *t, const char *extra_mediator_keys, const char
 	f = fopen(t->conf, "w");
 	if (!f)
 		return -1;
+	/* debug, unless the caller sets its own (a key may be given only once) */
 	fprintf(f, "[mediator]\nspool = %s/spool\nstate_dir = %s/state\ncontrol_socket = %s\n"
-		"backend = cpu\nlog_level = debug\n%s\n%s", t->root, t->root, t->sock,
-		extra_mediator_keys ? extra_mediator_keys : "", vm_sections);
+		"backend = cpu\n%s%s\n%s", t->root, t->root, t->sock,
+		extra_mediator_keys && strstr(extra_mediator_keys, "log_level") ? "" :
+		"log_level = debug\n", extra_mediator_keys ? extra_mediator_keys : "", vm_sections);
 	return fclose(f);
 }
 
