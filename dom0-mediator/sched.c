@@ -233,6 +233,7 @@ static void run_job(struct mediator *m, unsigned int pool, struct job *j)
 	memcpy(desc.args, j->hdr.args, sizeof(desc.args));
 	err = open_job(j);
 	if (err) {
+		j->finished_ns = vgpu_now_ns();	/* ran for no time: run_ns stays sane */
 		j->status = err;	/* rsp_finish_job() leaves it to recovery */
 		return;
 	}
