@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,28 +83,24 @@ static uint64_t max_id_in(int dirfd)
 }
 
 /*
- * Both kinds of lock on DIR/seq, so that another client is refused
- * whichever kind it takes: on a local filesystem the two do not see each
- * other. Where flock is carried as a POSIX lock owned by the open file
- * (NFS, 9p), our own flock is what refuses our POSIX lock; F_GETLK then
- * names this process as the holder, and the flock is the lock that
- * counts. 0, or -1 with errno (EWOULDBLOCK: another client holds it).
+ * Lock DIR/seq so that another client is refused whichever kind of lock
+ * it takes. NFS and 9p carry flock as a POSIX lock owned by the open file,
+ * so there the flock alone refuses both kinds (and a POSIX lock of ours
+ * next to it would be refused by our own flock). On a local filesystem
+ * the two kinds do not see each other: take both. 0, or -1 with errno
+ * (EWOULDBLOCK or EAGAIN: another client holds it).
  */
 static int lock_seq(int fd)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct statfs sf;
 
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
 		return -1;
-	if (fcntl(fd, F_SETLK, &fl) == 0)
+	if (fstatfs(fd, &sf) == 0 &&
+	    (sf.f_type == NFS_SUPER_MAGIC || sf.f_type == V9FS_MAGIC))
 		return 0;
-	if (errno != EAGAIN && errno != EACCES)
-		return -1;
-	fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET };
-	if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK && fl.l_pid == getpid())
-		return 0;
-	errno = EWOULDBLOCK;
-	return -1;
+	return fcntl(fd, F_SETLK, &fl);
 }
 
 static int seq_load(struct vgpu_client *c, char *why)
