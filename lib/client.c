@@ -3,14 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/magic.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
-#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,23 +82,28 @@ static uint64_t max_id_in(int dirfd)
 
 /*
  * Lock DIR/seq so that another client is refused whichever kind of lock
- * it takes. NFS and 9p carry flock as a POSIX lock owned by the open file,
- * so there the flock alone refuses both kinds (and a POSIX lock of ours
- * next to it would be refused by our own flock). On a local filesystem
- * the two kinds do not see each other: take both. 0, or -1 with errno
- * (EWOULDBLOCK or EAGAIN: another client holds it).
+ * it takes. On a local filesystem flock and fcntl locks do not see each
+ * other: we hold both. Over NFS and 9p the kernel carries flock as a POSIX
+ * lock owned by the open file, so our own flock refuses our fcntl lock;
+ * there a fcntl lock alone refuses both kinds. Which case this is shows
+ * when the fcntl lock is refused: if it is granted once our flock is gone,
+ * it was our own flock in the way, and the fcntl lock is kept alone (the
+ * filesystem type cannot tell: 9p reports the server's). 0, or -1 with
+ * errno (EWOULDBLOCK or EAGAIN: another client holds it).
  */
 static int lock_seq(int fd)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-	struct statfs sf;
 
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
 		return -1;
-	if (fstatfs(fd, &sf) == 0 &&
-	    (sf.f_type == NFS_SUPER_MAGIC || sf.f_type == V9FS_MAGIC))
+	if (fcntl(fd, F_SETLK, &fl) == 0)
 		return 0;
-	return fcntl(fd, F_SETLK, &fl);
+	if (errno != EAGAIN && errno != EACCES)
+		return -1;
+	if (flock(fd, LOCK_UN) < 0)
+		return -1;
+	return fcntl(fd, F_SETLK, &fl);	/* refused again: another client */
 }
 
 static int seq_load(struct vgpu_client *c, char *why)
