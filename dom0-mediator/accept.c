@@ -29,7 +29,10 @@
  * trailing bytes never decided on). A restart rebuilds the queues from the
  * private record with every per-VM limit applied, and never looks at what
  * the guest may have written elsewhere.
- * A job holds no fd while it waits: its worker opens priv/ID. A version-2
+ * A job keeps the fd acceptance opened priv/ID with while fewer than a
+ * bound are kept (job_keep_fd(): the worker's path to the GPU then has no
+ * open in it); past the bound it holds none while it waits and its worker
+ * opens priv/ID, so a VM's queue costs no descriptors. A version-2
  * request (a session job) is checked by its header here; its command list
  * by the worker that runs it, before the VM's executor gets it (exec.c),
  * so that reading a large list never stalls this thread.
@@ -169,9 +172,10 @@ static void reject_reused(struct mediator *m, struct vm *vm, uint64_t id, const 
 }
 
 /*
- * Open the taken file priv/@name for reading without ever opening anything
- * but a regular file with one link (see the top of this file), and stat it
- * into @st. -errno, or -EBADMSG with @why.
+ * Open the taken file priv/@name read-write (the output is appended to
+ * it; priv/ is no guest's, so no inotify event comes of it) without ever
+ * opening anything but a regular file with one link (see the top of this
+ * file), and stat it into @st. -errno, or -EBADMSG with @why.
  */
 static int open_taken(const struct vm *vm, const char *name, struct stat *st, char *why)
 {
@@ -179,7 +183,7 @@ static int open_taken(const struct vm *vm, const char *name, struct stat *st, ch
 	int pfd, fd;
 
 	if (vm->nodev) {	/* no device node can be opened: open it at once */
-		fd = openat(vm->priv, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		fd = openat(vm->priv, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0 && errno == ENOENT)
 			return -ENOENT;
 		if (fd >= 0 && fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_nlink == 1)
@@ -206,7 +210,7 @@ static int open_taken(const struct vm *vm, const char *name, struct stat *st, ch
 		return -EBADMSG;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);	/* the same inode */
+	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);	/* the same inode */
 	close(pfd);
 	if (fd < 0)
 		snprintf(why, VGPU_MSG_LEN, "cannot open: %s", strerror(errno));
@@ -262,7 +266,7 @@ static struct job *new_job(struct vm *vm, const struct vgpu_req_hdr *h)
 	if (!j)
 		return NULL;
 	j->vm = vm;
-	j->fd = -1;		/* opened by its worker */
+	j->fd = -1;		/* job_keep_fd(), or opened by its worker */
 	j->hdr = *h;
 	j->queued_ns = vgpu_now_ns();
 	atomic_fetch_add(&vm->jobs, 1);
@@ -289,12 +293,7 @@ static void decide(struct mediator *m, struct vm *vm, uint64_t id, const char *t
 	fd = open_taken(vm, taken, &st, why);
 	if (fd == -ENOENT)
 		return;
-	if (fd >= 0) {
-		err = check_request(vm, fd, id, &h, &st, why);
-		close(fd);
-	} else {
-		err = fd;
-	}
+	err = fd < 0 ? fd : check_request(vm, fd, id, &h, &st, why);
 	if (!err && atomic_load(&vm->jobs) >= vm->conf.max_queued) {
 		snprintf(why, sizeof(why), "queue full (%u requests)", vm->conf.max_queued);
 		err = -EBUSY;
@@ -308,6 +307,8 @@ static void decide(struct mediator *m, struct vm *vm, uint64_t id, const char *t
 		err = -ENOSPC;
 	}
 	if (err) {
+		if (fd >= 0)
+			close(fd);
 		reject(m, vm, id, taken, h.magic == VGPU_REQ_MAGIC ? h.op : 0, err, why);
 		return;
 	}
@@ -316,6 +317,7 @@ static void decide(struct mediator *m, struct vm *vm, uint64_t id, const char *t
 	if (renameat(vm->priv, taken, vm->priv, name) < 0) {
 		vm_warnx(vm, "cannot accept %s (retried with backoff): %s", name, strerror(errno));
 		atomic_store(&vm->unsettled, true);
+		close(fd);
 		return;
 	}
 	if (id > vm->last_id) {
@@ -325,8 +327,10 @@ static void decide(struct mediator *m, struct vm *vm, uint64_t id, const char *t
 	j = new_job(vm, &h);
 	if (!j) {
 		log_warnx("vm %s: out of memory; %s waits for a restart", vm->conf.name, name);
+		close(fd);
 		return;
 	}
+	job_keep_fd(j, fd);
 	j->seq = m->seq++;
 	TAILQ_INSERT_TAIL(out, j, entry);
 }

@@ -503,6 +503,14 @@ static void raise_fd_limit(void)
 			log_warn("cannot raise the open files limit to %ju",
 				 (uintmax_t)rl.rlim_max);
 	}
+	/*
+	 * Up to JOB_FDS_KEPT queued jobs keep the fd they were accepted with
+	 * (a sixteenth of the limit where it is low): their workers skip an
+	 * open, the rest open their file as they run.
+	 */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		job_set_fd_bound(rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur / 16 > JOB_FDS_KEPT ?
+				 JOB_FDS_KEPT : (unsigned int)(rl.rlim_cur / 16));
 }
 
 /* Is a mediator answering on @path? Then it is not a socket a crash left. */

@@ -2,7 +2,8 @@
 /*
  * Per-pool job queues and the scheduling policy that picks from them.
  * No lock and no clock here: callers hold m->lock (sched.c, main.c) or own
- * the queue (tests), and the worker passes the time.
+ * the queue (tests), and the worker passes the time. The count of fds
+ * jobs keep (job_keep_fd()) is an atomic: any thread frees a job.
  *
  * Each level (high, medium, low) keeps its jobs in one list by arrival
  * (seq), and each flow (a VM) its own jobs by arrival; a job is on both.
@@ -31,6 +32,7 @@
  *            O(flows with jobs waiting at the level): one step per VM of
  *            that level with a job queued.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,10 +58,52 @@ int sched_policy_from_name(const char *s)
 	return -1;
 }
 
+/*
+ * Descriptors kept from acceptance for queued jobs. A bound, not one per
+ * queued job: a VM queueing thousands of requests must not run the
+ * mediator out of descriptors (the first ones it queues keep theirs; the
+ * worker opens the others as it takes them).
+ */
+static atomic_uint fds_kept;
+static unsigned int fds_bound;
+
+void job_set_fd_bound(unsigned int max)
+{
+	fds_bound = max;
+}
+
+unsigned int job_fd_bound(void)
+{
+	return fds_bound;
+}
+
+unsigned int job_fds_kept(void)
+{
+	return atomic_load_explicit(&fds_kept, memory_order_relaxed);
+}
+
+void job_keep_fd(struct job *j, int fd)
+{
+	unsigned int n = atomic_load_explicit(&fds_kept, memory_order_relaxed);
+
+	do {
+		if (n >= fds_bound) {
+			close(fd);
+			return;
+		}
+	} while (!atomic_compare_exchange_weak_explicit(&fds_kept, &n, n + 1,
+							memory_order_relaxed,
+							memory_order_relaxed));
+	j->fd = fd;
+	j->fd_kept = true;
+}
+
 void job_free(struct job *j)
 {
 	if (j->fd >= 0)
 		close(j->fd);
+	if (j->fd_kept)
+		atomic_fetch_sub_explicit(&fds_kept, 1, memory_order_relaxed);
 	free(j);
 }
 

@@ -13,6 +13,7 @@
 #ifndef VGPU_MEDIATOR_QUEUE_H
 #define VGPU_MEDIATOR_QUEUE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
 
@@ -39,8 +40,11 @@ struct job {
 	uint32_t vm_id;			/* snapshot taken at dispatch [L] */
 	uint64_t seq;			/* global arrival order */
 	struct vm *vm;			/* holds a reference (vm.h) */
-	int fd;				/* priv/<id> (read-write) while it runs, else
-					 * -1; output and trailer go to its end */
+	int fd;				/* priv/<id> (read-write): kept from
+					 * acceptance within job_keep_fd()'s bound,
+					 * else opened by the worker; -1 while not
+					 * open. Output and trailer go to its end */
+	bool fd_kept;			/* counted against job_keep_fd()'s bound */
 	struct vgpu_req_hdr hdr;
 	uint64_t queued_ns;		/* CLOCK_MONOTONIC at acceptance */
 	/* The run's outcome: the worker's, then its publisher's (sched.c). */
@@ -117,6 +121,17 @@ unsigned int jobq_aged_prio(const struct jobq *q, const struct job *j, uint64_t 
 
 const char *sched_policy_name(enum sched_policy p);
 int sched_policy_from_name(const char *s);	/* -1 if unknown */
+
+/*
+ * Acceptance opened the request @fd: keep it in @j, so that its worker
+ * need not open the file again, while fewer than the bound set by
+ * job_set_fd_bound() are kept; else close it. Any thread (atomic count).
+ */
+void job_keep_fd(struct job *j, int fd);
+#define JOB_FDS_KEPT	256	/* the bound where RLIMIT_NOFILE allows */
+void job_set_fd_bound(unsigned int max);	/* at start, before any job */
+unsigned int job_fd_bound(void);
+unsigned int job_fds_kept(void);
 
 /* Closes the job's file and frees it; its VM reference is the caller's. */
 void job_free(struct job *j);

@@ -183,9 +183,10 @@ void sched_set_policies(struct mediator *m, const struct pool_sched *ps)
 }
 
 /*
- * Open @j's accepted request in its VM's private record: no fd is held
- * while a job waits, so a VM's queue costs no descriptors. A file changed
- * since acceptance (only a guest holding an NFS handle to it can) fails.
+ * Open @j's accepted request in its VM's private record, unless it kept
+ * the fd acceptance opened it with (job_keep_fd(): a bounded number do, so
+ * a VM's queue costs no more descriptors than that). A file changed since
+ * acceptance (only a guest holding an NFS handle to it can) fails.
  */
 static int open_job(struct job *j)
 {
@@ -194,7 +195,8 @@ static int open_job(struct job *j)
 	struct stat st;
 
 	vgpu_id_name(j->hdr.id, name);
-	j->fd = openat(j->vm->priv, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (j->fd < 0)
+		j->fd = openat(j->vm->priv, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (j->fd < 0) {
 		vm_warnx(j->vm, "cannot open accepted request %s (run again at the next "
 			 "start): %s", name, strerror(errno));

@@ -268,7 +268,10 @@ static bool fds_short(struct rlimit *rl)
 	while ((de = readdir(d)))
 		open_fds += de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d);
 	closedir(d);
-	return rl->rlim_cur != RLIM_INFINITY && open_fds + VM_FDS + FD_RESERVE > rl->rlim_cur;
+	/* The fds queued jobs may keep (job_keep_fd()) are part of the reserve. */
+	open_fds -= job_fds_kept();
+	return rl->rlim_cur != RLIM_INFINITY &&
+	       open_fds + VM_FDS + FD_RESERVE + job_fd_bound() > rl->rlim_cur;
 }
 
 /*

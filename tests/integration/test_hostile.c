@@ -605,6 +605,86 @@ TEST(a_low_fd_limit_says_which_vms_are_served)
 	tm_cleanup(&t);
 }
 
+/* How many of @pid's fds are open on files under @dir. */
+static int fds_under(pid_t pid, const char *dir)
+{
+	char path[64], target[1024];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		char link[64 + 256];
+		ssize_t len;
+
+		snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		n += !strncmp(target, dir, strlen(dir)) && target[strlen(dir)] == '/';
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * F14: queued jobs keep the fd they were accepted with only up to a bound
+ * (a sixteenth of RLIMIT_NOFILE here): a VM that queues 300 requests
+ * behind a long job costs the mediator no more descriptors than that, and
+ * every one of them is answered, those past the bound too.
+ */
+TEST(queued_jobs_keep_no_more_fds_than_the_bound)
+{
+	enum { N = 300, NOFILE = 512, BOUND = NOFILE / 16 };
+	char dir[600], priv[600];
+	struct test_mediator t;
+	struct vgpu_rsp_hdr h;
+	int kept = -1, ok = 0;
+
+	ASSERT_EQ(0, tm_init(&t, NULL, "[vm v]\nid = 7\npool = A\npriority = low\n"
+			     "max_queued = 400\n"));
+	t.nofile = NOFILE;
+	ASSERT_EQ(0, tm_start(&t)) TH_LOG("see %s", t.log);
+	tm_vmdir(&t, "v", dir, sizeof(dir));
+	ASSERT_NE(NULL, realpath(tm_privdir(&t, "v", priv, sizeof(priv)), priv));
+	ASSERT_EQ(0, put_spin(dir, 1, 1500000000ull));	/* holds the pool 1.5 s */
+	for (uint64_t id = 2; id <= N; id++)
+		ASSERT_EQ(0, put_spin(dir, id, 1000));
+	/* All accepted (their taken id says so) while the first job runs. */
+	for (int i = 0; i < 100; i++) {
+		char taken[700], buf[32] = "";
+		FILE *f;
+
+		snprintf(taken, sizeof(taken), "%s/%s", dir, VGPU_FILE_TAKEN);
+		f = fopen(taken, "r");
+		if (f) {
+			if (!fgets(buf, sizeof(buf), f))
+				buf[0] = '\0';
+			fclose(f);
+		}
+		if (strtoull(buf, NULL, 16) == N)
+			break;
+		test_sleep_ms(10);
+	}
+	test_sleep_ms(50);
+	kept = fds_under(t.pid, priv);
+	TH_LOG("%d fds open in the private record with %d jobs queued (bound %d)", kept, N - 1,
+	       BOUND);
+	EXPECT_LE(1, kept);		/* the running job's at least */
+	EXPECT_GE(BOUND + 1, kept);	/* the bound, and the running job */
+	for (uint64_t id = 1; id <= N; id++)
+		ok += test_wait_rsp(dir, id, &h, 10000) == 0;
+	EXPECT_EQ(N, ok);
+	EXPECT_EQ(0, fds_under(t.pid, priv));
+	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
+	tm_cleanup(&t);
+}
+
 /*
  * With every fd taken, accepting a vgpuctl client fails: the mediator says
  * so once, does not spin on the readable socket, and serves the client
