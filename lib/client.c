@@ -14,6 +14,7 @@
 
 #include "client.h"
 #include "spool.h"
+#include "vgpu/session.h"
 
 #define SEQ_FILE	"seq"
 #define SEQ_BLOCK	4096	/* ids reserved per write of DIR/seq */
@@ -242,7 +243,13 @@ int vgpu_client_submit(struct vgpu_client *c, const struct vgpu_call *call,
 			return err;
 		}
 	}
-	err = vgpu_req_build(&h, c->next_id, call->op, call->args, call->in, call->in_len, why);
+	/* A session job's output is a session response of at most out_cap bytes. */
+	if (call->op == VGPU_OP_SESSION)
+		err = vgpu_session_req_build(&h, c->next_id, call->in, call->in_len, call->out_cap,
+					     why);
+	else
+		err = vgpu_req_build(&h, c->next_id, call->op, call->args, call->in,
+				     call->in_len, why);
 	if (err)
 		return err;
 	if (h.out_len > call->out_cap) {

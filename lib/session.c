@@ -637,6 +637,21 @@ int vgpu_session_req_check(const struct vgpu_req_hdr *h, uint64_t max_payload, c
 	return 0;
 }
 
+int vgpu_session_req_build(struct vgpu_req_hdr *h, uint64_t id, const void *list,
+			   uint64_t len, uint64_t out_cap, char *why)
+{
+	memset(h, 0, sizeof(*h));
+	h->magic = VGPU_REQ_MAGIC;
+	h->version = VGPU_PROTO_VERSION_SESSION;
+	h->hdr_size = VGPU_REQ_HDR_SIZE;
+	h->op = VGPU_OP_SESSION;
+	h->id = id;
+	h->payload_len = len;
+	h->out_len = out_cap;
+	h->crc32c = vgpu_req_crc(h, vgpu_crc32c(0, list, (size_t)len));
+	return vgpu_session_req_check(h, VGPU_PAYLOAD_MAX, why);
+}
+
 /* ---- the response ------------------------------------------------------- */
 
 void vgpu_sess_rsp_encode(const struct vgpu_sess_rsp_hdr *h, uint8_t buf[VGPU_SESS_RSP_HDR_SIZE])

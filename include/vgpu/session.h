@@ -23,7 +23,7 @@
 #include "vgpu/proto.h"
 
 #define VGPU_PROTO_VERSION_SESSION	2	/* request/response version of op session */
-#define VGPU_OP_SESSION			256	/* the op number of a session job */
+/* VGPU_OP_SESSION, the op number of a session job, is the guest ABI's (misc/vgpu.h). */
 
 #define VGPU_SESS_LIST_MAGIC	0x4c534756u	/* "VGSL" */
 #define VGPU_SESS_RSP_MAGIC	0x52534756u	/* "VGSR" */
@@ -201,6 +201,14 @@ int vgpu_sess_parse(const void *buf, uint64_t len, struct vgpu_sess_cmd **cmds,
  * (VGPU_MSG_LEN). Version-1 headers are vgpu_req_check()'s.
  */
 int vgpu_session_req_check(const struct vgpu_req_hdr *h, uint64_t max_payload, char *why);
+
+/*
+ * Fill @h as the version-2 request @id carrying the @len-byte list @list,
+ * with room for @out_cap response bytes (crc32c included). 0, or -errno
+ * with @why (VGPU_MSG_LEN) when the sizes are out of the protocol's range.
+ */
+int vgpu_session_req_build(struct vgpu_req_hdr *h, uint64_t id, const void *list,
+			   uint64_t len, uint64_t out_cap, char *why);
 
 /* Does [@off, @off + @len) fit in @size bytes? (no overflow) */
 static inline int vgpu_sess_range_ok(uint64_t off, uint64_t len, uint64_t size)

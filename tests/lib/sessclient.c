@@ -32,17 +32,16 @@ void sc_close(struct sess_client *c)
 int sc_submit(struct sess_client *c, const void *list, uint64_t len, uint64_t out_len,
 	      uint64_t *id)
 {
-	struct vgpu_req_hdr h = {
-		.magic = VGPU_REQ_MAGIC, .version = VGPU_PROTO_VERSION_SESSION,
-		.hdr_size = VGPU_REQ_HDR_SIZE, .op = VGPU_OP_SESSION, .payload_len = len,
-		.out_len = out_len,
-	};
+	struct vgpu_req_hdr h;
 	uint8_t buf[VGPU_REQ_HDR_SIZE];
-	char name[VGPU_ID_NAME_LEN + 1];
+	char name[VGPU_ID_NAME_LEN + 1], why[VGPU_MSG_LEN];
 	struct iovec iov[2] = { { buf, sizeof(buf) }, { (void *)list, (size_t)len } };
+	int err;
 
-	h.id = *id = c->next_id++;
-	h.crc32c = vgpu_req_crc(&h, vgpu_crc32c(0, list, (size_t)len));
+	*id = c->next_id++;
+	err = vgpu_session_req_build(&h, *id, list, len, out_len, why);
+	if (err)
+		return err;
 	vgpu_req_encode(&h, buf);
 	vgpu_id_name(h.id, name);
 	return vgpu_publish(c->sp.tmp, name, c->sp.req, name, iov, 2, false);

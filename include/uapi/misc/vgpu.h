@@ -52,6 +52,14 @@ enum vgpu_op {
 	VGPU_NR_OPS
 };
 
+/*
+ * A session job (protocol version 2): its input is a command list and its
+ * output a session response (Documentation/protocol.rst, "Sessions"). Not
+ * a built-in op: @args are 0, @in_len is the list's length and @out_len
+ * the room for the response, of which @out_written bytes come back.
+ */
+#define VGPU_OP_SESSION		256
+
 #define VGPU_NR_ARGS		4	/* arguments of an op */
 
 /*
