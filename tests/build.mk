@@ -39,7 +39,8 @@ $(O)/tests/unit/test_policy: $(O)/tests/unit/test_policy.o $(O)/dom0-mediator/qu
 		$(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 $(O)/tests/unit/test_vm: $(O)/tests/unit/test_vm.o $(O)/dom0-mediator/vm.o \
-		$(O)/dom0-mediator/exec.o $(O)/dom0-mediator/respond.o $(TESTLIB) \
+		$(O)/dom0-mediator/exec.o $(O)/dom0-mediator/respond.o \
+		$(O)/dom0-mediator/queue.o $(TESTLIB) \
 		$(LIBVGPU_DOM0) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 $(O)/tests/unit/test_config: $(O)/tests/unit/test_config.o $(O)/dom0-mediator/config.o \
