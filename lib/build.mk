@@ -33,3 +33,8 @@ $(LIBVGPU_SO): $(LIBVGPU_SO_OBJS) lib/libvgpu.map
 		$(LIBVGPU_SO_OBJS) $(LIBVGPU_LDLIBS)
 
 BINS += $(LIBVGPU_SO)
+
+# Its ABI against the header, the map and python/vgpu.py (a shell test of
+# $(VGPU_O), told how the library was built).
+export VGPU_SAN := $(SAN)
+HOST_TESTS += tests/tools/libvgpu-abi
