@@ -607,6 +607,9 @@ TEST_F(lib, the_python_example)
 
 	if (system("command -v python3 >/dev/null 2>&1"))
 		SKIP(return, "python3 is not installed");
+#ifdef VGPU_PY_TSAN
+	SKIP(return, "python3 cannot load a ThreadSanitizer-built library (run without SAN)");
+#endif
 	tm_vmdir(&self->t, "py", dir, sizeof(dir));
 	snprintf(rcfile, sizeof(rcfile), "%s/python.rc", self->t.root);
 	/* its lines as KTAP comments; its exit status through @rcfile */
