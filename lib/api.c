@@ -1058,7 +1058,12 @@ VGPU_EXPORT int vgpu_run(struct vgpu_device *dev, struct vgpu_list *l, struct vg
 	room = vgpu_list_out_bytes(l);
 	if (room < VGPU_SESS_RSP_HDR_SIZE)
 		room = VGPU_SESS_RSP_HDR_SIZE;	/* as the protocol's least out_len */
-	if (room > VGPU_PAYLOAD_MAX || reply_room(r, room)) {
+	if (room > VGPU_PAYLOAD_MAX) {
+		say(why, "a reply of %" PRIu64 " bytes is over the protocol's %llu", room,
+		    VGPU_PAYLOAD_MAX);
+		return -E2BIG;
+	}
+	if (reply_room(r, room)) {
 		say(why, "no memory for a reply of %" PRIu64 " bytes", room);
 		return -ENOMEM;
 	}

@@ -564,6 +564,13 @@ TEST_F(lib, the_builder_limits_and_sticky_errors)
 	EXPECT_EQ(-EINVAL, vgpu_cmd_launch(self->l, &la, NULL));
 	vgpu_list_error(self->l, why);
 	printf("# %s\n", why);
+	/* room for a reply over the protocol's 4 GiB ceiling: refused here */
+	vgpu_list_reset(self->l);
+	ASSERT_EQ(0, vgpu_cmd_timestamp(self->l, NULL));
+	vgpu_list_set_out_bytes(self->l, (4ull << 30) + 1);
+	EXPECT_EQ(-E2BIG, vgpu_run(self->dev, self->l, self->r, TIMEOUT_MS, self->why));
+	printf("# %s\n", self->why);
+	vgpu_list_set_out_bytes(self->l, 0);
 	/* a launch: room for its device text */
 	vgpu_list_reset(self->l);
 	la.flags = 0;
