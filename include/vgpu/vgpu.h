@@ -238,7 +238,10 @@ void vgpu_reply_free(struct vgpu_reply *reply);
  * which Dom0 refused the job (-E2BIG, -EBUSY, ...: no command ran); or a
  * -errno of its own with no reply (-ETIMEDOUT, -EINTR, -ENOTCONN, ...;
  * VGPU_REPLY_F_ANSWERED is then clear). A list is checked whole before
- * it is sent, as Dom0 would check it. @list is left as it was: run it
+ * it is sent, as Dom0 would check it: one that fails (or a builder error
+ * of the list) is not sent, and @reply says which command, its errno and
+ * why, with VGPU_REPLY_F_ANSWERED clear. A run cut short by -EINTR or
+ * -ETIMEDOUT may still run in Dom0. @list is left as it was: run it
  * again, or reset it for the next batch.
  */
 int vgpu_run(struct vgpu_device *dev, struct vgpu_list *list, struct vgpu_reply *reply,
