@@ -18,7 +18,8 @@ UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_p
 	      test_config test_vm test_session test_executor)
 INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_fairness \
 		     $(O)/tests/integration/test_daemon \
-		     $(O)/tests/integration/test_hostile $(O)/tests/integration/test_sessions
+		     $(O)/tests/integration/test_hostile $(O)/tests/integration/test_sessions \
+		     $(O)/tests/integration/test_libvgpu
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
 	@mkdir -p $(dir $@)
@@ -62,6 +63,19 @@ $(O)/tests/integration/test_hostile: $(O)/tests/integration/test_hostile.o $(TES
 $(O)/tests/integration/test_sessions: $(O)/tests/integration/test_sessions.o \
 		$(O)/tests/lib/sessclient.o $(TESTLIB) $(LIBVGPU) | $(O)/vgpu-executor
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+
+# test_libvgpu links libvgpu.so.1 as an application would (before libvgpu.a,
+# so that the archive's copy of the API is never pulled in), runs the
+# mediator and vgpu-executor, and python/examples/ against that library.
+# Under ASan python3 loads the sanitizer's runtime first; TSan's cannot be
+# loaded into a program built without it, so under TSan that test skips.
+$(O)/tests/integration/test_libvgpu.o: TEST_CFLAGS += -DVGPU_SRCDIR='"$(CURDIR)"' \
+	-DVGPU_LIBDIR='"$(abspath $(O))"' \
+	$(if $(filter 1,$(SAN)),-DVGPU_PY_PRELOAD='"$(shell $(CC) -print-file-name=libasan.so)"') \
+	$(if $(filter thread,$(SAN)),-DVGPU_PY_TSAN)
+$(O)/tests/integration/test_libvgpu: $(O)/tests/integration/test_libvgpu.o $(TESTLIB) \
+		$(LIBVGPU_SO) $(LIBVGPU) | $(O)/vgpu-executor
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Wl,-rpath,$(abspath $(O)) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 $(O)/tests/unit/test_session: $(O)/tests/unit/test_session.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)

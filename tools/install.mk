@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 #
-# make install-dom0, make install-guest, make install (both). Each installs
+# make install-dom0, make install-guest, make install (both), make
+# install-lib (the client library alone; install-guest includes it). Each installs
 # what its side runs, built here first; neither builds a kernel module nor
 # touches the installing host's kernel: the guest side installs vgpu.ko's
 # source for DKMS, which builds it in the guest for each of its kernels.
@@ -14,8 +15,14 @@
 #          /etc/vgpu/mediator.conf (only if absent) and mediator.d/, man
 #          pages, documentation
 #   guest: sbin/vgpu-agent, bin/vgpu-lspci, the unit, the udev rule,
-#          sysusers.d (group vgpu), the uapi header and vgpu.pc, man pages,
-#          the DKMS tree (install-dkms)
+#          sysusers.d (group vgpu), man pages, the DKMS tree (install-dkms),
+#          and the client library (install-lib)
+#   lib:   libvgpu.so.1 and its link libvgpu.so, <vgpu/vgpu.h> with the
+#          uapi headers it includes, libvgpu.pc, vgpu.pc, libvgpu(3),
+#          python3's vgpu.py. A guest's programs and the guest CUDA runtime
+#          use it; Dom0's programs link lib/ statically and need none, so
+#          install-dom0 leaves it out (a Dom0 tool that drives a spool
+#          directory through it installs it with install-lib).
 #
 #   UNITDIR       systemd units        ($(PREFIX)/lib/systemd/system)
 #   UDEVRULESDIR  the udev rule        (/etc/udev/rules.d; /usr/lib/udev/rules.d for PREFIX=/usr)
@@ -24,6 +31,8 @@
 #   SYSCONFDIR    mediator.conf        (/etc)
 #   TMPFILESDIR   tmpfiles.d: /var/vgpu ($(PREFIX)/lib/tmpfiles.d)
 #   INCLUDEDIR, PKGCONFIGDIR, MANDIR, VGPU_DOCDIR, LIBEXECDIR under PREFIX
+#   LIBDIR        libvgpu.so.1 and libvgpu.pc ($(PREFIX)/lib; Debian: multiarch)
+#   PYTHONDIR     vgpu.py              ($(PREFIX)/lib/python3/dist-packages)
 SYSCONFDIR	?= /etc
 TMPFILESDIR	?= $(PREFIX)/lib/tmpfiles.d
 UNITDIR		?= $(PREFIX)/lib/systemd/system
@@ -35,6 +44,8 @@ PKGCONFIGDIR	?= $(PREFIX)/share/pkgconfig
 MANDIR		?= $(PREFIX)/share/man
 VGPU_DOCDIR	?= $(PREFIX)/share/doc/vgpu
 LIBEXECDIR	?= $(PREFIX)/libexec/vgpu
+LIBDIR		?= $(PREFIX)/lib
+PYTHONDIR	?= $(PREFIX)/lib/python3/dist-packages
 
 # ---- man pages, from Documentation/man/NAME.SECTION.rst at build time ----
 MAN_O	 := build/man
@@ -57,6 +68,7 @@ DOM0_MAN   := $(addprefix $(MAN_O)/,vgpu-mediator.8 vgpu-assign.8 mediator.conf.
 GUEST_SBIN := $(GUEST_O)/vgpu-agent
 GUEST_BIN  := $(GUEST_O)/vgpu-lspci
 GUEST_MAN  := $(addprefix $(MAN_O)/,vgpu-agent.8 vgpu-lspci.1)
+LIB_MAN    := $(MAN_O)/libvgpu.3
 
 # install-man SECTION-FILES: each page into man/manN by its suffix.
 define install-man
@@ -68,7 +80,8 @@ endef
 
 # What each side installs, built (debian/rules builds these, then installs).
 dom0: $(DOM0_SBIN) $(DOM0_BIN) $(DOM0_LIBEXEC) $(DOM0_MAN)
-guest: $(GUEST_SBIN) $(GUEST_BIN) $(GUEST_MAN)
+guest: $(GUEST_SBIN) $(GUEST_BIN) $(GUEST_MAN) lib
+lib: $(LIBVGPU_SO) $(LIB_MAN)
 
 install: install-dom0 install-guest
 
@@ -99,10 +112,9 @@ install-dom0: dom0
 		$(DESTDIR)$(VGPU_DOCDIR)/
 	@$(call install-man,$(DOM0_MAN))
 
-install-guest: guest install-dkms
+install-guest: guest install-dkms install-lib
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) \
-		$(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SYSUSERSDIR) \
-		$(DESTDIR)$(INCLUDEDIR)/vgpu/misc $(DESTDIR)$(PKGCONFIGDIR)
+		$(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SYSUSERSDIR)
 	install -m 0755 $(GUEST_SBIN) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0755 $(GUEST_BIN) $(DESTDIR)$(PREFIX)/bin/
 	sed 's|/usr/local/sbin|$(PREFIX)/sbin|g' \
@@ -110,12 +122,25 @@ install-guest: guest install-dkms
 	chmod 0644 $(DESTDIR)$(UNITDIR)/vgpu-agent.service
 	install -m 0644 kmod/99-vgpu.rules $(DESTDIR)$(UDEVRULESDIR)/99-vgpu.rules
 	install -m 0644 tools/vgpu.sysusers $(DESTDIR)$(SYSUSERSDIR)/vgpu-guest.conf
+	@$(call install-man,$(GUEST_MAN))
+
+# The library (a shared object is not executable: 0644), its development
+# files (the uapi headers too: <vgpu/vgpu.h> includes them) and vgpu.py.
+PC_SED := s|@PREFIX@|$(PREFIX)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@LIBDIR@|$(LIBDIR)|; \
+	  s|@VERSION@|$(VGPU_VERSION)|
+install-lib: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/vgpu/misc \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(PYTHONDIR)
+	install -m 0644 $(LIBVGPU_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(LIBVGPU_SONAME) $(DESTDIR)$(LIBDIR)/libvgpu.so
+	install -m 0644 include/vgpu/vgpu.h $(DESTDIR)$(INCLUDEDIR)/vgpu/
 	install -m 0644 include/uapi/misc/vgpu.h include/uapi/misc/vgpu_regs.h \
 		$(DESTDIR)$(INCLUDEDIR)/vgpu/misc/
-	sed 's|@PREFIX@|$(PREFIX)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VGPU_VERSION)|' \
-		tools/vgpu.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/vgpu.pc
-	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/vgpu.pc
-	@$(call install-man,$(GUEST_MAN))
+	sed '$(PC_SED)' tools/libvgpu.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/libvgpu.pc
+	sed '$(PC_SED)' tools/vgpu.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/vgpu.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/libvgpu.pc $(DESTDIR)$(PKGCONFIGDIR)/vgpu.pc
+	install -m 0644 python/vgpu.py $(DESTDIR)$(PYTHONDIR)/
+	@$(call install-man,$(LIB_MAN))
 
 # vgpu.ko's source, as DKMS builds it (kmod/dkms.conf): no build here.
 install-dkms:
@@ -130,4 +155,4 @@ install-dkms:
 deb: | $(PKG_DEPS_STAMP)
 	dpkg-buildpackage -us -uc -b
 
-.PHONY: deb man dom0 guest install install-dom0 install-guest install-dkms
+.PHONY: deb man dom0 guest lib install install-dom0 install-guest install-lib install-dkms
