@@ -708,7 +708,7 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 	if (err)
 		return err;
 	if (c.flags || c.reserved0 || !vgpu_zero(c.reserved, ARRAY_SIZE(c.reserved)) ||
-	    c.status > 0 || c.status < -MAX_ERRNO || (c.status && c.out_len))
+	    c.status > 0 || c.status < -MAX_ERRNO)
 		return -EINVAL;
 	if (!access_ok(u64_to_user_ptr(c.out_ptr), c.out_len))
 		return -EFAULT;
@@ -721,7 +721,9 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 		err = -ENOENT;
 		goto out_unlock;
 	}
-	if (c.out_len > req->out_cap) {
+	/* Output with an error only for a session: it says what failed. */
+	if (c.out_len > req->out_cap ||
+	    (c.status && c.out_len && req->op != VGPU_OP_SESSION)) {
 		err = -EINVAL;
 		goto out_unlock;
 	}

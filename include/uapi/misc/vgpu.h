@@ -125,7 +125,10 @@ struct vgpu_info {
  * @in_len: in: input bytes, as the op and @args require
  * @out_ptr: in: user address of @out_len bytes for the output
  * @out_len: in: capacity of @out_ptr in bytes, at least what the op returns
- * @out_written: out: output bytes written to @out_ptr (0 unless @status is 0)
+ *	(VGPU_OP_SESSION: the room for the session response)
+ * @out_written: out: output bytes written to @out_ptr: 0 unless @status is
+ *	0, but for VGPU_OP_SESSION the session response, also when @status is
+ *	not 0 (it says which command failed; 0 bytes when none came)
  * @timeout_ns: in: give up after this long (0: module parameter
  *	submit_timeout_ms)
  * @queued_ns: out: when Dom0 queued the job (Dom0 CLOCK_MONOTONIC)
@@ -306,7 +309,8 @@ struct vgpu_tag {
  * @id: in: the request, as FETCH returned it
  * @out_ptr: in: user address of the output
  * @out_len: in: output bytes; at most the request's out_len, 0 unless
- *	@status is 0
+ *	@status is 0 or the request's op is VGPU_OP_SESSION (whose session
+ *	response comes back with any status)
  * @queued_ns: in: Dom0's timestamps, passed to the submitter
  * @started_ns: in: see @queued_ns
  * @finished_ns: in: see @queued_ns
