@@ -30,6 +30,7 @@
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
@@ -89,11 +90,11 @@ struct vgpu_req {
 	u64 args[4];
 	void *in;
 	u64 in_len;
-	void *out;
-	u64 out_cap;
+	u64 out_cap;			/* the submitter's room */
 	u64 charge;			/* bytes counted in vdev->inflight */
 	/* The answer, valid in DONE (FAILED: only status). */
 	s32 status;
+	void *out;			/* out_len bytes, allocated by COMPLETE */
 	u64 out_len;
 	u64 queued_ns, started_ns, finished_ns;
 	char msg[VGPU_SUBMIT_MSG_LEN];	/* the agent's, NUL-terminated */
@@ -167,6 +168,18 @@ static void vgpu_dev_put(struct vgpu_dev *vdev)
 }
 
 /* ---- requests ---------------------------------------------------------- */
+
+/*
+ * A request's input or output: charged to the caller's memory cgroup,
+ * -ENOMEM without a warning (the size is the caller's). kvmalloc() takes
+ * at most INT_MAX bytes, and WARNs above; vmalloc() takes more.
+ */
+static void *vgpu_buf_alloc(u64 len)
+{
+	gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
+
+	return len <= INT_MAX ? kvmalloc(len, gfp) : __vmalloc(len, gfp);
+}
 
 static void vgpu_req_release(struct kref *ref)
 {
@@ -358,22 +371,16 @@ static struct vgpu_req *vgpu_req_alloc(const struct vgpu_submit *s)
 	req->op = s->op;
 	memcpy(req->args, s->args, sizeof(req->args));
 	req->in_len = s->in_len;
+	/* The output is allocated when it comes, as long as it is. */
 	req->out_cap = s->out_len;
 	if (req->in_len) {
-		req->in = kvmalloc(req->in_len, GFP_KERNEL);
-		if (!req->in)
-			goto err_put;
-	}
-	if (req->out_cap) {
-		req->out = kvmalloc(req->out_cap, GFP_KERNEL);
-		if (!req->out)
-			goto err_put;
+		req->in = vgpu_buf_alloc(req->in_len);
+		if (!req->in) {
+			vgpu_req_put(req);
+			return NULL;
+		}
 	}
 	return req;
-
-err_put:
-	vgpu_req_put(req);
-	return NULL;
 }
 
 /* Wait for room for @bytes; 0 once charged, or -errno. */
@@ -701,6 +708,7 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 {
 	struct vgpu_complete c;
 	struct vgpu_req *req;
+	void *out = NULL;
 	int err;
 
 	/* A version 1 agent's struct ends before msg: it reads as empty. */
@@ -734,8 +742,13 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 	mutex_unlock(&vdev->lock);
 
 	/* No lock held: the copy may fault; the submitter may leave. */
-	if (copy_from_user(req->out, u64_to_user_ptr(c.out_ptr), c.out_len))
-		err = -EFAULT;
+	if (c.out_len) {
+		out = vgpu_buf_alloc(c.out_len);
+		if (!out)
+			err = -ENOMEM;
+		else if (copy_from_user(out, u64_to_user_ptr(c.out_ptr), c.out_len))
+			err = -EFAULT;
+	}
 
 	mutex_lock(&vdev->lock);
 	if (req->state == VGPU_REQ_CANCELLED) {
@@ -748,6 +761,8 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 		vgpu_req_fail(vdev, req, -ENODEV);
 	} else {
 		req->status = c.status;
+		req->out = out;
+		out = NULL;
 		req->out_len = c.out_len;
 		req->queued_ns = c.queued_ns;
 		req->started_ns = c.started_ns;
@@ -759,6 +774,7 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 		complete_all(&req->done);
 	}
 	mutex_unlock(&vdev->lock);
+	kvfree(out);
 	vgpu_req_put(req);
 	return err;
 

@@ -340,12 +340,14 @@ struct vgpu_complete {
 /**
  * VGPU_IOC_AGENT_COMPLETE - _IOW(VGPU_IOC_MAGIC, 5, struct vgpu_complete)
  *
- * Copies the output into the request and wakes its submitter.
+ * Copies the output into the request (kernel memory for @out_len bytes is
+ * allocated now) and wakes its submitter.
  *
  * Return: 0 on success; -ENOENT this agent holds no request @id (the
  * submitter gave up on it, or it was completed already); -EINVAL bad
  * argsz, flags, reserved fields, @status or @out_len (the request stays
- * with the agent); -EFAULT (likewise); -EPERM not the agent; -ENODEV.
+ * with the agent); -EFAULT, -ENOMEM (likewise); -EPERM not the agent;
+ * -ENODEV.
  */
 #define VGPU_IOC_AGENT_COMPLETE	_IOW(VGPU_IOC_MAGIC, 5, struct vgpu_complete)
 #define VGPU_IOC_AGENT_COMPLETE_V1 _IOC(_IOC_WRITE, VGPU_IOC_MAGIC, 5, VGPU_COMPLETE_SIZE_V1)
