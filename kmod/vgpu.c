@@ -39,11 +39,14 @@
 
 #define DRV_NAME		"vgpu"
 
-/* Read with READ_ONCE, once per decision: root may change it at any time. */
-static unsigned long max_inflight_bytes = VGPU_INFLIGHT_BYTES_DEFAULT;
+/*
+ * Read with READ_ONCE, once per decision: root may change it at any time.
+ * 0 derives the limit from RAM each time: see vgpu_inflight_limit().
+ */
+static unsigned long max_inflight_bytes;
 module_param(max_inflight_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_inflight_bytes,
-		 "input plus output bytes of the requests a device holds (default 64 MiB)");
+		 "input plus output bytes of the requests a device holds (default 0: a quarter of RAM, 64 MiB to 8 GiB)");
 
 static unsigned int agent_grace_ms = 10000;
 module_param(agent_grace_ms, uint, 0644);
@@ -170,6 +173,23 @@ static void vgpu_dev_put(struct vgpu_dev *vdev)
 /* ---- requests ---------------------------------------------------------- */
 
 /*
+ * The byte limit in force: the parameter, or when it is 0 a quarter of
+ * the RAM the guest has now (a balloon may change it), within
+ * VGPU_INFLIGHT_BYTES_MIN..MAX: kernel memory held for requests stays a
+ * fraction of RAM, and a guest of a few GiB carries a 256 MiB round trip
+ * in one job (Documentation/protocol.rst, "Size limits", says why).
+ */
+static u64 vgpu_inflight_limit(void)
+{
+	u64 limit = READ_ONCE(max_inflight_bytes);
+
+	if (limit)
+		return limit;
+	limit = (u64)totalram_pages() << PAGE_SHIFT >> VGPU_INFLIGHT_RAM_SHIFT;
+	return clamp_t(u64, limit, VGPU_INFLIGHT_BYTES_MIN, VGPU_INFLIGHT_BYTES_MAX);
+}
+
+/*
  * A request's input or output: charged to the caller's memory cgroup,
  * -ENOMEM without a warning (the size is the caller's). kvmalloc() takes
  * at most INT_MAX bytes, and WARNs above; vmalloc() takes more.
@@ -261,7 +281,7 @@ static bool vgpu_try_charge(struct vgpu_dev *vdev, u64 bytes, int *err)
 		*err = -ENODEV;
 		ok = true;
 	} else {
-		ok = vdev->inflight + bytes <= READ_ONCE(max_inflight_bytes);
+		ok = vdev->inflight + bytes <= vgpu_inflight_limit();
 		if (ok)
 			vdev->inflight += bytes;
 	}
@@ -336,14 +356,14 @@ static int vgpu_ioctl_get_info(struct vgpu_dev *vdev, void __user *arg)
 	info.version = vdev->version;
 	info.features = vdev->features;
 	info.api_version = VGPU_API_VERSION;
-	info.max_inflight_bytes = READ_ONCE(max_inflight_bytes);
+	info.max_inflight_bytes = vgpu_inflight_limit();
 	info.instance = vdev->instance;
 	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
 static int vgpu_submit_check(const struct vgpu_submit *s)
 {
-	u64 limit = READ_ONCE(max_inflight_bytes);
+	u64 limit = vgpu_inflight_limit();
 
 	if (s->flags || !vgpu_zero(s->reserved, ARRAY_SIZE(s->reserved)))
 		return -EINVAL;

@@ -579,6 +579,53 @@ TEST_F(dev, budget_blocks_or_eagain)
 	rjob_free(&b1.job);
 }
 
+/* RAM as the kernel counts it (MemTotal is totalram_pages()), in bytes. */
+static uint64_t mem_total(void)
+{
+	unsigned long long kib = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemTotal: %llu kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (uint64_t)kib << 10;
+}
+
+/* The default limit (the parameter 0) is a quarter of RAM, within bounds. */
+TEST_F(dev, budget_defaults_to_a_quarter_of_ram)
+{
+	struct vgpu_info info = { .argsz = sizeof(info) };
+	uint64_t want = mem_total() >> VGPU_INFLIGHT_RAM_SHIFT;
+	static char buf[64];
+	struct vgpu_submit s = { .op = VGPU_OP_SESSION, .in_ptr = (uintptr_t)buf,
+				 .out_ptr = (uintptr_t)buf, .out_len = 4096 };
+	char val[32];
+
+	ASSERT_NE(0, want);
+	if (want < VGPU_INFLIGHT_BYTES_MIN)
+		want = VGPU_INFLIGHT_BYTES_MIN;
+	if (want > VGPU_INFLIGHT_BYTES_MAX)
+		want = VGPU_INFLIGHT_BYTES_MAX;
+	EXPECT_STREQ("0", sysfs_read(PARAMS "max_inflight_bytes", val, sizeof(val)));
+	ASSERT_EQ(0, ioctl(self->fd, VGPU_IOC_GET_INFO, &info));
+	EXPECT_EQ(want, info.max_inflight_bytes) TH_LOG("RAM %llu B",
+							(unsigned long long)mem_total());
+	/* One byte over it never fits (nothing is copied: the check is first). */
+	s.in_len = info.max_inflight_bytes - s.out_len + 1;
+	EXPECT_EQ(-E2BIG, submit(self->fd, &s));
+	/* Set, it is what root says; 0 derives it again. */
+	ASSERT_EQ(0, sysfs_write(PARAMS "max_inflight_bytes", "1048576"));
+	ASSERT_EQ(0, ioctl(self->fd, VGPU_IOC_GET_INFO, &info));
+	EXPECT_EQ(1048576, info.max_inflight_bytes);
+	ASSERT_EQ(0, sysfs_write(PARAMS "max_inflight_bytes", "0"));
+	ASSERT_EQ(0, ioctl(self->fd, VGPU_IOC_GET_INFO, &info));
+	EXPECT_EQ(want, info.max_inflight_bytes);
+	EXPECT_EQ(0, dev_counter("inflight_bytes"));
+}
+
 /* ---- session jobs ---------------------------------------------------------- */
 
 /*
