@@ -42,6 +42,7 @@
 #include "loop.h"
 #include "spool.h"
 #include "vgpu/ops.h"
+#include "vgpu/session.h"
 
 #define DEF_DEVICE		"/dev/vgpu0"
 #define DEF_SPOOL		"/mnt/vgpu"
@@ -129,11 +130,24 @@ static void job_free(struct job *j)
 	ag.njobs--;
 }
 
-/* Hand the answer to the driver; -ENOENT means the submitter left. */
+static int complete_ioctl(struct vgpu_complete *c)
+{
+	int ret = ioctl(ag.dev_fd, VGPU_IOC_AGENT_COMPLETE, c);
+
+	if (ret < 0 && errno == ENOTTY) {
+		c->argsz = VGPU_COMPLETE_SIZE_V1;
+		ret = ioctl(ag.dev_fd, VGPU_IOC_AGENT_COMPLETE_V1, c);
+	}
+	return ret;
+}
+
 /*
- * Answer @j: Dom0's response @rsp, or the agent's own @status (and j->why).
- * The submitter gets the message too (API version 2); a driver of version
- * 1 does not know the ioctl number that carries it and gets the rest.
+ * Answer @j: Dom0's response @rsp, or the agent's own @status (and j->why);
+ * -ENOENT from the driver means the submitter left. The output goes with
+ * it when the job succeeded, and a session's response whatever its status
+ * (it says which command failed). The submitter gets the message too (API
+ * version 2); a driver of version 1 does not know the ioctl number that
+ * carries it and gets the rest.
  */
 static void job_complete(struct job *j, const struct vgpu_rsp_hdr *rsp, int32_t status)
 {
@@ -152,7 +166,7 @@ static void job_complete(struct job *j, const struct vgpu_rsp_hdr *rsp, int32_t 
 	else if (status)
 		snprintf(c.msg, sizeof(c.msg), "vgpu-agent: %s", strerror(-status));
 
-	if (rsp && !status) {
+	if (rsp && (!status || j->op == VGPU_OP_SESSION)) {
 		c.out_ptr = (uintptr_t)j->out;
 		c.out_len = rsp->payload_len;
 	}
@@ -161,10 +175,25 @@ static void job_complete(struct job *j, const struct vgpu_rsp_hdr *rsp, int32_t 
 		c.started_ns = rsp->started_ns;
 		c.finished_ns = rsp->finished_ns;
 	}
-	ret = ioctl(ag.dev_fd, VGPU_IOC_AGENT_COMPLETE, &c);
-	if (ret < 0 && errno == ENOTTY) {
-		c.argsz = VGPU_COMPLETE_SIZE_V1;
-		ret = ioctl(ag.dev_fd, VGPU_IOC_AGENT_COMPLETE_V1, &c);
+	ret = complete_ioctl(&c);
+	if (ret < 0 && errno != ENOENT && c.out_len) {
+		/*
+		 * The driver did not take the output (-ENOMEM; -EINVAL from a
+		 * driver that takes none with an error): the submitter gets
+		 * the answer without it rather than wait for its timeout.
+		 */
+		int err = errno;
+
+		log_warnx("request %" PRIu64 ": handing over %" PRIu64 " bytes: %s",
+			  j->drv_id, (uint64_t)c.out_len, strerror(err));
+		c.out_ptr = 0;
+		c.out_len = 0;
+		if (!c.status) {
+			c.status = -err;
+			snprintf(c.msg, sizeof(c.msg), "vgpu-agent: %" PRIu64 " output bytes: %s",
+				 rsp->payload_len, strerror(err));
+		}
+		ret = complete_ioctl(&c);
 	}
 	if (ret < 0) {
 		if (errno == ENOENT)
@@ -305,11 +334,36 @@ static void redelivered(struct job *j, uint64_t tag)
 	TAILQ_INSERT_TAIL(&ag.publishq, j, entry);
 }
 
+/*
+ * A session job: the version-2 request header lib/client.c will write for
+ * it, checked as the mediator checks it (protocol.rst, "The request"):
+ * args 0, a list of at least a list header, room for at least a session
+ * response header, both within the protocol's ceiling. The list itself is
+ * the mediator's and the executor's to check: they answer a bad one with a
+ * session response that says which command is wrong.
+ */
+static int32_t precheck_session(struct job *j)
+{
+	struct vgpu_req_hdr h = {
+		.magic = VGPU_REQ_MAGIC,
+		.version = VGPU_PROTO_VERSION_SESSION,
+		.hdr_size = VGPU_REQ_HDR_SIZE,
+		.op = VGPU_OP_SESSION,
+		.payload_len = j->in_len,
+		.out_len = j->out_cap,
+	};
+
+	memcpy(h.args, j->args, sizeof(h.args));
+	return vgpu_session_req_check(&h, VGPU_PAYLOAD_MAX, j->why);
+}
+
 /* Checks the client would only fail later: answer them right away, saying why. */
 static int32_t precheck(struct job *j)
 {
 	uint64_t in_len, out_len;
 
+	if (j->op == VGPU_OP_SESSION)
+		return precheck_session(j);
 	if (j->op >= VGPU_NR_OPS) {
 		snprintf(j->why, sizeof(j->why), "unknown op %" PRIu32, j->op);
 		return -EOPNOTSUPP;

@@ -30,6 +30,7 @@
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
@@ -38,11 +39,14 @@
 
 #define DRV_NAME		"vgpu"
 
-/* Read with READ_ONCE, once per decision: root may change it at any time. */
-static unsigned long max_inflight_bytes = VGPU_INFLIGHT_BYTES_DEFAULT;
+/*
+ * Read with READ_ONCE, once per decision: root may change it at any time.
+ * 0 derives the limit from RAM each time: see vgpu_inflight_limit().
+ */
+static unsigned long max_inflight_bytes;
 module_param(max_inflight_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_inflight_bytes,
-		 "input plus output bytes of the requests a device holds (default 64 MiB)");
+		 "input plus output bytes of the requests a device holds (default 0: a quarter of RAM, 64 MiB to 8 GiB)");
 
 static unsigned int agent_grace_ms = 10000;
 module_param(agent_grace_ms, uint, 0644);
@@ -89,11 +93,11 @@ struct vgpu_req {
 	u64 args[4];
 	void *in;
 	u64 in_len;
-	void *out;
-	u64 out_cap;
+	u64 out_cap;			/* the submitter's room */
 	u64 charge;			/* bytes counted in vdev->inflight */
 	/* The answer, valid in DONE (FAILED: only status). */
 	s32 status;
+	void *out;			/* out_len bytes, allocated by COMPLETE */
 	u64 out_len;
 	u64 queued_ns, started_ns, finished_ns;
 	char msg[VGPU_SUBMIT_MSG_LEN];	/* the agent's, NUL-terminated */
@@ -167,6 +171,35 @@ static void vgpu_dev_put(struct vgpu_dev *vdev)
 }
 
 /* ---- requests ---------------------------------------------------------- */
+
+/*
+ * The byte limit in force: the parameter, or when it is 0 a quarter of
+ * the RAM the guest has now (a balloon may change it), within
+ * VGPU_INFLIGHT_BYTES_MIN..MAX: kernel memory held for requests stays a
+ * fraction of RAM, and a guest of a few GiB carries a 256 MiB round trip
+ * in one job (Documentation/protocol.rst, "Size limits", says why).
+ */
+static u64 vgpu_inflight_limit(void)
+{
+	u64 limit = READ_ONCE(max_inflight_bytes);
+
+	if (limit)
+		return limit;
+	limit = (u64)totalram_pages() << PAGE_SHIFT >> VGPU_INFLIGHT_RAM_SHIFT;
+	return clamp_t(u64, limit, VGPU_INFLIGHT_BYTES_MIN, VGPU_INFLIGHT_BYTES_MAX);
+}
+
+/*
+ * A request's input or output: charged to the caller's memory cgroup,
+ * -ENOMEM without a warning (the size is the caller's). kvmalloc() takes
+ * at most INT_MAX bytes, and WARNs above; vmalloc() takes more.
+ */
+static void *vgpu_buf_alloc(u64 len)
+{
+	gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
+
+	return len <= INT_MAX ? kvmalloc(len, gfp) : __vmalloc(len, gfp);
+}
 
 static void vgpu_req_release(struct kref *ref)
 {
@@ -248,7 +281,7 @@ static bool vgpu_try_charge(struct vgpu_dev *vdev, u64 bytes, int *err)
 		*err = -ENODEV;
 		ok = true;
 	} else {
-		ok = vdev->inflight + bytes <= READ_ONCE(max_inflight_bytes);
+		ok = vdev->inflight + bytes <= vgpu_inflight_limit();
 		if (ok)
 			vdev->inflight += bytes;
 	}
@@ -323,14 +356,14 @@ static int vgpu_ioctl_get_info(struct vgpu_dev *vdev, void __user *arg)
 	info.version = vdev->version;
 	info.features = vdev->features;
 	info.api_version = VGPU_API_VERSION;
-	info.max_inflight_bytes = READ_ONCE(max_inflight_bytes);
+	info.max_inflight_bytes = vgpu_inflight_limit();
 	info.instance = vdev->instance;
 	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
 }
 
 static int vgpu_submit_check(const struct vgpu_submit *s)
 {
-	u64 limit = READ_ONCE(max_inflight_bytes);
+	u64 limit = vgpu_inflight_limit();
 
 	if (s->flags || !vgpu_zero(s->reserved, ARRAY_SIZE(s->reserved)))
 		return -EINVAL;
@@ -358,22 +391,16 @@ static struct vgpu_req *vgpu_req_alloc(const struct vgpu_submit *s)
 	req->op = s->op;
 	memcpy(req->args, s->args, sizeof(req->args));
 	req->in_len = s->in_len;
+	/* The output is allocated when it comes, as long as it is. */
 	req->out_cap = s->out_len;
 	if (req->in_len) {
-		req->in = kvmalloc(req->in_len, GFP_KERNEL);
-		if (!req->in)
-			goto err_put;
-	}
-	if (req->out_cap) {
-		req->out = kvmalloc(req->out_cap, GFP_KERNEL);
-		if (!req->out)
-			goto err_put;
+		req->in = vgpu_buf_alloc(req->in_len);
+		if (!req->in) {
+			vgpu_req_put(req);
+			return NULL;
+		}
 	}
 	return req;
-
-err_put:
-	vgpu_req_put(req);
-	return NULL;
 }
 
 /* Wait for room for @bytes; 0 once charged, or -errno. */
@@ -701,6 +728,7 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 {
 	struct vgpu_complete c;
 	struct vgpu_req *req;
+	void *out = NULL;
 	int err;
 
 	/* A version 1 agent's struct ends before msg: it reads as empty. */
@@ -708,7 +736,7 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 	if (err)
 		return err;
 	if (c.flags || c.reserved0 || !vgpu_zero(c.reserved, ARRAY_SIZE(c.reserved)) ||
-	    c.status > 0 || c.status < -MAX_ERRNO || (c.status && c.out_len))
+	    c.status > 0 || c.status < -MAX_ERRNO)
 		return -EINVAL;
 	if (!access_ok(u64_to_user_ptr(c.out_ptr), c.out_len))
 		return -EFAULT;
@@ -721,7 +749,9 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 		err = -ENOENT;
 		goto out_unlock;
 	}
-	if (c.out_len > req->out_cap) {
+	/* Output with an error only for a session: it says what failed. */
+	if (c.out_len > req->out_cap ||
+	    (c.status && c.out_len && req->op != VGPU_OP_SESSION)) {
 		err = -EINVAL;
 		goto out_unlock;
 	}
@@ -732,8 +762,13 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 	mutex_unlock(&vdev->lock);
 
 	/* No lock held: the copy may fault; the submitter may leave. */
-	if (copy_from_user(req->out, u64_to_user_ptr(c.out_ptr), c.out_len))
-		err = -EFAULT;
+	if (c.out_len) {
+		out = vgpu_buf_alloc(c.out_len);
+		if (!out)
+			err = -ENOMEM;
+		else if (copy_from_user(out, u64_to_user_ptr(c.out_ptr), c.out_len))
+			err = -EFAULT;
+	}
 
 	mutex_lock(&vdev->lock);
 	if (req->state == VGPU_REQ_CANCELLED) {
@@ -746,6 +781,8 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 		vgpu_req_fail(vdev, req, -ENODEV);
 	} else {
 		req->status = c.status;
+		req->out = out;
+		out = NULL;
 		req->out_len = c.out_len;
 		req->queued_ns = c.queued_ns;
 		req->started_ns = c.started_ns;
@@ -757,6 +794,7 @@ static int vgpu_ioctl_complete(struct vgpu_dev *vdev, struct file *file, void __
 		complete_all(&req->done);
 	}
 	mutex_unlock(&vdev->lock);
+	kvfree(out);
 	vgpu_req_put(req);
 	return err;
 

@@ -15,10 +15,11 @@
 #include "vgpu/proto.h"
 #include "wire.h"
 
-/* The size limits nest (protocol.rst, "Limits"): a guest's default share
- * fits the mediator's default, which fits the protocol's ceiling. */
-_Static_assert(VGPU_INFLIGHT_BYTES_DEFAULT <= VGPU_PAYLOAD_DEFAULT &&
-	       VGPU_PAYLOAD_DEFAULT <= VGPU_PAYLOAD_MAX, "size limits do not nest");
+/* The size limits nest (protocol.rst, "Limits"): the mediator's default
+ * fits the protocol's ceiling, and the most the guest driver derives for
+ * itself is one job of the ceiling's input and output. */
+_Static_assert(VGPU_PAYLOAD_DEFAULT <= VGPU_PAYLOAD_MAX &&
+	       VGPU_INFLIGHT_BYTES_MAX == 2 * VGPU_PAYLOAD_MAX, "size limits do not nest");
 
 void vgpu_req_encode(const struct vgpu_req_hdr *h, uint8_t buf[VGPU_REQ_HDR_SIZE])
 {

@@ -42,8 +42,9 @@
  * limits", sets them side by side): the protocol's ceiling on any one
  * payload, input or output; the mediator's default per-VM limit
  * (max_payload_bytes, at most the ceiling); and, in the guest, the
- * driver's default on the bytes it holds (VGPU_INFLIGHT_BYTES_DEFAULT of
- * misc/vgpu.h, module parameter max_inflight_bytes), which bounds what one
+ * driver's limit on the bytes it holds (module parameter
+ * max_inflight_bytes, by default derived from the guest's RAM within
+ * VGPU_INFLIGHT_BYTES_MIN..MAX of misc/vgpu.h), which bounds what one
  * SUBMIT through /dev/vgpuN can carry.
  */
 #define VGPU_PAYLOAD_MAX	(1ull << 32)	/* bytes */

@@ -18,6 +18,7 @@
 
 #include "guest_util.h"
 #include "kselftest_harness.h"
+#include "vgpu/session.h"
 
 static uint64_t now_ms(void)
 {
@@ -576,6 +577,130 @@ TEST_F(dev, budget_blocks_or_eagain)
 	close(nb);
 	rjob_free(&j);
 	rjob_free(&b1.job);
+}
+
+/* RAM as the kernel counts it (MemTotal is totalram_pages()), in bytes. */
+static uint64_t mem_total(void)
+{
+	unsigned long long kib = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemTotal: %llu kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (uint64_t)kib << 10;
+}
+
+/* The default limit (the parameter 0) is a quarter of RAM, within bounds. */
+TEST_F(dev, budget_defaults_to_a_quarter_of_ram)
+{
+	struct vgpu_info info = { .argsz = sizeof(info) };
+	uint64_t want = mem_total() >> VGPU_INFLIGHT_RAM_SHIFT;
+	static char buf[64];
+	struct vgpu_submit s = { .op = VGPU_OP_SESSION, .in_ptr = (uintptr_t)buf,
+				 .out_ptr = (uintptr_t)buf, .out_len = 4096 };
+	char val[32];
+
+	ASSERT_NE(0, want);
+	if (want < VGPU_INFLIGHT_BYTES_MIN)
+		want = VGPU_INFLIGHT_BYTES_MIN;
+	if (want > VGPU_INFLIGHT_BYTES_MAX)
+		want = VGPU_INFLIGHT_BYTES_MAX;
+	EXPECT_STREQ("0", sysfs_read(PARAMS "max_inflight_bytes", val, sizeof(val)));
+	ASSERT_EQ(0, ioctl(self->fd, VGPU_IOC_GET_INFO, &info));
+	EXPECT_EQ(want, info.max_inflight_bytes) TH_LOG("RAM %llu B",
+							(unsigned long long)mem_total());
+	/* One byte over it never fits (nothing is copied: the check is first). */
+	s.in_len = info.max_inflight_bytes - s.out_len + 1;
+	EXPECT_EQ(-E2BIG, submit(self->fd, &s));
+	/* Set, it is what root says; 0 derives it again. */
+	ASSERT_EQ(0, sysfs_write(PARAMS "max_inflight_bytes", "1048576"));
+	ASSERT_EQ(0, ioctl(self->fd, VGPU_IOC_GET_INFO, &info));
+	EXPECT_EQ(1048576, info.max_inflight_bytes);
+	ASSERT_EQ(0, sysfs_write(PARAMS "max_inflight_bytes", "0"));
+	ASSERT_EQ(0, ioctl(self->fd, VGPU_IOC_GET_INFO, &info));
+	EXPECT_EQ(want, info.max_inflight_bytes);
+	EXPECT_EQ(0, dev_counter("inflight_bytes"));
+}
+
+/* ---- session jobs ---------------------------------------------------------- */
+
+/*
+ * The driver carries op session like any op, but for one thing: the
+ * answer's bytes (a session response) come back also with an error
+ * status, since they say which command failed. Only the answer's length
+ * is copied, whatever room the submitter gave.
+ */
+TEST_F(dev, session_response_comes_back_with_its_error)
+{
+	struct vgpu_sess_rsp_hdr rh = {
+		.magic = VGPU_SESS_RSP_MAGIC, .hdr_size = VGPU_SESS_RSP_HDR_SIZE, .ncmds = 2,
+		.nrun = 1, .failed = 0, .status = -EBADF,
+		.msg = "command 0 (copy_d2h): copy_d2h: no handle 0x7 (never made or freed)",
+	};
+	struct vgpu_sess_result res = { .code = VGPU_SESS_COPY_D2H, .status = -EBADF };
+	uint8_t rsp[VGPU_SESS_RSP_HDR_SIZE + VGPU_SESS_RESULT_SIZE], in[1024];
+	struct vgpu_attach at = { .argsz = sizeof(at) };
+	struct vgpu_fetch f = { .argsz = sizeof(f), .in_ptr = (uintptr_t)in,
+				.in_cap = sizeof(in), .timeout_ns = 2000000000 };
+	struct vgpu_complete c = { .argsz = sizeof(c), .status = -EBADF,
+				   .out_ptr = (uintptr_t)rsp, .out_len = sizeof(rsp),
+				   .msg = "command 0 (copy_d2h): copy_d2h: no handle" };
+	struct vgpu_sess_rsp parsed;
+	char why[VGPU_SESS_MSG_LEN];
+	struct vgpu_sess_buf b;
+	struct bg_submit bg;
+	uint64_t room = test_rand_range(sizeof(rsp), 1 << 20);
+	int afd = open(DEV0, O_RDWR);
+
+	ASSERT_LE(0, afd);
+	ASSERT_EQ(0, ioctl(afd, VGPU_IOC_AGENT_ATTACH, &at));
+	vgpu_sess_begin(&b);
+	vgpu_sess_add(&b, &(struct vgpu_sess_cmd){ .code = VGPU_SESS_COPY_D2H, .ref = { 7 },
+						   .len = 8 });
+	vgpu_sess_add(&b, &(struct vgpu_sess_cmd){ .code = VGPU_SESS_TIMESTAMP });
+	ASSERT_EQ(0, vgpu_sess_finish(&b));
+	vgpu_sess_rsp_encode(&rh, rsp);
+	vgpu_sess_result_encode(&res, rsp + VGPU_SESS_RSP_HDR_SIZE);
+
+	memset(&bg, 0, sizeof(bg));
+	bg.fd = self->fd;
+	bg.job.out = malloc(room);
+	ASSERT_NE(NULL, bg.job.out);
+	bg.s = (struct vgpu_submit){ .op = VGPU_OP_SESSION, .in_ptr = (uintptr_t)b.p,
+				     .in_len = b.len, .out_ptr = (uintptr_t)bg.job.out,
+				     .out_len = room, .timeout_ns = 20000000000ull };
+	ASSERT_EQ(0, pthread_create(&bg.thread, NULL, bg_submit_run, &bg));
+
+	/* The agent sees it as it was given; the room is counted, not held. */
+	ASSERT_EQ(0, ioctl(afd, VGPU_IOC_AGENT_FETCH, &f));
+	EXPECT_EQ(VGPU_OP_SESSION, f.op);
+	EXPECT_EQ(b.len, f.in_len);
+	EXPECT_EQ(0, memcmp(in, b.p, b.len));
+	EXPECT_EQ(room, f.out_len);
+	for (int i = 0; i < VGPU_NR_ARGS; i++)
+		EXPECT_EQ(0, f.args[i]);
+	EXPECT_EQ(b.len + room, dev_counter("inflight_bytes"));
+	c.id = f.id;
+	ASSERT_EQ(0, ioctl(afd, VGPU_IOC_AGENT_COMPLETE, &c));
+
+	pthread_join(bg.thread, NULL);
+	EXPECT_EQ(0, bg.ret);
+	EXPECT_EQ(-EBADF, bg.s.status);
+	EXPECT_STREQ(c.msg, bg.s.msg);
+	ASSERT_EQ(sizeof(rsp), bg.s.out_written);
+	EXPECT_EQ(0, memcmp(bg.job.out, rsp, sizeof(rsp)));
+	ASSERT_EQ(0, vgpu_sess_rsp_parse(bg.job.out, bg.s.out_written, &parsed, why))
+		TH_LOG("%s", why);
+	EXPECT_EQ(-EBADF, parsed.hdr.status);
+	EXPECT_EQ(0, parsed.hdr.failed);
+	EXPECT_EQ(0, dev_counter("inflight_bytes"));
+	close(afd);
+	free(bg.job.out);
+	vgpu_sess_buf_free(&b);
 }
 
 /* ---- agent death ---------------------------------------------------------- */

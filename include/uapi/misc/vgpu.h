@@ -63,12 +63,21 @@ enum vgpu_op {
 #define VGPU_NR_ARGS		4	/* arguments of an op */
 
 /*
- * The driver's default limit on the input plus output bytes of the
- * requests a device holds (module parameter max_inflight_bytes); one
- * SUBMIT larger than the limit fails with -E2BIG. Documentation/protocol.rst
- * "Size limits" sets it beside the mediator's and the protocol's.
+ * The driver's limit on the input plus output bytes of the requests a
+ * device holds (module parameter max_inflight_bytes); one SUBMIT larger
+ * than the limit fails with -E2BIG. By default (the parameter 0) it is
+ * derived from the guest's RAM whenever it is used: RAM >>
+ * VGPU_INFLIGHT_RAM_SHIFT (a quarter), at least VGPU_INFLIGHT_BYTES_MIN and
+ * at most VGPU_INFLIGHT_BYTES_MAX (one job of the protocol's largest
+ * input and output); GET_INFO reports the limit in force.
+ * Documentation/protocol.rst "Size limits" sets it beside the mediator's
+ * and the protocol's, and says why.
  */
-#define VGPU_INFLIGHT_BYTES_DEFAULT	(64ULL << 20)
+#define VGPU_INFLIGHT_RAM_SHIFT		2
+#define VGPU_INFLIGHT_BYTES_MIN		(64ULL << 20)
+#define VGPU_INFLIGHT_BYTES_MAX		(8ULL << 30)
+/* API version 2 before the limit was derived: its fixed default, now the floor. */
+#define VGPU_INFLIGHT_BYTES_DEFAULT	VGPU_INFLIGHT_BYTES_MIN
 
 /**
  * struct vgpu_info - what GET_INFO returns
@@ -81,7 +90,8 @@ enum vgpu_op {
  * @features: the FEATURES register
  * @api_version: VGPU_API_VERSION of the driver
  * @max_inflight_bytes: the driver's limit on input plus output bytes of
- *	the requests it holds (module parameter max_inflight_bytes)
+ *	the requests it holds, as in force now (module parameter
+ *	max_inflight_bytes, or the limit derived from RAM when it is 0)
  * @instance: random, fixed while the driver is bound to the device: tells
  *	an agent whether the requests it sees belong to the same binding
  * @reserved: must be 0
@@ -125,7 +135,10 @@ struct vgpu_info {
  * @in_len: in: input bytes, as the op and @args require
  * @out_ptr: in: user address of @out_len bytes for the output
  * @out_len: in: capacity of @out_ptr in bytes, at least what the op returns
- * @out_written: out: output bytes written to @out_ptr (0 unless @status is 0)
+ *	(VGPU_OP_SESSION: the room for the session response)
+ * @out_written: out: output bytes written to @out_ptr: 0 unless @status is
+ *	0, but for VGPU_OP_SESSION the session response, also when @status is
+ *	not 0 (it says which command failed; 0 bytes when none came)
  * @timeout_ns: in: give up after this long (0: module parameter
  *	submit_timeout_ms)
  * @queued_ns: out: when Dom0 queued the job (Dom0 CLOCK_MONOTONIC)
@@ -165,9 +178,14 @@ struct vgpu_submit {
  *
  * Copies the input into the kernel, queues the job for the agent and waits
  * (interruptibly, at most @timeout_ns) for Dom0's answer, which it copies
- * to @out_ptr. While the input and output bytes of all held requests
- * would exceed max_inflight_bytes, the call first waits for room (or fails
- * with -EAGAIN on an O_NONBLOCK file). A request nobody has fetched within
+ * to @out_ptr. The driver holds @in_len bytes of kernel memory from the
+ * call on and the answer's bytes (at most @out_len) once the agent
+ * completes it, but counts @in_len plus @out_len against the limit
+ * (max_inflight_bytes, see VGPU_INFLIGHT_RAM_SHIFT) for the whole call:
+ * while the bytes counted for all held requests would exceed it, the call
+ * first waits for room (or fails with -EAGAIN on an O_NONBLOCK file). The
+ * driver does not look into @op and @args: the agent and Dom0 check them
+ * and answer through @status. A request nobody has fetched within
  * agent_grace_ms of being queued while no agent was attached fails with
  * -ENOTCONN; requests an agent fetched but did not complete before it
  * detached go back to the queue for the next agent. A signal or a timeout
@@ -178,7 +196,7 @@ struct vgpu_submit {
  *
  * Return: 0 when Dom0 (or the agent) answered: the job's own result is in
  * @status and why in @msg; -EFAULT bad pointer; -EINVAL bad argsz, flags or reserved
- * fields; -E2BIG @in_len plus @out_len exceed max_inflight_bytes; -EAGAIN
+ * fields; -E2BIG @in_len plus @out_len exceed the limit; -EAGAIN
  * no room and O_NONBLOCK; -EINTR a signal arrived (the request is
  * cancelled; it is never restarted); -ETIMEDOUT the timeout passed;
  * -ENOTCONN no agent attached within the grace period; -ENODEV the device
@@ -306,7 +324,8 @@ struct vgpu_tag {
  * @id: in: the request, as FETCH returned it
  * @out_ptr: in: user address of the output
  * @out_len: in: output bytes; at most the request's out_len, 0 unless
- *	@status is 0
+ *	@status is 0 or the request's op is VGPU_OP_SESSION (whose session
+ *	response comes back with any status)
  * @queued_ns: in: Dom0's timestamps, passed to the submitter
  * @started_ns: in: see @queued_ns
  * @finished_ns: in: see @queued_ns
@@ -336,12 +355,14 @@ struct vgpu_complete {
 /**
  * VGPU_IOC_AGENT_COMPLETE - _IOW(VGPU_IOC_MAGIC, 5, struct vgpu_complete)
  *
- * Copies the output into the request and wakes its submitter.
+ * Copies the output into the request (kernel memory for @out_len bytes is
+ * allocated now) and wakes its submitter.
  *
  * Return: 0 on success; -ENOENT this agent holds no request @id (the
  * submitter gave up on it, or it was completed already); -EINVAL bad
  * argsz, flags, reserved fields, @status or @out_len (the request stays
- * with the agent); -EFAULT (likewise); -EPERM not the agent; -ENODEV.
+ * with the agent); -EFAULT, -ENOMEM (likewise); -EPERM not the agent;
+ * -ENODEV.
  */
 #define VGPU_IOC_AGENT_COMPLETE	_IOW(VGPU_IOC_MAGIC, 5, struct vgpu_complete)
 #define VGPU_IOC_AGENT_COMPLETE_V1 _IOC(_IOC_WRITE, VGPU_IOC_MAGIC, 5, VGPU_COMPLETE_SIZE_V1)
