@@ -234,9 +234,10 @@ static bool have_kernels;	/* the VMs' executors run modules (not the CPU backend
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "sess_error MODE: ..." and exit 1 (any thread). */
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
-static int die(const char *fmt, ...)
+static void die(const char *fmt, ...)
 {
 	va_list ap;
 
