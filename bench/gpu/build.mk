@@ -8,6 +8,25 @@ $(SPOOL_PROBE): $(O)/bench/gpu/spool_probe.o $(LIBVGPU)
 
 BINS += $(SPOOL_PROBE)
 
+# vgpu-sess-bench: issue 13's session measurements (sess_bench.c; part
+# "sess" of mediator-bench.sh). Its "direct" mode needs the driver API's
+# header (the driver itself is dlopen'ed); the PTX it carries is checked
+# with ptxas at build time, so that a typo fails here, not on the GPU.
+SESS_BENCH := $(O)/bench/gpu/vgpu-sess-bench
+SESS_BENCH_LDLIBS :=
+ifeq ($(HAVE_CUDA),1)
+$(O)/bench/gpu/sess_bench.o: CPPFLAGS_ALL += -DVGPU_SESS_BENCH_CUDA -isystem $(CUDA_HOME)/include
+SESS_BENCH_LDLIBS += -ldl
+PTXAS ?= $(dir $(NVCC_PATH))ptxas
+$(O)/bench/gpu/sess_kernels.ptx: $(SESS_BENCH)
+	$< ptx >$@.tmp && $(PTXAS) -arch=sm_90 -o /dev/null $@.tmp && mv $@.tmp $@
+BINS += $(O)/bench/gpu/sess_kernels.ptx
+endif
+$(SESS_BENCH): $(O)/bench/gpu/sess_bench.o $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS) $(SESS_BENCH_LDLIBS)
+
+BINS += $(SESS_BENCH)
+
 ifeq ($(HAVE_CUDA),1)
 GPU_BENCH := $(O)/bench/gpu/vgpu-cuda-bench
 

@@ -44,6 +44,9 @@ $(O)/tests/gpu/cuda_test.o: $(KSFT_DIR)/kselftest_harness.h
 $(O)/tests/gpu/executor_test.o: CPPFLAGS_ALL += -isystem $(KSFT_DIR)
 $(O)/tests/gpu/executor_test.o: CFLAGS_ALL += -Wno-missing-prototypes
 $(O)/tests/gpu/executor_test.o: $(KSFT_DIR)/kselftest_harness.h
+$(O)/tests/gpu/sessions_test.o: CPPFLAGS_ALL += -isystem $(KSFT_DIR) -Itests/lib
+$(O)/tests/gpu/sessions_test.o: CFLAGS_ALL += -Wno-missing-prototypes
+$(O)/tests/gpu/sessions_test.o: $(KSFT_DIR)/kselftest_harness.h
 $(KSFT_DIR)/kselftest_harness.h:
 	@echo "$@ missing: run 'make $@' where linux-source-6.1 is installed and carry it" >&2
 	@exit 1

@@ -19,11 +19,14 @@
 #   mediator_isolation sms= probe= load= p99_ratio= ...     (d)
 #   mediator_datapath ...                                   (e) through the mediator
 #   mediator_check op= ok=                                  results vs the CPU reference
+#   sess_direct, sess_launch, sess_jobs, sess_fault, sess_hang, sess_xvm,
+#   sess_quota, sess_timeslice, sess_copy ...               issue 13's session jobs
+#                                                           (bench/gpu/sess_bench.c)
 #
 # Details (mediator logs, client output, vgpuctl snapshots) go to WORKDIR
 # (default build/gpu-mediator). Scale with SECS (default 2); PARTS picks
-# the sections (default "main prio iso"); ISO_CONFIGS, ISO_ROUNDS and ISO_T
-# shape (d), see there.
+# the sections (default "main prio iso sess"); ISO_CONFIGS, ISO_ROUNDS and
+# ISO_T shape (d), see there.
 set -u -o pipefail
 cd "$(dirname "$0")/../.." || exit 1
 O=${O:-build/gpu}
@@ -31,16 +34,18 @@ WORK=${1:-build/gpu-mediator}
 SECS=${SECS:-2}
 BACKEND=${BACKEND:-cuda}	# cpu: a dry run of this script without a GPU
 GEMM=${GEMM:-8192}		# pool B's load in (d): GEMM x GEMM x GEMM SGEMMs
-PARTS=${PARTS:-main prio iso}	# main: (a) (b) (e) and the checks; prio: (c); iso: (d)
+PARTS=${PARTS:-main prio iso sess}	# main: (a) (b) (e) and the checks; prio: (c); iso: (d);
+				# sess: issue 13's session jobs
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 MED=$O/vgpu-mediator
 SUB=$O/vgpu-submit
 CTL=$O/vgpuctl
 PROBE=$O/bench/gpu/vgpu-spool-probe
+SESS=$O/bench/gpu/vgpu-sess-bench
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 
-for b in "$MED" "$SUB" "$CTL" "$PROBE"; do
+for b in "$MED" "$SUB" "$CTL" "$PROBE" "$SESS"; do
 	[ -x "$b" ] || { echo "mediator_error missing $b"; exit 1; }
 done
 
@@ -67,6 +72,7 @@ trap cleanup EXIT
 
 # ---- one mediator per configuration ---------------------------------------
 # start_mediator NAME SMS_A SMS_B VM... ; VM = name:pool:prio[:max_payload[:max_queued]]
+# MED_KEYS: more [mediator] lines; VM_CONF: a file of [vm] sections to append
 start_mediator() {
 	local name=$1 sa=$2 sb=$3 id=0
 	shift 3
@@ -84,6 +90,7 @@ start_mediator() {
 		echo "log_level = info"
 		[ -n "${STAGING:-}" ] && echo "staging_bytes = $STAGING"
 		[ -n "${MAIN_CPUS:-}" ] && echo "cpus = $MAIN_CPUS"
+		[ -n "${MED_KEYS:-}" ] && printf '%s\n' "$MED_KEYS"
 		echo "[pool A]"
 		echo "sms = $sa"
 		[ -n "${A_CPUS:-}" ] && echo "cpus = $A_CPUS"
@@ -102,6 +109,7 @@ start_mediator() {
 			echo "max_payload_bytes = ${vmax:-256M}"
 			echo "max_queued = ${vq:-64}"
 		done
+		[ -n "${VM_CONF:-}" ] && cat "$VM_CONF"
 	} >"$CONF"
 	"$MED" -d -c "$CONF" 2>"$WORK/mediator-$name.log" &
 	MPID=$!
@@ -422,4 +430,27 @@ for cfg in ${ISO_CONFIGS:-72/56/2M/- 0/0/2M/- 72/56/2M/pin 72/56/2M/-/1}; do
 	stop_mediator
 	STAGING= MAIN_CPUS= A_CPUS= B_CPUS= IO_THREADS=
 done
+
+# ---- 4. sessions (issue 13): session jobs of user kernels ------------------
+# vgpu-sess-bench (bench/gpu/sess_bench.c, whose head says what each mode
+# measures) against one mediator with the [vm] sections it prints: the
+# same PTX directly (before the mediator starts), then through the
+# mediator and the VMs' executors. With BACKEND=cpu the test commands
+# stand in for the kernels that fault and hang (kind=plumbing).
+want sess && echo "== mediator sessions (issue 13)"
+if want sess; then
+	timeout 120 "$SESS" -T "$SECS" direct 2>>"$WORK/sess-bench.stderr" ||
+		echo "sess_error direct: exit status $?"
+	"$SESS" vms >"$WORK/sess-vms.conf"
+	med_keys=
+	[ "$BACKEND" = cpu ] && med_keys="session_test_commands = yes"
+	if MED_KEYS=$med_keys VM_CONF=$WORK/sess-vms.conf start_mediator sess 0 0; then
+		for m in launch jobs fault hang xvm quota timeslice copy; do
+			timeout 180 "$SESS" -s "$SPOOL/$SCEN" -T "$SECS" "$m" \
+				2>>"$WORK/sess-bench.stderr" || echo "sess_error $m: exit status $?"
+		done
+		ctl >"$WORK/sess-vgpuctl.txt" 2>&1
+		stop_mediator
+	fi
+fi
 exit 0

@@ -9,7 +9,14 @@
 # (vgpu-cuda-bench: raw launch, one process, naive processes, MPS,
 # isolation, data path), then the end-to-end ones through the mediator
 # (bench/gpu/mediator-bench.sh), and ends with one RESULT line whose ratios
-# all come from this run. Takes about 5 minutes on an H100.
+# all come from this run, then issue 13's RESULT_SESSIONS line (session
+# jobs of user kernels through the mediator and the VMs' executors:
+# tests/gpu/sessions_test.c, bench/gpu/sess_bench.c). Takes about 8
+# minutes on an H200.
+#
+# SESSIONS_ONLY=1: build, the executor and session tests, the raw launch
+# (the base of launch_overhead_us) and the session part alone, ending with
+# RESULT_SESSIONS (about 2 minutes).
 #
 # The mediator needs libinih, which a GPU machine may lack: INIH=DIR names
 # a folder with ini.h and libinih.a (copied from Debian's libinih-dev);
@@ -23,6 +30,7 @@ cd "$(dirname "$0")/../.." || exit 1
 OUTDIR=${OUT:-${1:-build/gpu-results}}
 O=${O:-build/gpu}
 SECS=${SECS:-2}
+SESSIONS_ONLY=${SESSIONS_ONLY:-0}
 WORK=${WORK:-/tmp/vgpu-gpu-bench}
 rm -rf "$WORK"
 mkdir -p "$OUTDIR" "$WORK"
@@ -68,11 +76,26 @@ make -f bench/gpu/device.mk O="$O" ${INIH:+INIH="$INIH"} -j8 all >"$OUTDIR/build
 grep -c 'warning:' "$OUTDIR/build.log" | sed 's/^/build warnings: /'
 
 echo "== correctness"
-tests/ktap-run -s gpu -r "$WORK/results" "$O/tests/gpu/vgpu-cuda-test" >"$OUTDIR/test.log" 2>&1
-grep -E '^  (not ok|ok)|rel err|seed|SKIP|^gpu:' "$OUTDIR/test.log" | grep -vE '^  ok [0-9]+ op\.(mem|file)_'
+tests=("$O/tests/gpu/vgpu-executor-test" "$O/tests/gpu/vgpu-sessions-test")
+[ "$SESSIONS_ONLY" = 1 ] || tests=("$O/tests/gpu/vgpu-cuda-test" "${tests[@]}")
+tests/ktap-run -s gpu -r "$WORK/results" "${tests[@]}" >"$OUTDIR/test.log" 2>&1
+grep -E '^  (not ok|ok)|rel err|seed|SKIP|^gpu:|^  # (v1 |v2|ptx|cubin|4096|.*killed after)' \
+	"$OUTDIR/test.log" | grep -vE '^  ok [0-9]+ op\.(mem|file)_'
 grep -E '^  not ok' "$OUTDIR/test.log" && echo "FAILED tests above"
 
 bench() { "$BENCH" "$@" 2>>"$WORK/bench.stderr" | tee -a "$LOG"; }
+
+if [ "$SESSIONS_ONLY" = 1 ]; then
+	echo "== (a) launch"
+	bench launch 20000
+	echo "== mediator: sessions alone"
+	if [ -x "$O/vgpu-mediator" ]; then
+		O=$O SECS=$SECS PARTS=sess bench/gpu/mediator-bench.sh "$WORK/mediator" 2>&1 |
+			tee -a "$LOG"
+	else
+		echo "mediator: SKIP, $O/vgpu-mediator not built (no libinih: see INIH)" | tee -a "$LOG"
+	fi
+else	# the full run: everything below up to "fi # SESSIONS_ONLY"
 
 echo "== (a) launch and NOOP"
 bench launch 20000
@@ -131,6 +154,7 @@ if [ -x "$O/vgpu-mediator" ]; then
 else
 	echo "mediator: SKIP, $O/vgpu-mediator not built (no libinih: see INIH)" | tee -a "$LOG"
 fi
+fi	# SESSIONS_ONLY
 tar -czf "$OUTDIR/logs.tar.gz" -C "$WORK" --exclude=inih . 2>/dev/null
 
 # ---- the RESULT line ------------------------------------------------------
@@ -146,6 +170,7 @@ na() { grep . || echo NA; }
 
 launch=$(val launch p50_us)
 launch99=$(val launch p99_us)
+if [ "$SESSIONS_ONLY" != 1 ]; then
 direct=$(val spin_direct jobs_per_s 'ns=20000 ')
 naive=$(val spin_procs jobs_per_s 'procs=2 ns=20000 ')
 backend=$(val spin_backend jobs_per_s 'ns=20000 ')
@@ -182,3 +207,21 @@ echo "RESULT noop_overhead_us=$(diff_ "$(val "mediator_noop " p50_us)" "$launch"
      "hi_wait_p99_us=$(echo "$hi" | na)" \
      "isolation_ratio=$iso_main" \
      "datapath_gbps=$(val datapath e2e_gbps 'staging_kib=2048 io_threads=2 ' | na)" | tee -a "$LOG"
+fi
+
+# Issue 13: session jobs (sess_* lines; Documentation/cuda-backend.rst,
+# "Sessions"). GPU values come from kind=kernel lines only: without a GPU
+# they are "na" (the plumbing lines measure nothing of the GPU).
+sna() { grep . || echo na; }
+sval() { val "$1 " "$2" "kind=kernel" | sna; }
+s_launch=$(val "sess_launch " e2e_p50_us 'kind=kernel')
+s_direct=$(val "sess_direct " jobs_per_s 'kind=spin')
+s_jobs=$(val "sess_jobs " jobs_per_s 'kind=kernel')
+echo "RESULT_SESSIONS launch_overhead_us=$(diff_ "$s_launch" "$launch" | sed 's/^NA$/na/')" \
+     "user_job_ratio_vs_direct=$(ratio "$s_jobs" "$s_direct" | sed 's/^NA$/na/')" \
+     "fault_bystander_errors=$(sval sess_fault bystander_errors)" \
+     "hang_recovery_ms=$(sval sess_hang recovery_ms_max)" \
+     "cross_vm_read_blocked=$(sval sess_xvm blocked)" \
+     "quota_enforced=$(val "sess_quota " enforced | sna)" \
+     "timeslice_p50_us=$(sval sess_timeslice loaded_p50_us)" \
+     "copy_gbps=$(val "sess_copy " gbps | sna)" | tee -a "$LOG"

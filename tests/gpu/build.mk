@@ -38,4 +38,27 @@ $(EXEC_GPU_TEST): $(O)/tests/gpu/executor_test.o $(LIBVGPU_DOM0) $(LIBVGPU) | $(
 BINS += $(EXEC_GPU_TEST)
 check-gpu: $(EXEC_GPU_TEST)
 check-gpu: GPU_TEST += $(EXEC_GPU_TEST)
+
+# Session jobs through vgpu-mediator (backend = cuda) and its executors
+# (sessions_test.c, issue 13), with the kernels of sessions_kernels.cu as
+# PTX and an sm_90 cubin; it finds the mediator beside the tests and skips
+# without it.
+SESS_GPU_TEST := $(O)/tests/gpu/vgpu-sessions-test
+SESS_GPU_KERNELS := $(O)/tests/gpu/sessions_kernels.ptx $(O)/tests/gpu/sessions_kernels.cubin
+
+$(O)/tests/gpu/sessions_kernels.ptx: tests/gpu/sessions_kernels.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -ptx -arch=compute_90 -o $@ $<
+$(O)/tests/gpu/sessions_kernels.cubin: tests/gpu/sessions_kernels.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -cubin -arch=sm_90 -o $@ $<
+
+$(O)/tests/gpu/sessions_test.o: CPPFLAGS_ALL += -DKERNELS_DIR='"$(abspath $(O))/tests/gpu"'
+$(SESS_GPU_TEST): $(O)/tests/gpu/sessions_test.o $(O)/tests/lib/sessclient.o \
+		$(O)/tests/lib/testlib.o $(LIBVGPU) | $(SESS_GPU_KERNELS) $(O)/vgpu-executor
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+
+BINS += $(SESS_GPU_TEST)
+check-gpu: $(SESS_GPU_TEST)
+check-gpu: GPU_TEST += $(SESS_GPU_TEST)
 endif
