@@ -32,6 +32,7 @@ $(DEPS_STAMP): tools/install-deps
 	@mkdir -p $(dir $@) && touch $@
 
 include lib/build.mk
+include cudart/build.mk
 include dom0-lib/build.mk
 include kmod/build.mk
 include guest-agent/build.mk
