@@ -16,3 +16,7 @@ $(CUDART_SO): $(CUDART_OBJS) $(LIBVGPU_SO) cudart/libcudart.map
 	ln -sf $(CUDART_SONAME) $(dir $@)libcudart.so
 
 BINS += $(CUDART_SO)
+
+# Its ABI against NVIDIA's runtime and headers where they are installed
+# (a shell test of $(VGPU_O)).
+HOST_TESTS += tests/tools/cudart-abi

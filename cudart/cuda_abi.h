@@ -507,17 +507,17 @@ struct cudaDeviceProp {
 #define FATBINC_MAGIC		0x466243b1u
 #define FATBINC_VERSION		1
 #define FATBINC_LINK_VERSION	2	/* relocatable device code: fatbins to link */
-struct __fatBinC_Wrapper_t {
+typedef struct {
 	int magic;
 	int version;
 	const unsigned long long *data;
 	void *filename_or_fatbins;
-};
+} __fatBinC_Wrapper_t;
 
 /* The fatbin image that data points to begins with this header; the
- * image is header_size + fat_size bytes. */
+ * image is header_size + fat_size bytes. Not in NVIDIA's headers. */
 #define FATBIN_MAGIC		0xba55ed50u
-struct fatbin_header {
+struct vgpu_fatbin_header {
 	unsigned int magic;
 	unsigned short version;
 	unsigned short header_size;

@@ -25,7 +25,7 @@
 /* Registration happens in constructors, possibly of several threads' dlopen(). */
 CUDART_API void **__cudaRegisterFatBinary(void *fat_cubin)
 {
-	const struct __fatBinC_Wrapper_t *w = fat_cubin;
+	const __fatBinC_Wrapper_t *w = fat_cubin;
 	struct rt_module *m = calloc(1, sizeof(*m));
 
 	if (!m) {
@@ -38,7 +38,7 @@ CUDART_API void **__cudaRegisterFatBinary(void *fat_cubin)
 		/* -rdc=true: fatbins that need linking, which Dom0 does not do */
 		m->unusable = cudaErrorNotSupported;
 	} else {
-		const struct fatbin_header *h = (const void *)w->data;
+		const struct vgpu_fatbin_header *h = (const void *)w->data;
 
 		if (h->magic != FATBIN_MAGIC || h->header_size < sizeof(*h)) {
 			m->unusable = cudaErrorInvalidKernelImage;
