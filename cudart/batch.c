@@ -26,6 +26,12 @@ struct rt rt = {
 
 static __thread cudaError_t last_error;	/* CUDA's last error is per thread */
 
+/* cudaDeviceReset(): the calling thread's last error goes with the state. */
+void rt_clear_last(void)
+{
+	last_error = cudaSuccess;
+}
+
 cudaError_t rt_set_last(cudaError_t err)
 {
 	if (err)

@@ -290,6 +290,7 @@ CUDART_API cudaError_t cudaDeviceReset(void)
 		vgpu_list_reset(rt.list);
 		rt_forget_device_state();
 		rt.sticky = cudaSuccess;
+		rt_clear_last();
 	}
 	pthread_mutex_unlock(&rt.lock);
 	return err == cudaErrorNoDevice ? rt_set_last(err) : cudaSuccess;

@@ -171,6 +171,7 @@ cudaError_t rt_enter_nodev(void);
 cudaError_t rt_open(void);
 cudaError_t rt_leave(cudaError_t err);
 cudaError_t rt_set_last(cudaError_t err);
+void rt_clear_last(void);
 void rt_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rt_unsupported(const char *name);
 cudaError_t rt_room(uint64_t in_bytes, uint64_t out_bytes);

@@ -19,7 +19,7 @@ UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_p
 INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_fairness \
 		     $(O)/tests/integration/test_daemon \
 		     $(O)/tests/integration/test_hostile $(O)/tests/integration/test_sessions \
-		     $(O)/tests/integration/test_libvgpu
+		     $(O)/tests/integration/test_libvgpu $(O)/tests/integration/test_cudart
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
 	@mkdir -p $(dir $@)
@@ -76,6 +76,14 @@ $(O)/tests/integration/test_libvgpu.o: TEST_CFLAGS += -DVGPU_SRCDIR='"$(CURDIR)"
 $(O)/tests/integration/test_libvgpu: $(O)/tests/integration/test_libvgpu.o $(TESTLIB) \
 		$(LIBVGPU_SO) $(LIBVGPU) | $(O)/vgpu-executor
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Wl,-rpath,$(abspath $(O)) -o $@ $^ $(LIBVGPU_LDLIBS)
+
+# test_cudart links libcudart.so.13 (cudart/) and its ABI header as a CUDA
+# program would, and runs the mediator and vgpu-executor beside it.
+$(O)/tests/integration/test_cudart.o: TEST_CFLAGS += -Icudart
+$(O)/tests/integration/test_cudart: $(O)/tests/integration/test_cudart.o $(TESTLIB) \
+		$(CUDART_SO) $(LIBVGPU) | $(O)/vgpu-executor
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Wl,-rpath,$(abspath $(O))/cudart \
+		-Wl,-rpath,$(abspath $(O)) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 $(O)/tests/unit/test_session: $(O)/tests/unit/test_session.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
