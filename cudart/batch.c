@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
@@ -79,9 +80,14 @@ cudaError_t rt_open(void)
 {
 	struct vgpu_device_info info = { .argsz = sizeof(info) };
 
-	if (rt.opened)
-		return rt.open_err ? cudaErrorNoDevice : cudaSuccess;
+	if (rt.opened) {
+		if (rt.open_err)
+			return cudaErrorNoDevice;
+		/* a child of fork(): the device is its parent's, as in CUDA */
+		return getpid() == rt.pid ? cudaSuccess : cudaErrorInitializationError;
+	}
 	rt.opened = true;
+	rt.pid = getpid();
 	rt.debug = (int)env_ul("VGPU_CUDART_DEBUG", 0);
 	rt.timeout_ms = (unsigned int)env_ul("VGPU_CUDART_TIMEOUT_MS", 0);
 	rt.cap_bytes = env_ul("VGPU_CUDART_BATCH_BYTES", RT_BATCH_BYTES);
@@ -106,7 +112,8 @@ cudaError_t rt_open(void)
 	if (!vgpu_device_info(rt.dev, &info, NULL) && info.max_job_bytes &&
 	    info.max_job_bytes / 2 < rt.cap_bytes)
 		rt.cap_bytes = info.max_job_bytes / 2;
-	return cudaSuccess;
+	/* the device's shape, once, before any work: later calls never wait for it */
+	return rt_props(false);
 }
 
 cudaError_t rt_enter_nodev(void)
@@ -402,6 +409,7 @@ cudaError_t rt_props(bool fresh)
 		p->max_blocks_per_sm = 32;
 		p->const_bytes = 64 << 10;
 		rt.props_ok = true;
+		rt.props_default = true;
 		return cudaSuccess;
 	}
 	if (ret)

@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
@@ -266,9 +267,34 @@ CUDART_API cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr at
 }
 
 /*
- * Wait for the work issued, then give the session back what this process
- * holds (its buffers and modules, in one job) and forget it; the sticky
- * error is cleared, and the next call starts afresh.
+ * Send the work issued, then the frees of this process's buffers and the
+ * unloads of its modules (the session is the VM's and outlives us).
+ */
+static void give_back(const char *why)
+{
+	size_t nbufs = 0, nmods = 0;
+
+	rt_flush();
+	for (size_t i = 0; !rt.sticky && i < rt.nbufs; i++) {
+		if (rt.bufs[i].global || rt_room(64, 32))
+			continue;
+		if (!vgpu_cmd_free(rt.list, rt.bufs[i].ref, NULL))
+			nbufs++;
+	}
+	for (struct rt_image *img = rt.images; !rt.sticky && img; img = img->next)
+		if (img->state == RT_IMG_LOADED && !rt_room(64, 32) &&
+		    !vgpu_cmd_module_unload(rt.list, img->ref, NULL))
+			nmods++;
+	rt_note("(%s: %zu buffers freed, %zu modules unloaded)", why, nbufs, nmods);
+	if (!rt.sticky)
+		rt_flush();	/* best effort: what is not freed dies with the session */
+}
+
+/*
+ * Wait for the work issued and give the session back what this process
+ * holds, in one job, and forget it; the sticky error and the thread's
+ * last error are cleared, and the next call starts afresh. After a lost
+ * session this is how a program carries on (its pointers are void).
  */
 CUDART_API cudaError_t cudaDeviceReset(void)
 {
@@ -277,40 +303,23 @@ CUDART_API cudaError_t cudaDeviceReset(void)
 	pthread_mutex_lock(&rt.lock);
 	err = rt_open();
 	if (!err) {
-		err = rt.sticky ? rt.sticky : rt_flush();
-		rt_note("cudaDeviceReset()");
-		for (size_t i = 0; !rt.sticky && i < rt.nbufs; i++)
-			if (!rt.bufs[i].global)
-				vgpu_cmd_free(rt.list, rt.bufs[i].ref, NULL);
-		for (struct rt_image *img = rt.images; !rt.sticky && img; img = img->next)
-			if (img->state == RT_IMG_LOADED)
-				vgpu_cmd_module_unload(rt.list, img->ref, NULL);
-		if (!rt.sticky)
-			rt_flush();	/* best effort: what is not freed dies with the session */
+		give_back("cudaDeviceReset");
 		vgpu_list_reset(rt.list);
 		rt_forget_device_state();
 		rt.sticky = cudaSuccess;
 		rt_clear_last();
 	}
 	pthread_mutex_unlock(&rt.lock);
-	return err == cudaErrorNoDevice ? rt_set_last(err) : cudaSuccess;
+	return rt_set_last(err);
 }
 
-/* The same at the end of the process: work still in the batch runs (its
- * device text shows), and the VM's session gets back what we held. */
+/* The same at the end of the process (not of a forked child): work still
+ * in the batch runs, its device text shows. */
 __attribute__((destructor)) static void rt_exit(void)
 {
 	pthread_mutex_lock(&rt.lock);
-	if (rt.opened && !rt.open_err && !rt.sticky) {
-		rt_flush();
-		for (size_t i = 0; i < rt.nbufs; i++)
-			if (!rt.bufs[i].global)
-				vgpu_cmd_free(rt.list, rt.bufs[i].ref, NULL);
-		for (struct rt_image *img = rt.images; img; img = img->next)
-			if (img->state == RT_IMG_LOADED)
-				vgpu_cmd_module_unload(rt.list, img->ref, NULL);
-		rt_flush();
-	}
+	if (rt.opened && !rt.open_err && rt.pid == getpid() && !rt.sticky)
+		give_back("exit");
 	pthread_mutex_unlock(&rt.lock);
 }
 

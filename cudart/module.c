@@ -77,7 +77,7 @@ CUDART_API void __cudaUnregisterFatBinary(void **handle)
 	img = m->img;
 	m->img = NULL;
 	if (img && !--img->users && img->state == RT_IMG_LOADED && !rt.sticky &&
-	    !vgpu_cmd_module_unload(rt.list, img->ref, NULL)) {
+	    !rt_room(64, 32) && !vgpu_cmd_module_unload(rt.list, img->ref, NULL)) {
 		rt_note("__cudaUnregisterFatBinary()");
 		img->state = RT_IMG_NEW;
 	}

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <vgpu/vgpu.h>
 
@@ -124,6 +125,7 @@ struct rt_out {
 struct rt {
 	pthread_mutex_t lock;
 	bool opened;
+	pid_t pid;			/* the process that opened the device */
 	int open_err;			/* -errno of vgpu_open(), once tried */
 	char open_why[VGPU_WHY_LEN];
 	struct vgpu_device *dev;
@@ -141,6 +143,7 @@ struct rt {
 
 	struct vgpu_device_props props;
 	bool props_ok;
+	bool props_default;		/* libvgpu cannot ask: RT_DEFAULT values */
 
 	struct rt_buf *bufs;		/* sorted by va */
 	size_t nbufs, bufs_cap;

@@ -161,7 +161,8 @@ CUDART_API cudaError_t cudaStreamQuery(cudaStream_t stream)
 
 	if (!err && !(s = rt_stream_get(stream)))
 		err = cudaErrorInvalidResourceHandle;
-	if (!err && s->seq == rt.seq && vgpu_list_count(rt.list))
+	/* the default stream also holds what the synchronous calls left */
+	if (!err && (s->seq == rt.seq || s == &rt.default_stream) && vgpu_list_count(rt.list))
 		err = rt_flush();
 	return rt_leave(err);
 }

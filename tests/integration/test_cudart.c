@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -454,6 +455,7 @@ TEST_F(rt, batching_many_async_calls_make_one_job)
 	ASSERT_EQ(0, setenv("VGPU_CUDART_DEBUG", "1", 1));
 	test_rand_bytes(in, sizeof(in));
 	CHECK(cudaEventCreate(&e));
+	CHECK(cudaFree(NULL));	/* the idiom that initialises the runtime */
 	capture(_metadata, self);
 	for (int i = 0; i < bufs; i++) {
 		CHECK(cudaMalloc((void **)&d[i], sizeof(in)));
@@ -806,6 +808,34 @@ TEST_F(rt, threads_share_the_runtime)
 							 cudaGetErrorName(w[i].err));
 		EXPECT_EQ(0, w[i].bad) TH_LOG("thread %d", i);
 	}
+}
+
+/* A child of fork() cannot use its parent's device (as in CUDA), and its
+ * exit() does not give the parent's buffers back. */
+TEST_F(rt, a_forked_child_leaves_the_parents_state_alone)
+{
+	uint8_t *d, h[32], back[32];
+	int status;
+	pid_t pid;
+
+	test_rand_bytes(h, sizeof(h));
+	CHECK(cudaMalloc((void **)&d, sizeof(h)));
+	CHECK(cudaMemcpy(d, h, sizeof(h), cudaMemcpyHostToDevice));
+	CHECK(cudaDeviceSynchronize());
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		void *p;
+
+		exit(cudaMalloc(&p, 16) == cudaErrorInitializationError &&
+		     cudaMemcpy(back, d, 8, cudaMemcpyDeviceToHost) ==
+		     cudaErrorInitializationError ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(cudaMemcpy(back, d, sizeof(back), cudaMemcpyDeviceToHost));
+	EXPECT_EQ(0, memcmp(h, back, sizeof(h)));
+	CHECK(cudaFree(d));
 }
 
 TEST_F(rt, no_device)
