@@ -506,7 +506,7 @@ struct cudaDeviceProp {
  * __cudaRegisterFatBinary(). */
 #define FATBINC_MAGIC		0x466243b1u
 #define FATBINC_VERSION		1
-#define FATBINC_LINK_VERSION	2	/* relocatable device code: fatbins to link */
+#define FATBINC_LINK_VERSION	2	/* -rdc=true: data is the device-linked fatbin */
 typedef struct {
 	int magic;
 	int version;

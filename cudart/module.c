@@ -32,10 +32,14 @@ CUDART_API void **__cudaRegisterFatBinary(void *fat_cubin)
 		fprintf(stderr, "libcudart (vgpu): out of memory registering a fatbin\n");
 		abort();	/* the stub dereferences what it gets: nothing to return */
 	}
+	/*
+	 * Version 2 is -rdc=true: data is then the device-linked fatbin, whole
+	 * for the architectures it was linked for (the prelinked objects in
+	 * filename_or_fatbins would only matter to a JIT link, not done here).
+	 */
 	if (!w || (unsigned int)w->magic != FATBINC_MAGIC || !w->data) {
 		m->unusable = cudaErrorInvalidKernelImage;
-	} else if (w->version != FATBINC_VERSION) {
-		/* -rdc=true: fatbins that need linking, which Dom0 does not do */
+	} else if (w->version != FATBINC_VERSION && w->version != FATBINC_LINK_VERSION) {
 		m->unusable = cudaErrorNotSupported;
 	} else {
 		const struct vgpu_fatbin_header *h = (const void *)w->data;
