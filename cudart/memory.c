@@ -235,7 +235,6 @@ cudaError_t rt_copy(void *dst, const void *src, size_t count, enum cudaMemcpyKin
 	if ((kind != cudaMemcpyDeviceToHost && !rt_buf_find(d, count)) ||
 	    (kind != cudaMemcpyHostToDevice && !rt_buf_find(s, count)))
 		return cudaErrorInvalidValue;
-	rt_note("cudaMemcpy%s(%s %zu)", sync ? "" : "Async", kind_name[kind], count);
 	for (uint64_t done = 0; done < count;) {
 		uint64_t n = count - done < chunk ? count - done : chunk, ref;
 
@@ -265,6 +264,8 @@ cudaError_t rt_copy(void *dst, const void *src, size_t count, enum cudaMemcpyKin
 		}
 		if (ret)
 			return rt_list_err(ret);
+		if (!done)	/* noted in the job that carries its first piece */
+			rt_note("cudaMemcpy%s(%s %zu)", sync ? "" : "Async", kind_name[kind], count);
 		done += n;
 	}
 	if (sync && kind == cudaMemcpyDeviceToHost)
@@ -379,7 +380,7 @@ CUDART_API cudaError_t cudaMemcpyPeer(void *dst, int dst_dev, const void *src, i
 
 /* ---- memset -------------------------------------------------------------- */
 
-static cudaError_t mem_set(void *ptr, int value, size_t count)
+static cudaError_t mem_set(const char *call, void *ptr, int value, size_t count)
 {
 	uint64_t p = (uintptr_t)ptr;
 	struct rt_buf *b;
@@ -396,17 +397,18 @@ static cudaError_t mem_set(void *ptr, int value, size_t count)
 	if (!b)
 		return cudaErrorInvalidValue;
 	ret = vgpu_cmd_memset(rt.list, b->ref, p - b->va, count, (unsigned int)value & 0xff, NULL);
-	return ret ? rt_list_err(ret) : cudaSuccess;
+	if (ret)
+		return rt_list_err(ret);
+	rt_note("%s(%p, %d, %zu)", call, ptr, value, count);
+	return cudaSuccess;
 }
 
 CUDART_API cudaError_t cudaMemset(void *ptr, int value, size_t count)
 {
 	cudaError_t err = rt_enter();
 
-	if (!err) {
-		rt_note("cudaMemset(%p, %d, %zu)", ptr, value, count);
-		err = mem_set(ptr, value, count);
-	}
+	if (!err)
+		err = mem_set("cudaMemset", ptr, value, count);
 	return rt_leave(err);
 }
 
@@ -419,22 +421,22 @@ CUDART_API cudaError_t cudaMemsetAsync(void *ptr, int value, size_t count, cudaS
 		err = cudaErrorInvalidResourceHandle;
 	if (!err) {
 		s->seq = rt.seq;
-		rt_note("cudaMemsetAsync(%p, %d, %zu)", ptr, value, count);
-		err = mem_set(ptr, value, count);
+		err = mem_set("cudaMemsetAsync", ptr, value, count);
 	}
 	return rt_leave(err);
 }
 
-static cudaError_t mem_set_2d(void *ptr, size_t pitch, int value, size_t width, size_t height)
+static cudaError_t mem_set_2d(const char *call, void *ptr, size_t pitch, int value,
+			      size_t width, size_t height)
 {
 	cudaError_t err = cudaSuccess;
 
 	if (width > pitch && height > 1)
 		return cudaErrorInvalidPitchValue;
 	if (pitch == width && height && width <= SIZE_MAX / height)
-		return mem_set(ptr, value, width * height);
+		return mem_set(call, ptr, value, width * height);
 	for (size_t r = 0; !err && r < height; r++)
-		err = mem_set((uint8_t *)ptr + r * pitch, value, width);
+		err = mem_set(call, (uint8_t *)ptr + r * pitch, value, width);
 	return err;
 }
 
@@ -443,10 +445,8 @@ CUDART_API cudaError_t cudaMemset2D(void *ptr, size_t pitch, int value, size_t w
 {
 	cudaError_t err = rt_enter();
 
-	if (!err) {
-		rt_note("cudaMemset2D(%p, %zu x %zu)", ptr, width, height);
-		err = mem_set_2d(ptr, pitch, value, width, height);
-	}
+	if (!err)
+		err = mem_set_2d("cudaMemset2D", ptr, pitch, value, width, height);
 	return rt_leave(err);
 }
 
@@ -457,10 +457,8 @@ CUDART_API cudaError_t cudaMemset2DAsync(void *ptr, size_t pitch, int value, siz
 
 	if (!err && !rt_stream_get(stream))
 		err = cudaErrorInvalidResourceHandle;
-	if (!err) {
-		rt_note("cudaMemset2DAsync(%p, %zu x %zu)", ptr, width, height);
-		err = mem_set_2d(ptr, pitch, value, width, height);
-	}
+	if (!err)
+		err = mem_set_2d("cudaMemset2DAsync", ptr, pitch, value, width, height);
 	return rt_leave(err);
 }
 

@@ -296,6 +296,7 @@ static cudaError_t module_ready(struct rt_module *m, struct rt_image **out)
 			rt.images = img;
 		}
 		img->users++;
+		img->data = m->data;	/* a library unloaded since may have held the first copy */
 		m->img = img;
 	}
 	*out = img;
