@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -659,6 +660,43 @@ TEST_F(exec, it_runs_unprivileged_with_only_its_socket)
 	closedir(dir);
 	/* 0, 1 (the text pipe), 2, 3 and the pipe's read end */
 	EXPECT_LE(nfds, 105) TH_LOG("fds: %d", nfds);
+}
+
+/* -U: a uid of the VM's own, with the user's groups; and not dumpable */
+TEST(an_executor_runs_as_its_vms_own_uid_and_is_not_dumpable)
+{
+	struct vgpu_exec_conf c = {
+		.path = test_bin("vgpu-executor"), .user = "nobody", .backend = VGPU_EXEC_CPU,
+		.epoch = 7, .vm_id = 7, .mem_quota = 1 << 20, .handle_quota = 8,
+		.module_quota = 1 << 20,
+	};
+	struct xproc x = { .epoch = 7 };
+	struct vgpu_emsg m;
+	char path[64], line[256], why[VGPU_SESS_MSG_LEN];
+	int uid = -1;
+	struct stat st;
+	FILE *f;
+
+	if (getuid() != 0)
+		SKIP(return, "not root: the executor keeps the caller's uid");
+	test_seed();
+	c.uid = (uint32_t)test_rand_range(100000, 1u << 30);
+	ASSERT_EQ(0, vgpu_exec_spawn(&c, &x.pid, &x.sock));
+	ASSERT_EQ(0, vgpu_emsg_recv(x.sock, &m));
+	ASSERT_EQ(0, vgpu_emsg_expect(&m, VGPU_EMSG_READY, sizeof(struct vgpu_emsg_ready), 0, why))
+		TH_LOG("%s", why);
+	snprintf(path, sizeof(path), "/proc/%d/status", x.pid);
+	f = fopen(path, "r");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f))
+		sscanf(line, "Uid: %d", &uid);
+	fclose(f);
+	EXPECT_EQ((int)c.uid, uid);
+	/* a process that is not dumpable has its /proc entries owned by root */
+	snprintf(path, sizeof(path), "/proc/%d/fd", x.pid);
+	ASSERT_EQ(0, stat(path, &st));
+	EXPECT_EQ(0u, st.st_uid);
+	EXPECT_EQ(0, WEXITSTATUS(stop(&x)));
 }
 
 TEST(a_cuda_executor_without_a_device_says_why)
