@@ -367,66 +367,34 @@ cudaError_t rt_flush(void)
 }
 
 /*
- * The device as the VM sees it, cached (@fresh: asked again, in the
- * batch, which is sent). Without the device_info command: defaults.
+ * The device as the VM sees it (protocol.rst, "Device record"), cached;
+ * @fresh: asked again. A device_info command at the end of the batch,
+ * which is sent.
  */
 cudaError_t rt_props(bool fresh)
 {
-	uint64_t ref;
+	struct vgpu_device_props p = { .argsz = sizeof(p) };
+	const void *out;
 	cudaError_t err;
+	uint64_t ref, len;
 	int ret;
 
 	if (rt.props_ok && !fresh)
 		return cudaSuccess;
-	if ((err = rt_room(0, 4096)))
+	if ((err = rt_room(64, 4096)))
 		return err;
 	ret = vgpu_cmd_device_info(rt.list, &ref);
-	if (ret == -EOPNOTSUPP) {
-		struct vgpu_device_props *p = &rt.props;
-
-		/* this libvgpu cannot ask: the CPU reference's shape, 1 GiB */
-		memset(p, 0, sizeof(*p));
-		snprintf(p->name, sizeof(p->name), "vgpu");
-		p->cc_major = 9;
-		p->multiprocessors = 132;
-		p->warp_size = 32;
-		p->total_mem = 1ull << 30;
-		p->mem_used = rt.used_bytes;
-		p->clock_khz = 1755000;
-		p->mem_clock_khz = 2619000;
-		p->mem_bus_width = 5120;
-		p->l2_bytes = 50u << 20;
-		p->max_threads_per_block = 1024;
-		p->max_block[0] = p->max_block[1] = 1024;
-		p->max_block[2] = 64;
-		p->max_grid[0] = 0x7fffffff;
-		p->max_grid[1] = p->max_grid[2] = 65535;
-		p->shared_per_block = 48 << 10;
-		p->shared_per_block_optin = 227 << 10;
-		p->shared_per_sm = 228 << 10;
-		p->regs_per_block = p->regs_per_sm = 65536;
-		p->max_threads_per_sm = 2048;
-		p->max_blocks_per_sm = 32;
-		p->const_bytes = 64 << 10;
-		rt.props_ok = true;
-		rt.props_default = true;
-		return cudaSuccess;
-	}
 	if (ret)
 		return rt_list_err(ret);
 	rt_note("(device properties)");
-	err = rt_flush();
-	if (!err) {
-		const void *out;
-		uint64_t len;
-
-		out = vgpu_reply_output(rt.reply, ref, &len);
-		rt.props.argsz = sizeof(rt.props);
-		if (vgpu_device_props_decode(out, len, &rt.props))
-			return cudaErrorUnknown;
-		rt.props_ok = true;
-	}
-	return err;
+	if ((err = rt_flush()))
+		return err;
+	out = vgpu_reply_output(rt.reply, ref, &len);
+	if (vgpu_device_props_decode(out, len, &p))
+		return cudaErrorUnknown;
+	rt.props = p;
+	rt.props_ok = true;
+	return cudaSuccess;
 }
 
 /* The session's state is gone or given up (cudaDeviceReset()): forget it. */

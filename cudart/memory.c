@@ -475,8 +475,6 @@ CUDART_API cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes)
 	if (!err) {
 		uint64_t used = rt.props.mem_used;
 
-		if (rt.props_default)
-			used = rt.used_bytes;	/* defaults: what this process holds */
 		if (free_bytes)
 			*free_bytes = used < rt.props.total_mem ? rt.props.total_mem - used : 0;
 		if (total_bytes)

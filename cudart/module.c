@@ -712,10 +712,6 @@ static cudaError_t symbol_va(const void *sym, uint64_t *va, uint64_t *size)
 	if ((err = rt_room(strlen(v->name) + 64, 32)))
 		return err;
 	ret = vgpu_cmd_module_global(rt.list, img->ref, v->name, &ref);
-	if (ret == -EOPNOTSUPP) {
-		rt_unsupported("__device__ symbols with this libvgpu (module_global)");
-		return cudaErrorNotSupported;
-	}
 	if (ret)
 		return rt_list_err(ret);
 	b = rt_buf_add(v->size, ref, true);

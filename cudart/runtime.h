@@ -24,7 +24,6 @@
 #include <vgpu/vgpu.h>
 
 #include "cuda_abi.h"
-#include "compat.h"
 
 #define CUDART_API __attribute__((visibility("default")))
 
@@ -143,7 +142,6 @@ struct rt {
 
 	struct vgpu_device_props props;
 	bool props_ok;
-	bool props_default;		/* libvgpu cannot ask: RT_DEFAULT values */
 
 	struct rt_buf *bufs;		/* sorted by va */
 	size_t nbufs, bufs_cap;

@@ -413,9 +413,18 @@ TEST_F(rt, streams_events_and_callbacks_in_order)
 	EXPECT_EQ(cudaErrorInvalidResourceHandle, cudaEventElapsedTime(&aa, ev[0], notime));
 	EXPECT_EQ(cudaSuccess, cudaEventQuery(notime));
 
-	/* a later record moves the event: b - a is now negative or zero */
+	/* events of two jobs: one session clock, which ran on between them */
 	CHECK(cudaEventRecord(ev[0], s[1]));
+	CHECK(cudaEventSynchronize(ev[0]));
+	test_sleep_ms(20);
+	CHECK(cudaEventRecord(ev[1], s[0]));
 	CHECK(cudaDeviceSynchronize());
+	CHECK(cudaEventElapsedTime(&ab, ev[0], ev[1]));
+	CHECK(cudaEventElapsedTime(&bc, ev[1], ev[0]));
+	printf("# two jobs 20 ms apart: %g ms\n", ab);
+	EXPECT_LE(19.9f, ab);
+	EXPECT_GT(10000.0f, ab);
+	EXPECT_EQ(-ab, bc);
 
 	CHECK(cudaStreamWaitEvent(s[0], ev[1], 0));
 	{
@@ -741,8 +750,12 @@ TEST_F(rt, device_properties_and_memory_info)
 	EXPECT_EQ(p.major, v);
 	CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxThreadsPerBlock, 0));
 	EXPECT_EQ(p.maxThreadsPerBlock, v);
+	CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrGlobalMemoryBusWidth, 0));
+	EXPECT_EQ(p.memoryBusWidth, v);
+	CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
+	EXPECT_EQ((int)p.sharedMemPerBlockOptin, v);
 	CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrClockRate, 0));
-	EXPECT_LT(0, v);
+	EXPECT_LE(0, v);
 	EXPECT_EQ(cudaErrorInvalidValue, cudaDeviceGetAttribute(&v, (enum cudaDeviceAttr)9999, 0));
 	EXPECT_EQ(cudaErrorInvalidDevice, cudaGetDeviceProperties(&p, 1));
 	cudaGetLastError();
