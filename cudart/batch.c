@@ -268,10 +268,13 @@ cudaError_t rt_room(uint64_t in_bytes, uint64_t out_bytes)
 /* Device text: assert lines to stderr, the rest (printf) to stdout. */
 static void put_log(void)
 {
-	size_t len;
-	const char *log = vgpu_reply_log(rt.reply, &len), *end = log + len;
+	size_t len = 0;
+	const char *log = vgpu_reply_log(rt.reply, &len), *end;
 
-	while (log && log < end) {
+	if (!log || !len)
+		return;
+	end = log + len;
+	while (log < end) {
 		const char *nl = memchr(log, '\n', (size_t)(end - log));
 		size_t n = nl ? (size_t)(nl - log) + 1 : (size_t)(end - log);
 
@@ -338,7 +341,8 @@ cudaError_t rt_flush(void)
 		struct vgpu_cmd_result res = { .argsz = sizeof(res) };
 
 		if (!vgpu_reply_get(rt.reply, rt.outs[i].ref, &res) && !res.status && res.out)
-			memcpy(rt.outs[i].dst, res.out, res.out_len);
+			memcpy(rt.outs[i].dst, res.out,
+			       res.out_len < rt.outs[i].len ? res.out_len : rt.outs[i].len);
 	}
 	/* buffers made by this batch: their handles, or gone if they were not made */
 	for (i = j = 0; i < rt.nbufs; i++) {

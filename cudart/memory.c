@@ -79,7 +79,7 @@ static void buf_del(struct rt_buf *b)
 	rt.nbufs--;
 }
 
-static cudaError_t out_add(uint64_t ref, void *dst)
+static cudaError_t out_add(uint64_t ref, void *dst, uint64_t len)
 {
 	if (rt.nouts == rt.outs_cap) {
 		size_t cap = rt.outs_cap ? 2 * rt.outs_cap : 64;
@@ -90,7 +90,7 @@ static cudaError_t out_add(uint64_t ref, void *dst)
 		rt.outs = p;
 		rt.outs_cap = cap;
 	}
-	rt.outs[rt.nouts++] = (struct rt_out){ .ref = ref, .dst = dst };
+	rt.outs[rt.nouts++] = (struct rt_out){ .ref = ref, .dst = dst, .len = len };
 	return cudaSuccess;
 }
 
@@ -254,7 +254,7 @@ cudaError_t rt_copy(void *dst, const void *src, size_t count, enum cudaMemcpyKin
 			break;
 		case cudaMemcpyDeviceToHost:
 			ret = vgpu_cmd_copy_d2h(rt.list, sb->ref, s + done - sb->va, n, &ref);
-			if (!ret && (err = out_add(ref, (uint8_t *)dst + done)))
+			if (!ret && (err = out_add(ref, (uint8_t *)dst + done, n)))
 				return err;
 			break;
 		default:

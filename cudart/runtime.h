@@ -119,6 +119,7 @@ struct rt_event {
 struct rt_out {
 	uint64_t ref;
 	void *dst;
+	uint64_t len;			/* bytes asked for: no more are written */
 };
 
 struct rt {
