@@ -610,6 +610,31 @@ TEST_F(rt, errors_sticky_and_not)
 	CHECK(cudaFree(d));
 }
 
+/* A job that gets no answer in time may or may not have run: sticky too. */
+TEST_F(rt, no_answer_in_time_is_sticky_until_reset)
+{
+	uint8_t *d, h[128], back[128];
+	cudaError_t err;
+
+	ASSERT_EQ(0, setenv("VGPU_CUDART_TIMEOUT_MS", "3000", 1));
+	test_rand_bytes(h, sizeof(h));
+	CHECK(cudaMalloc((void **)&d, sizeof(h)));
+	CHECK(cudaMemcpy(d, h, sizeof(h), cudaMemcpyHostToDevice));
+	CHECK(cudaDeviceSynchronize());
+	ASSERT_EQ(0, kill(self->t.pid, SIGSTOP));
+	err = cudaMemcpy(back, d, sizeof(back), cudaMemcpyDeviceToHost);
+	ASSERT_EQ(0, kill(self->t.pid, SIGCONT));
+	EXPECT_EQ(cudaErrorLaunchTimeout, err) TH_LOG("%s", cudaGetErrorName(err));
+	EXPECT_EQ(cudaErrorLaunchTimeout, cudaGetLastError());
+	EXPECT_EQ(cudaErrorLaunchTimeout, cudaMemset(d, 0, 8));
+	CHECK(cudaDeviceReset());
+	CHECK(cudaMalloc((void **)&d, sizeof(h)));
+	CHECK(cudaMemcpy(d, h, sizeof(h), cudaMemcpyHostToDevice));
+	CHECK(cudaMemcpy(back, d, sizeof(back), cudaMemcpyDeviceToHost));
+	EXPECT_EQ(0, memcmp(h, back, sizeof(h)));
+	CHECK(cudaFree(d));
+}
+
 /* A fatbin as nvcc wraps it, with one kernel and one variable: the CPU
  * backend runs no kernels, which every module call says, once loaded. */
 static const struct {
