@@ -15,7 +15,7 @@ $(KSFT_HDR): | $(DEPS_STAMP)
 TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
 
 UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_policy \
-	      test_config test_vm test_session test_executor)
+	      test_config test_vm test_session test_executor test_cudart_launch)
 INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_fairness \
 		     $(O)/tests/integration/test_daemon \
 		     $(O)/tests/integration/test_hostile $(O)/tests/integration/test_sessions \
@@ -84,6 +84,13 @@ $(O)/tests/integration/test_cudart: $(O)/tests/integration/test_cudart.o $(TESTL
 		$(CUDART_SO) $(LIBVGPU) | $(O)/vgpu-executor
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Wl,-rpath,$(abspath $(O))/cudart \
 		-Wl,-rpath,$(abspath $(O)) -o $@ $^ $(LIBVGPU_LDLIBS)
+
+# test_cudart_launch links the runtime's objects (cudart/) with a fake
+# libvgpu of its own, to see the launches it builds without a GPU.
+$(O)/tests/unit/test_cudart_launch.o: TEST_CFLAGS += -Icudart
+$(O)/tests/unit/test_cudart_launch: $(O)/tests/unit/test_cudart_launch.o $(CUDART_OBJS) \
+		$(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 $(O)/tests/unit/test_session: $(O)/tests/unit/test_session.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
