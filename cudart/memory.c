@@ -43,13 +43,51 @@ struct rt_buf *rt_buf_find(uint64_t addr, uint64_t len)
 	}
 }
 
-/* A new buffer record at the next free fake address (NULL: out of either). */
+/* The first address after @b where another buffer may start: a gap after
+ * each buffer, so that an end pointer names one buffer only. */
+static uint64_t va_after(uint64_t va, uint64_t size)
+{
+	return (va + size + 2 * RT_VA_ALIGN - 1) & ~(uint64_t)(RT_VA_ALIGN - 1);
+}
+
+/*
+ * Where @size bytes go: above every buffer while the range has room (an
+ * append), else the first gap between buffers that fits (addresses of
+ * freed buffers are taken again only then). 0, or -1 if none fits.
+ */
+static int va_find(uint64_t size, uint64_t *va, size_t *at)
+{
+	uint64_t cand = RT_VA_BASE;
+
+	if (size > RT_VA_END - RT_VA_BASE - RT_VA_ALIGN)
+		return -1;
+	if (rt.next_va < RT_VA_END && size + RT_VA_ALIGN <= RT_VA_END - rt.next_va) {
+		*va = rt.next_va;
+		*at = rt.nbufs;
+		return 0;
+	}
+	for (size_t i = 0; i <= rt.nbufs; i++) {
+		uint64_t limit = i < rt.nbufs ? rt.bufs[i].va : RT_VA_END;
+
+		if (limit >= cand && limit - cand >= size + RT_VA_ALIGN) {
+			*va = cand;
+			*at = i;
+			return 0;
+		}
+		if (i < rt.nbufs)
+			cand = va_after(rt.bufs[i].va, rt.bufs[i].size);
+	}
+	return -1;
+}
+
+/* A new buffer record at a free fake address (NULL: out of either). */
 struct rt_buf *rt_buf_add(uint64_t size, uint64_t ref, bool global)
 {
-	uint64_t va = rt.next_va;
 	struct rt_buf *b;
+	uint64_t va;
+	size_t at;
 
-	if (size > RT_VA_END - va - RT_VA_ALIGN)
+	if (va_find(size, &va, &at))
 		return NULL;
 	if (rt.nbufs == rt.bufs_cap) {
 		size_t cap = rt.bufs_cap ? 2 * rt.bufs_cap : 64;
@@ -60,16 +98,18 @@ struct rt_buf *rt_buf_add(uint64_t size, uint64_t ref, bool global)
 		rt.bufs = p;
 		rt.bufs_cap = cap;
 	}
-	/* a gap after each buffer, so that an end pointer names one buffer only */
-	rt.next_va = (va + size + 2 * RT_VA_ALIGN - 1) & ~(uint64_t)(RT_VA_ALIGN - 1);
-	b = &rt.bufs[rt.nbufs++];
+	if (at == rt.nbufs)
+		rt.next_va = va_after(va, size);
+	b = &rt.bufs[at];
+	memmove(b + 1, b, (rt.nbufs - at) * sizeof(*b));
+	rt.nbufs++;
 	*b = (struct rt_buf){ .va = va, .size = size, .ref = ref, .global = global };
 	if (!global)
 		rt.used_bytes += size;
 	return b;
 }
 
-static void buf_del(struct rt_buf *b)
+void rt_buf_del(struct rt_buf *b)
 {
 	size_t i = (size_t)(b - rt.bufs);
 
@@ -119,12 +159,15 @@ static cudaError_t mem_alloc(void **ptr, size_t size)
 		return cudaErrorMemoryAllocation;
 	if ((err = rt_room(64, 32)))
 		return err;
-	ret = vgpu_cmd_alloc(rt.list, size, &ref);
-	if (ret)
-		return ret == -EINVAL || ret == -E2BIG ? cudaErrorMemoryAllocation : rt_list_err(ret);
-	b = rt_buf_add(size, ref, false);
+	b = rt_buf_add(size, 0, false);
 	if (!b)
-		return cudaErrorMemoryAllocation;	/* the alloc makes a buffer nobody names */
+		return cudaErrorMemoryAllocation;
+	ret = vgpu_cmd_alloc(rt.list, size, &ref);
+	if (ret) {
+		rt_buf_del(b);
+		return ret == -EINVAL || ret == -E2BIG ? cudaErrorMemoryAllocation : rt_list_err(ret);
+	}
+	b->ref = ref;
 	rt_note("cudaMalloc(%zu) = %#llx", size, (unsigned long long)b->va);
 	*ptr = (void *)(uintptr_t)b->va;
 	return cudaSuccess;
@@ -159,7 +202,7 @@ static cudaError_t mem_free(void *ptr)
 	if (ret)
 		return rt_list_err(ret);
 	rt_note("cudaFree(%p)", ptr);
-	buf_del(b);
+	rt_buf_del(b);
 	return cudaSuccess;
 }
 

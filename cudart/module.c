@@ -711,12 +711,15 @@ static cudaError_t symbol_va(const void *sym, uint64_t *va, uint64_t *size)
 		return err;
 	if ((err = rt_room(strlen(v->name) + 64, 32)))
 		return err;
-	ret = vgpu_cmd_module_global(rt.list, img->ref, v->name, &ref);
-	if (ret)
-		return rt_list_err(ret);
-	b = rt_buf_add(v->size, ref, true);
+	b = rt_buf_add(v->size, 0, true);
 	if (!b)
 		return cudaErrorMemoryAllocation;
+	ret = vgpu_cmd_module_global(rt.list, img->ref, v->name, &ref);
+	if (ret) {
+		rt_buf_del(b);
+		return rt_list_err(ret);
+	}
+	b->ref = ref;
 	rt_note("(symbol %s)", v->name);
 	v->va = b->va;
 	*va = v->va;

@@ -186,6 +186,7 @@ void rt_forget_device_state(void);
 /* memory.c */
 struct rt_buf *rt_buf_find(uint64_t addr, uint64_t len);
 struct rt_buf *rt_buf_add(uint64_t size, uint64_t ref, bool global);
+void rt_buf_del(struct rt_buf *b);
 cudaError_t rt_copy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
 		    bool sync);
 

@@ -630,4 +630,35 @@ TEST_F(k, attributes_and_occupancy)
 	EXPECT_EQ(1, fake.describes);
 }
 
+/* The fake address range is 16 TiB: once it is used up, the addresses of
+ * freed buffers are taken again, first fit; none overlap. */
+TEST_F(k, addresses_of_freed_buffers_are_reused_when_the_range_is_full)
+{
+	const uint64_t tib = 1ull << 40;
+	uint8_t *a, *b, *c, *d, *e, *x;
+
+	fake.props.total_mem = 1ull << 50;
+	ASSERT_EQ(cudaSuccess, cudaMalloc((void **)&a, 6 * tib));
+	ASSERT_EQ(cudaSuccess, cudaMalloc((void **)&b, 6 * tib));
+	ASSERT_EQ(cudaSuccess, cudaMalloc((void **)&c, 3 * tib));
+	EXPECT_EQ(cudaErrorMemoryAllocation, cudaMalloc((void **)&x, 3 * tib));
+	EXPECT_EQ(cudaErrorMemoryAllocation, cudaGetLastError());
+	ASSERT_EQ(cudaSuccess, cudaFree(b));
+	ASSERT_EQ(cudaSuccess, cudaMalloc((void **)&d, 3 * tib));
+	ASSERT_EQ(cudaSuccess, cudaMalloc((void **)&e, 2 * tib));
+	printf("# a %p b %p c %p, then d %p e %p\n", (void *)a, (void *)b, (void *)c, (void *)d,
+	       (void *)e);
+	EXPECT_EQ(b, d);
+	EXPECT_LT(d + 3 * tib, e);
+	EXPECT_LT(e + 2 * tib, c);
+	EXPECT_EQ(cudaErrorMemoryAllocation, cudaMalloc((void **)&x, 2 * tib));
+	/* each address names its own buffer: a copy to the end of d and e */
+	EXPECT_EQ(cudaSuccess, cudaMemset(d + 3 * tib - 1, 0, 1));
+	EXPECT_EQ(cudaSuccess, cudaMemset(e, 0, 2 * tib));
+	EXPECT_EQ(cudaErrorInvalidValue, cudaMemset(e - 1, 0, 2));
+	ASSERT_EQ(cudaSuccess, cudaDeviceSynchronize());
+	/* five allocations sent; none for the two refused */
+	EXPECT_EQ(5, fake.cmds[VGPU_CMD_ALLOC]);
+}
+
 TEST_HARNESS_MAIN
