@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
  * atomics: many threads updating the same words. A 256-bin histogram in
- * shared memory merged into global memory with atomicAdd; 64-bit and float
+ * shared memory merged into global memory with atomicAdd; 64-bit, float
  * and double sums whose terms are exact (small integers, multiples of
- * 1/8, their sums below 2^24 and 2^53), so that any order gives the same bits; atomicMax/Min, atomicAnd/Or/
- * Xor over every element; atomicCAS building a lock-free maximum of
- * (value, index) pairs; atomicInc wrapping; atomicExch; and tickets from
- * atomicAdd that must be a permutation of 0..n-1. Every result is compared
- * with the host's. Bench mode: 2^25 elements, the histogram and sums 4
- * times. tests/cudart/check.h says what it prints.
+ * 1/8; the sums stay below 2^24 and 2^53), so that any order gives the
+ * same bits; atomicMax/Min and atomicAnd/Or/Xor over every element (these
+ * per block in shared memory, then merged into global memory); atomicCAS
+ * building a lock-free maximum of (value, index) pairs; atomicInc
+ * wrapping; atomicExch; and tickets from atomicAdd that must be a
+ * permutation of 0..n-1. Every result is compared with the host's. Bench
+ * mode: 2^25 elements, the histogram and sums 4 times.
+ * tests/cudart/check.h says what it prints.
  */
+#include <climits>
+
 #include "check.h"
 
 #define BINS	256
@@ -21,7 +25,7 @@ struct sums {
 	int imax, imin;
 	unsigned int and_, or_, xor_;
 	unsigned long long best;	/* (value << 32) | index of the largest value */
-	unsigned int inc;		/* atomicInc with wrap at WRAP */
+	unsigned int inc;		/* atomicInc with wrap at WRAP, every 8th thread */
 	int exch;
 };
 
@@ -43,34 +47,64 @@ __global__ void histogram(const unsigned char *in, int n, unsigned int *bins)
 			atomicAdd(&bins[b], local[b]);
 }
 
+/*
+ * Every thread updates its block's copy in shared memory; thread 0 then
+ * merges it into @s with global atomics. The largest (value, index) goes
+ * straight to global memory through atomicCAS, as do atomicInc (every
+ * eighth thread) and atomicExch.
+ */
 __global__ void reduce_all(const int *v, int n, struct sums *s)
 {
+	__shared__ struct sums blk;
 	int i = blockIdx.x * blockDim.x + threadIdx.x;
 
-	if (i >= n)
-		return;
-	int x = v[i];
-	unsigned long long key = ((unsigned long long)(unsigned int)x << 32) | (unsigned int)i;
-	unsigned long long old = s->best, seen;
-
-	atomicAdd(&s->u64, (unsigned long long)(unsigned int)x);
-	if (i < FLOAT_TERMS)
-		atomicAdd(&s->f32, (float)(x & 3));	/* < 2^24 in all: exact */
-	atomicAdd(&s->f64, (x & 255) * 0.125);		/* multiples of 1/8: exact */
-	atomicMax(&s->imax, x);
-	atomicMin(&s->imin, x);
-	atomicAnd(&s->and_, (unsigned int)x | 0x80000000u);
-	atomicOr(&s->or_, (unsigned int)x & 0x00ff00ffu);
-	atomicXor(&s->xor_, (unsigned int)x);
-	atomicInc(&s->inc, WRAP - 1);
-	while (key > old) {
-		seen = atomicCAS(&s->best, old, key);
-		if (seen == old)
-			break;
-		old = seen;
+	if (threadIdx.x == 0) {
+		blk.u64 = 0;
+		blk.f32 = 0;
+		blk.f64 = 0;
+		blk.imax = INT_MIN;
+		blk.imin = INT_MAX;
+		blk.and_ = ~0u;
+		blk.or_ = 0;
+		blk.xor_ = 0;
 	}
-	if (x == 12345)
-		atomicExch(&s->exch, i + 1);
+	__syncthreads();
+	if (i < n) {
+		int x = v[i];
+		unsigned long long key = ((unsigned long long)(unsigned int)x << 32) | (unsigned int)i;
+		unsigned long long old = s->best, seen;
+
+		atomicAdd(&blk.u64, (unsigned long long)(unsigned int)x);
+		if (i < FLOAT_TERMS)
+			atomicAdd(&blk.f32, (float)(x & 3));	/* < 2^24 in all: exact */
+		atomicAdd(&blk.f64, (x & 255) * 0.125);		/* multiples of 1/8: exact */
+		atomicMax(&blk.imax, x);
+		atomicMin(&blk.imin, x);
+		atomicAnd(&blk.and_, (unsigned int)x | 0x80000000u);
+		atomicOr(&blk.or_, (unsigned int)x & 0x00ff00ffu);
+		atomicXor(&blk.xor_, (unsigned int)x);
+		if (!(i & 7))
+			atomicInc(&s->inc, WRAP - 1);
+		while (key > old) {
+			seen = atomicCAS(&s->best, old, key);
+			if (seen == old)
+				break;
+			old = seen;
+		}
+		if (x == 12345)
+			atomicExch(&s->exch, i + 1);
+	}
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		atomicAdd(&s->u64, blk.u64);
+		atomicAdd(&s->f32, blk.f32);
+		atomicAdd(&s->f64, blk.f64);
+		atomicMax(&s->imax, blk.imax);
+		atomicMin(&s->imin, blk.imin);
+		atomicAnd(&s->and_, blk.and_);
+		atomicOr(&s->or_, blk.or_);
+		atomicXor(&s->xor_, blk.xor_);
+	}
 }
 
 __global__ void tickets(unsigned int *counter, unsigned int *ticket, int n)
@@ -136,7 +170,9 @@ int main(int argc, char **argv)
 	want.u64 *= reps;
 	want.f32 *= reps;
 	want.f64 *= reps;
-	want.inc = (unsigned int)(((unsigned long long)n * reps) % WRAP);
+	if (!(reps & 1))
+		want.xor_ = 0;	/* each element XORed in an even number of times */
+	want.inc = (unsigned int)(((unsigned long long)(n + 7) / 8 * reps) % WRAP);
 
 	CHECK(cudaMalloc(&dbytes, n));
 	CHECK(cudaMalloc(&dv, n * sizeof(int)));

@@ -9,7 +9,7 @@
  * runtime must register and launch with the right parameter layout.
  * Integer results are exact; double sums are compared with the host's in
  * the same order (a deterministic tree), so they are exact too. Bench
- * mode: 2^24 elements, the reductions 8 times. tests/cudart/check.h says
+ * mode: 2^24 elements, the reductions 16 times. tests/cudart/check.h says
  * what it prints.
  */
 #include <type_traits>
@@ -197,7 +197,7 @@ int main(int argc, char **argv)
 
 	test_init(argc, argv, "templates", &o);
 	r.s = o.seed;
-	int n = o.bench ? 1 << 24 : 1000003, reps = o.bench ? 8 : 1;
+	int n = o.bench ? 1 << 24 : 1000003, reps = o.bench ? 16 : 1;
 
 	test_sum<int, 128>("int", n, reps, &r, &ms);
 	test_sum<unsigned long long, 512>("unsigned long long", n, reps, &r, &ms);
