@@ -20,8 +20,9 @@
 # (the base of launch_overhead_us) and the session part alone, ending with
 # RESULT_SESSIONS (about 2 minutes).
 #
-# CUDART_ONLY=1: build, then bench/gpu/cudart-run.sh alone, ending with
-# RESULT_CUDART (about 2 minutes; its logs: cudart.log, cudart-logs.tar.gz).
+# CUDART_ONLY=1: bench/gpu/cudart-run.sh alone (it builds what it needs),
+# ending with RESULT_CUDART (about 2 minutes; machine.txt, bench.log,
+# cudart.log and cudart-logs.tar.gz).
 #
 # The mediator needs libinih, which a GPU machine may lack: INIH=DIR names
 # a folder with ini.h and libinih.a (copied from Debian's libinih-dev);
@@ -76,12 +77,7 @@ fi
 } >"$OUTDIR/machine.txt" 2>&1
 head -3 "$OUTDIR/machine.txt"
 
-echo "== build"
-make -f bench/gpu/device.mk O="$O" ${INIH:+INIH="$INIH"} -j8 all >"$OUTDIR/build.log" 2>&1 || {
-	tail -30 "$OUTDIR/build.log"; echo "RESULT build failed"; exit 1; }
-grep -c 'warning:' "$OUTDIR/build.log" | sed 's/^/build warnings: /'
-
-cudart() {	# issue 14: the guest CUDA runtime against native runs
+cudart() {	# issue 14: the guest CUDA runtime against native runs (builds what it needs)
 	echo "== CUDA runtime (issue 14)"
 	O=$O WORK=$WORK/cudart INIH=${INIH:-} bash bench/gpu/cudart-run.sh "$OUTDIR" 2>&1 |
 		tee -a "$LOG"
@@ -90,6 +86,11 @@ if [ "$CUDART_ONLY" = 1 ]; then
 	cudart
 	exit
 fi
+
+echo "== build"
+make -f bench/gpu/device.mk O="$O" ${INIH:+INIH="$INIH"} -j8 all >"$OUTDIR/build.log" 2>&1 || {
+	tail -30 "$OUTDIR/build.log"; echo "RESULT build failed"; exit 1; }
+grep -c 'warning:' "$OUTDIR/build.log" | sed 's/^/build warnings: /'
 
 echo "== correctness"
 tests=("$O/tests/gpu/vgpu-executor-test" "$O/tests/gpu/vgpu-sessions-test")
