@@ -18,10 +18,11 @@
 #               such a mode) REPS times each side, alternating, timed
 #               (wall clock of the whole process, median of the REPS)
 # and passes when both modes print the same through the runtime as
-# natively, and the native run passed (exit 0). What is compared is the
-# program's stdout (tests/cudart/check.h) without its TIME lines, and the
-# device's assert messages wherever they were printed (stdout or stderr,
-# sorted): CUDA prints those itself.
+# natively and exit with the same status, and the native run passed
+# (exit 0). What is compared is the program's stdout (tests/cudart/
+# check.h) without its TIME lines, and the device's assert messages
+# wherever they were printed (stdout or stderr, sorted): CUDA prints
+# those itself.
 #
 # Prints one line per program and ends with
 #   RESULT_CUDART programs=N passed=N median_slowdown=X max_round_trips=N
@@ -221,7 +222,8 @@ for p in "${progs[@]}"; do
 		run lib "$p" test "$p.test.lib"
 		lib_rc=$RC
 		jobs=$(grep -cE "$JOB_RE" "$WORK/runs/$p.test.lib.err")
-		same "$p.test.native" "$p.test.lib" "$WORK/runs/$p.test.diff" && test_same=1
+		same "$p.test.native" "$p.test.lib" "$WORK/runs/$p.test.diff" &&
+			[ "$lib_rc" = "$nat_rc" ] && test_same=1
 		[ "$jobs" -gt "${max_jobs:-0}" ] && max_jobs=$jobs
 		[ -z "$max_jobs" ] && max_jobs=$jobs
 	fi
@@ -229,14 +231,15 @@ for p in "${progs[@]}"; do
 	bench_same=$MED_OK
 	for i in $(seq "$REPS"); do
 		run native "$p" bench "$p.bench$i.native"
+		b_rc=$RC
 		[ "$RC" = 0 ] && nat_ms+=("$MS")
 		k=$(sed -n 's/^TIME kernel_ms=//p' "$WORK/runs/$p.bench$i.native.out" | head -1)
 		[ -n "$k" ] && kms+=("$k")
 		if [ "$MED_OK" = 1 ]; then
 			run lib "$p" bench "$p.bench$i.lib"
 			[ "$RC" = 0 ] && lib_ms+=("$MS")
-			same "$p.bench$i.native" "$p.bench$i.lib" "$WORK/runs/$p.bench$i.diff" ||
-				bench_same=0
+			same "$p.bench$i.native" "$p.bench$i.lib" "$WORK/runs/$p.bench$i.diff" &&
+				[ "$RC" = "$b_rc" ] || bench_same=0
 		fi
 	done
 	n_med=$(printf '%s\n' "${nat_ms[@]}" | grep . | median)
