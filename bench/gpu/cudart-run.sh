@@ -33,8 +33,9 @@
 # output matching JOB_RE). "na" where nothing could be measured.
 #
 # One VM per program (its own executor: a failure stays with its program),
-# pool A, all SMs shared. BACKEND=cpu is a dry run without a GPU (only
-# nokernel can pass: the CPU executor runs no kernels; native runs fail).
+# pool A, all SMs shared. BACKEND=cpu is a dry run of the plumbing
+# without a GPU (native runs fail, the CPU executor runs no kernels: only
+# nokernel gets through the runtime; nothing passes).
 #
 # OUTDIR ($OUT when set, else build/gpu-results) gets cudart.log (the lines
 # printed here) and cudart-logs.tar.gz (the build log, every run's stdout
@@ -42,7 +43,9 @@
 #
 #   O=build/gpu  WORK=/tmp/vgpu-cudart  REPS=3  SEED=  BACKEND=cuda
 #   PROGS="vector_add ..." (default: all of tests/cudart/build.mk)
-#   BUDGET_S=200: programs not started by then are reported as not run
+#   BUDGET_S=150: programs not started by then (seconds from the start,
+#              the build included) are reported as not run; each run
+#              gets 60 s at most, and none goes on much past BUDGET_S + 60
 #   INIH=DIR: as for run-on-device.sh (the mediator needs libinih)
 #   JOB_RE: the runtime's debug line for one job sent
 #   CUDART_LIBDIR: take the runtime from there instead of building it
@@ -54,7 +57,7 @@ O=${O:-build/gpu}
 WORK=${WORK:-/tmp/vgpu-cudart}
 REPS=${REPS:-3}
 BACKEND=${BACKEND:-cuda}
-BUDGET_S=${BUDGET_S:-200}
+BUDGET_S=${BUDGET_S:-150}
 SEED=${SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 JOB_RE=${JOB_RE:-'^(vgpu-cudart|libcudart \(vgpu\)): job [0-9]+'}
 NVCC=${NVCC:-$(command -v /usr/local/cuda/bin/nvcc || command -v nvcc)}
