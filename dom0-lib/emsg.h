@@ -127,6 +127,7 @@ struct vgpu_exec_conf {
 	uint64_t mem_quota;		/* bytes: allocations + module images */
 	uint32_t handle_quota;		/* live handles */
 	uint64_t module_quota;		/* bytes of module images */
+	uint32_t time_ms;		/* a job's limit, as the executor reports it */
 	bool test_cmds;			/* accept test_crash / test_hang */
 	bool debug;			/* log debug lines (to stderr) */
 };

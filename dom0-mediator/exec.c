@@ -207,6 +207,7 @@ static int start(struct mediator *m, const struct job *j, const struct exec_limi
 		.mem_quota = lim->mem_bytes,
 		.handle_quota = lim->handles,
 		.module_quota = lim->module_bytes,
+		.time_ms = lim->time_ms,
 		.test_cmds = m->conf.session_test_cmds,
 		.debug = m->verbose,
 	};

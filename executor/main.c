@@ -44,7 +44,8 @@ static int text_fd = -1;	/* the read end of the stdout pipe */
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: vgpu-executor [-dT] [-b cpu|cuda] [-g device] -e epoch [-i vm_id]\n"
-		   "                     [-m mem_bytes] [-n handles] [-M module_bytes] [-u user]\n"
+		   "                     [-m mem_bytes] [-n handles] [-M module_bytes]\n"
+		   "                     [-t time_limit_ms] [-u user]\n"
 		   "       vgpu-executor --version\n"
 		   "Started by vgpu-mediator with its socket as fd 3; see vgpu-executor(8).\n");
 }
@@ -260,7 +261,7 @@ int main(int argc, char **argv)
 		.module_quota = 64ull << 20,
 	};
 	struct vgpu_emsg_ready ready = { 0 };
-	const char *user = NULL;
+	const char *user = NULL, *env;
 	char why[VGPU_SESS_MSG_LEN] = "";
 	uint64_t v, vm_id = 0, epoch = 0, device = 0;
 	struct rlimit no_core = { 0, 0 };
@@ -269,7 +270,7 @@ int main(int argc, char **argv)
 	int c, err, sock = VGPU_EXEC_SOCK_FD;
 	pid_t parent = getppid();
 
-	while ((c = getopt_long(argc, argv, "b:de:g:hi:m:M:n:Tu:V", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:de:g:hi:m:M:n:t:Tu:V", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (!strcmp(optarg, "cpu"))
@@ -292,8 +293,9 @@ int main(int argc, char **argv)
 		case 'd': debug = true; break;
 		case 'T': s.test_cmds = true; break;
 		case 'u': user = optarg; break;
-		case 'e': case 'g': case 'i': case 'm': case 'M': case 'n':
-			if (parse_u64(optarg, c == 'e' ? 0x7fffffff : c == 'g' || c == 'i' || c == 'n' ?
+		case 'e': case 'g': case 'i': case 'm': case 'M': case 'n': case 't':
+			if (parse_u64(optarg, c == 'e' ? 0x7fffffff :
+				      c == 'g' || c == 'i' || c == 'n' || c == 't' ?
 				      UINT32_MAX : UINT64_MAX, &v)) {
 				fprintf(stderr, "vgpu-executor: -%c %s: not a number in range\n", c,
 					optarg);
@@ -305,6 +307,7 @@ int main(int argc, char **argv)
 			if (c == 'm') s.mem_quota = v;
 			if (c == 'M') s.module_quota = v;
 			if (c == 'n') s.handle_quota = (uint32_t)v;
+			if (c == 't') s.time_limit_ms = (uint32_t)v;
 			break;
 		case 'V':
 			printf("vgpu-executor %s\n", VGPU_VERSION);
@@ -322,6 +325,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	s.epoch = (uint32_t)epoch;
+	/* under MPS, the share of the SMs the mediator gave this VM's pool */
+	env = getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
+	if (env && !parse_u64(env, 100, &v) && v)
+		s.sm_percent = (uint32_t)v;
+	x_init(&s);
 	log_init("vgpu-executor", true, debug ? LOG_DEBUG : LOG_INFO);
 	if (fstat(sock, &st) || !S_ISSOCK(st.st_mode)) {
 		log_warnx("fd %d is not a socket: start me from vgpu-mediator", sock);
