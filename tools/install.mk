@@ -14,7 +14,7 @@
 #          the unit, sysusers.d (group vgpu), tmpfiles.d (/var/vgpu),
 #          /etc/vgpu/mediator.conf (only if absent) and mediator.d/, man
 #          pages, documentation
-#   guest: sbin/vgpu-agent, bin/vgpu-lspci, the unit, the udev rule,
+#   guest: sbin/vgpu-agent, bin/vgpu-lspci, bin/vgpu-smi, the unit, the udev rule,
 #          sysusers.d (group vgpu), man pages, the DKMS tree (install-dkms),
 #          the client library (install-lib) and the guest CUDA runtime
 #          (install-cudart)
@@ -83,8 +83,8 @@ DOM0_LIBEXEC := $(O)/vgpu-executor
 DOM0_MAN   := $(addprefix $(MAN_O)/,vgpu-mediator.8 vgpu-assign.8 mediator.conf.5 vgpuctl.1 \
 		vgpu-submit.1 vgpu-executor.8 vgpu-trace-svg.1)
 GUEST_SBIN := $(GUEST_O)/vgpu-agent
-GUEST_BIN  := $(GUEST_O)/vgpu-lspci
-GUEST_MAN  := $(addprefix $(MAN_O)/,vgpu-agent.8 vgpu-lspci.1)
+GUEST_BIN  := $(GUEST_O)/vgpu-lspci $(GUEST_O)/vgpu-smi
+GUEST_MAN  := $(addprefix $(MAN_O)/,vgpu-agent.8 vgpu-lspci.1 vgpu-smi.1)
 LIB_MAN    := $(MAN_O)/libvgpu.3
 GUEST_CUDART := $(if $(filter 1,$(VGPU_CUDART)),$(CUDART_SO))
 
