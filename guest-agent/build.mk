@@ -24,6 +24,13 @@ $(GUEST_O)/vgpu-agent: $(GUEST_O)/guest-agent/vgpu-agent.o $(GUEST_LIBVGPU)
 $(GUEST_O)/vgpu-lspci: $(GUEST_O)/guest-agent/vgpu-lspci.o $(GUEST_LIBVGPU)
 	$(CC) $(GUEST_CFLAGS) $(LDFLAGS) -o $@ $^ -lpci $(LIBVGPU_LDLIBS)
 
+# The guest CUDA runtime, libcudart.so.13 (cudart/build.mk builds it at
+# this path): installed with the guest's programs (tools/install.mk) and
+# run in the guest tests (tests/guest/build.mk) where the tree has it;
+# VGPU_CUDART=0 leaves it out of both.
+VGPU_CUDART	?= $(if $(wildcard cudart/build.mk),1,0)
+CUDART_SO	?= $(O)/cudart/libcudart.so.13
+
 # vgpu-smi: libvgpu's public API, from the archive like the others.
 $(GUEST_O)/vgpu-smi: $(GUEST_O)/guest-agent/vgpu-smi.o $(GUEST_LIBVGPU)
 	$(CC) $(GUEST_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBVGPU_LDLIBS)

@@ -44,7 +44,8 @@
 #                 on Debian, in a directory of its own that ld.so never searches)
 #   CUDART_EXAMPLEDIR  the ld.so.conf.d example vgpu-cudart.conf ($(VGPU_DOCDIR)/examples)
 #   VGPU_CUDART   1: install-guest installs the runtime; 0: it leaves it out
-#                 (default: 1 where the tree has it, cudart/build.mk)
+#                 (default: 1 where the tree has it, cudart/build.mk; the
+#                 guest tests follow it too)
 SYSCONFDIR	?= /etc
 TMPFILESDIR	?= $(PREFIX)/lib/tmpfiles.d
 UNITDIR		?= $(PREFIX)/lib/systemd/system
@@ -60,9 +61,7 @@ LIBDIR		?= $(PREFIX)/lib
 PYTHONDIR	?= $(PREFIX)/lib/python3/dist-packages
 CUDARTDIR	?= $(LIBDIR)/vgpu/cudart
 CUDART_EXAMPLEDIR ?= $(VGPU_DOCDIR)/examples
-VGPU_CUDART	?= $(if $(wildcard cudart/build.mk),1,0)
-# cudart/build.mk builds it here (the one path both sides know).
-CUDART_SO	?= $(O)/cudart/libcudart.so.13
+# (VGPU_CUDART and CUDART_SO: guest-agent/build.mk)
 
 # ---- man pages, from Documentation/man/NAME.SECTION.rst at build time ----
 MAN_O	 := build/man
