@@ -202,6 +202,7 @@ static int start(struct mediator *m, const struct job *j, const struct exec_limi
 	struct vgpu_exec_conf c = {
 		.path = m->epochs.path,
 		.user = m->conf.executor_user,
+		.uid = m->conf.executor_uid_base ? m->conf.executor_uid_base + j->vm_id : 0,
 		.backend = strcmp(m->be_ops->name, "cuda") ? VGPU_EXEC_CPU : VGPU_EXEC_CUDA,
 		.vm_id = j->vm_id,	/* taken under m->lock at dispatch */
 		.mem_quota = lim->mem_bytes,
