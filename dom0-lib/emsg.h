@@ -129,6 +129,7 @@ struct vgpu_exec_conf {
 	uint64_t module_quota;		/* bytes of module images */
 	bool test_cmds;			/* accept test_crash / test_hang */
 	bool debug;			/* log debug lines (to stderr) */
+	char *const *env;		/* its environment (NULL: an empty one) */
 };
 
 /*
