@@ -54,6 +54,7 @@
 
 #include "conf.h"
 #include "exec.h"
+#include "mps.h"
 #include "pool.h"
 #include "queue.h"
 #include "stats.h"
@@ -85,6 +86,7 @@ struct mediator {
 	const struct vgpu_backend_ops *be_ops;	/* fixed while workers run */
 	struct vgpu_backend *be;
 	struct exec_epochs epochs;	/* executors' epochs and program (exec.h) */
+	struct mps mps;			/* isolation = mps: the daemon (mps.h) */
 };
 
 #endif /* VGPU_MEDIATOR_H */
