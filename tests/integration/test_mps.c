@@ -38,12 +38,14 @@
 #define KEYS \
 	"session_test_commands = yes\nmps_control = " FAKE "\nmps_fault_limit = 2\n" \
 	"mps_fault_window_s = 600\n"
-#define POOLS "[pool A]\nsm_percent = 30\n[pool B]\nsm_percent = 70\n"
-#define VMS_MPS \
+/* The pools' sm_percent and m1's and m2's quotas are random: see setup. */
+#define POOLS_MPS \
+	"[pool A]\nsm_percent = %u\n[pool B]\nsm_percent = %u\n" \
 	"[vm m1]\nid = 51\npool = A\npriority = medium\nisolation = mps\n" \
-	"session_mem_bytes = 3M\nsession_time_limit_ms = 5000\n" \
+	"session_mem_bytes = %" PRIu64 "K\nsession_time_limit_ms = 5000\n" \
 	"[vm m2]\nid = 52\npool = B\npriority = medium\nisolation = mps\n" \
-	"session_mem_bytes = 64K\nsession_time_limit_ms = 5000\n"
+	"session_mem_bytes = %" PRIu64 "K\nsession_time_limit_ms = 5000\n"
+#define HEADROOM_MB 512		/* mps.c: MPS_MEM_HEADROOM_MB */
 #define VMS_PROC \
 	"[vm p1]\nid = 53\npool = A\npriority = medium\n" \
 	"[vm p2]\nid = 54\npool = B\npriority = medium\nisolation = process\n"
@@ -60,6 +62,8 @@ FIXTURE(mps) {
 	struct vgpu_sess_buf b;
 	struct sess_reply r;
 	char logd[512], pipe[512];
+	char mps_conf[1024];		/* POOLS_MPS, filled in */
+	char pct[2][8], mem[2][32];	/* m1's and m2's expected environment */
 };
 
 /* Up to @len - 1 bytes of file @path into @buf, NUL-terminated; bytes or -1. */
@@ -217,9 +221,26 @@ FIXTURE_SETUP(mps)
 {
 	char dir[512];
 
+	unsigned int pct[2];
+	uint64_t kib[2];
+	char vms[2048];
+
 	test_seed();
 	ASSERT_EQ(0, access(FAKE, X_OK)) TH_LOG("%s", FAKE);
-	ASSERT_EQ(0, tm_init(&self->t, KEYS, POOLS VMS_MPS VMS_PROC));
+	for (int i = 0; i < 2; i++) {
+		pct[i] = (unsigned int)test_rand_range(1, 100);
+		kib[i] = test_rand_range(1, 4 << 20);	/* up to 4 GiB */
+		snprintf(self->pct[i], sizeof(self->pct[i]), "%u", pct[i]);
+		/* MiB rounded up, plus the context's headroom */
+		snprintf(self->mem[i], sizeof(self->mem[i]), "0=%" PRIu64 "M",
+			 (kib[i] + 1023) / 1024 + HEADROOM_MB);
+	}
+	printf("# sm_percent A=%u B=%u; m1 %" PRIu64 " KiB, m2 %" PRIu64 " KiB\n", pct[0],
+	       pct[1], kib[0], kib[1]);
+	snprintf(self->mps_conf, sizeof(self->mps_conf), POOLS_MPS, pct[0], pct[1], kib[0],
+		 kib[1]);
+	snprintf(vms, sizeof(vms), "%s%s", self->mps_conf, VMS_PROC);
+	ASSERT_EQ(0, tm_init(&self->t, KEYS, vms));
 	ASSERT_EQ(0, tm_start(&self->t)) TH_LOG("see %s", self->t.log);
 	snprintf(self->logd, sizeof(self->logd), "%s/mps/log", self->t.root);
 	snprintf(self->pipe, sizeof(self->pipe), "%s/mps/pipe", self->t.root);
@@ -322,9 +343,9 @@ TEST_F(mps, the_daemon_is_private_and_executors_get_their_share)
 
 	for (int i = 0; i < NVMS; i++)
 		alloc_on(_metadata, self, i);
-	/* pool A's 30 %, 3 MiB + 512 MiB headroom; pool B's 70 %, 64 KiB -> 1 + 512 */
-	expect_env(_metadata, self, M1, "30", "0=515M");
-	expect_env(_metadata, self, M2, "70", "0=513M");
+	/* each its pool's share, its quota in MiB rounded up plus the headroom */
+	expect_env(_metadata, self, M1, self->pct[0], self->mem[0]);
+	expect_env(_metadata, self, M2, self->pct[1], self->mem[1]);
 	expect_env(_metadata, self, P1, NULL, NULL);
 	expect_env(_metadata, self, P2, NULL, NULL);
 	ASSERT_EQ(0, status_line(&self->t, "vm m1:", line, sizeof(line)));
@@ -385,7 +406,7 @@ TEST_F(mps, a_fault_restarts_mps_clients_and_spares_process_mode)
 	EXPECT_EQ(p2, executor_of(&self->t, ids[P2]));
 	/* m2's new executor is an MPS client again */
 	EXPECT_NE(m2, executor_of(&self->t, ids[M2]));
-	expect_env(_metadata, self, M2, "70", "0=513M");
+	expect_env(_metadata, self, M2, self->pct[1], self->mem[1]);
 
 	ASSERT_EQ(0, status_line(&self->t, "vm m1:", line, sizeof(line)));
 	EXPECT_NE(NULL, strstr(line, " isolation=mps mps_faults=1 mps_lost=0 mps_demotions=0"))
@@ -430,12 +451,12 @@ TEST_F(mps, a_repeat_offender_moves_to_process_isolation)
 	EXPECT_NE(NULL, strstr(line, " isolation=process mps_faults=2 ")) TH_LOG("%s", line);
 	/* m2 stays an MPS client */
 	alloc_on(_metadata, self, M2);
-	expect_env(_metadata, self, M2, "70", "0=513M");
+	expect_env(_metadata, self, M2, self->pct[1], self->mem[1]);
 }
 
 TEST_F(mps, reload_and_exit_stop_the_daemon)
 {
-	char line[1024], path[600], pidtext[32];
+	char line[1024], path[600], pidtext[32], vms[2048];
 	pid_t m1, daemon;
 
 	alloc_on(_metadata, self, M1);
@@ -444,7 +465,7 @@ TEST_F(mps, reload_and_exit_stop_the_daemon)
 	snprintf(path, sizeof(path), "%s/control", self->pipe);
 
 	/* no VM in MPS mode any more: its clients and the daemon go */
-	ASSERT_EQ(0, write_conf(&self->t, KEYS, POOLS VMS_PROC
+	ASSERT_EQ(0, write_conf(&self->t, KEYS, VMS_PROC
 				"[vm m1]\nid = 51\npool = A\npriority = medium\n"));
 	ASSERT_EQ(0, reload(&self->t));
 	EXPECT_EQ(1, count_log(self->logd, "control.log", "quit"));
@@ -456,12 +477,13 @@ TEST_F(mps, reload_and_exit_stop_the_daemon)
 	expect_env(_metadata, self, M1, NULL, NULL);
 
 	/* back: started again */
-	ASSERT_EQ(0, write_conf(&self->t, KEYS, POOLS VMS_MPS VMS_PROC));
+	snprintf(vms, sizeof(vms), "%s%s", self->mps_conf, VMS_PROC);
+	ASSERT_EQ(0, write_conf(&self->t, KEYS, vms));
 	ASSERT_EQ(0, reload(&self->t));
 	EXPECT_EQ(2, count_log(self->logd, "invocations", "args=[-d]"));
 	EXPECT_EQ(0, access(path, F_OK));
 	alloc_on(_metadata, self, M1);
-	expect_env(_metadata, self, M1, "30", "0=515M");
+	expect_env(_metadata, self, M1, self->pct[0], self->mem[0]);
 
 	/* the exit stops it */
 	ASSERT_LT(0, slurp(strcat(strcpy(line, self->logd), "/daemon.pid"), pidtext,
@@ -534,7 +556,7 @@ TEST_F(mps, a_bad_reload_keeps_the_daemon)
 {
 	char line[1024], path[600];
 
-	ASSERT_EQ(0, write_conf(&self->t, KEYS, POOLS VMS_PROC
+	ASSERT_EQ(0, write_conf(&self->t, KEYS, VMS_PROC
 				"[vm m1]\nid = 51\npool = A\npriority = medium\nisolation = mpss\n"));
 	ASSERT_EQ(0, reload(&self->t));
 	ASSERT_EQ(0, status_line(&self->t, "config:", line, sizeof(line)));
@@ -544,7 +566,7 @@ TEST_F(mps, a_bad_reload_keeps_the_daemon)
 	EXPECT_EQ(0, access(path, F_OK));
 	EXPECT_EQ(0, count_log(self->logd, "control.log", "quit"));
 	alloc_on(_metadata, self, M1);
-	expect_env(_metadata, self, M1, "30", "0=515M");
+	expect_env(_metadata, self, M1, self->pct[0], self->mem[0]);
 }
 
 TEST_HARNESS_MAIN
