@@ -229,8 +229,13 @@ static int start(struct mediator *m, const struct job *j, const struct exec_limi
 
 	/* An MPS client connects to a daemon that no fault restarts meanwhile. */
 	if (mps) {
-		if (mps_client_begin(&m->mps, why))
+		err = mps_client_begin(&m->mps, why);
+		if (err == -EAGAIN)
+			mps = false;	/* MPS off since the job's limits were taken */
+		else if (err)
 			return -EIO;
+	}
+	if (mps) {
 		mps_client_env(&m->mps, lim, &env);
 		c.env = env.envp;
 	}

@@ -64,7 +64,7 @@ static int mkdir_mode(const char *path, mode_t mode)
 }
 
 /* Ours, less any CUDA_MPS_*, plus the daemon's two directories. */
-static char **daemon_env(const struct mps *s)
+static char **daemon_env(struct mps *s)
 {
 	size_t n = 0, k = 0;
 	char **env;
@@ -77,6 +77,7 @@ static char **daemon_env(const struct mps *s)
 	for (char **e = environ; e && *e; e++)
 		if (strncmp(*e, "CUDA_MPS_", 9))
 			env[k++] = *e;	/* environ outlives us */
+	s->env_ours = k;
 	if (asprintf(&env[k++], "CUDA_MPS_PIPE_DIRECTORY=%s", s->pipe_dir) < 0 ||
 	    asprintf(&env[k++], "CUDA_MPS_LOG_DIRECTORY=%s", s->log_dir) < 0) {
 		free(env);	/* a leak of one string at start, then exit */
@@ -307,6 +308,10 @@ void mps_shutdown(struct mediator *m)
 	if (s->running)
 		daemon_stop(s);
 	pthread_mutex_unlock(&s->lock);
+	free(s->env[s->env_ours]);
+	free(s->env[s->env_ours + 1]);
+	free(s->env);
+	s->env = NULL;
 }
 
 int mps_client_begin(struct mps *s, char *why)
@@ -314,6 +319,10 @@ int mps_client_begin(struct mps *s, char *why)
 	char text[MPS_WHY_LEN];
 
 	pthread_mutex_lock(&s->lock);
+	if (!s->wanted) {	/* a reload since the job took its limits */
+		pthread_mutex_unlock(&s->lock);
+		return -EAGAIN;
+	}
 	if (s->running && control_there(s))
 		return 0;
 	if (s->running)

@@ -56,6 +56,7 @@ struct mps {
 	uint64_t fault_window_ns;	/* conf.mps_fault_window_s */
 	TAILQ_HEAD(, vm_exec) clients;	/* live MPS-mode executors */
 	char **env;			/* the daemon's: ours, CUDA_MPS_* replaced */
+	size_t env_ours;		/* env's two strings we allocated, from here */
 	atomic_bool up;			/* [A] running, for the status */
 	atomic_uint_fast64_t starts;	/* [A] daemons started */
 	atomic_uint_fast64_t restarts;	/* [A] of them, after a fault */
@@ -75,8 +76,10 @@ void mps_shutdown(struct mediator *m);
 
 /*
  * A worker, before starting an MPS-mode executor: start the daemon if it
- * is not running. 0 with s->lock held (until mps_client_end()), or -EIO
- * with @why (VGPU_MSG_LEN) and the lock not held.
+ * is not running. 0 with s->lock held (until mps_client_end()); -EAGAIN
+ * when a reload left no VM in MPS mode since the job took its limits (it
+ * runs in process mode); or -EIO with @why (VGPU_MSG_LEN). The lock is
+ * not held after an error.
  */
 int mps_client_begin(struct mps *s, char *why);
 /* @x's environment from @lim (pool SM share, memory quota) into @e. */
