@@ -10,8 +10,9 @@
  * daemon and the other MPS-mode executors, answers their in-flight job
  * -EIO naming the faulting VM and leaves process-mode VMs alone; a VM
  * that keeps faulting moves to process isolation; a reload without MPS
- * and the mediator's exit stop the daemon; bad keys are refused at the
- * start and on a reload.
+ * and the mediator's exit stop the daemon, and a daemon left by a killed
+ * mediator is stopped before the next one starts its own; bad keys are
+ * refused at the start and on a reload.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -497,6 +498,23 @@ TEST_F(mps, reload_and_exit_stop_the_daemon)
 	for (int i = 0; i < 300 && alive(daemon); i++)
 		usleep(10000);
 	EXPECT_FALSE(alive(daemon)) TH_LOG("fake daemon %d still runs", (int)daemon);
+}
+
+/* A mediator killed outright leaves its daemon: the next one stops it first. */
+TEST_F(mps, a_daemon_left_behind_is_stopped_before_the_start)
+{
+	char path[600];
+
+	ASSERT_EQ(128 + SIGKILL, tm_stop(&self->t, SIGKILL));
+	snprintf(path, sizeof(path), "%s/control", self->pipe);
+	ASSERT_EQ(0, access(path, F_OK));	/* the old daemon still runs */
+	ASSERT_EQ(0, tm_start(&self->t)) TH_LOG("see %s", self->t.log);
+	EXPECT_EQ(1, count_in(self->t.log, "a daemon already runs on"));
+	EXPECT_EQ(1, count_log(self->logd, "control.log", "quit"));
+	EXPECT_EQ(2, count_log(self->logd, "invocations", "args=[-d]"));
+	EXPECT_EQ(0, access(path, F_OK));
+	alloc_on(_metadata, self, M2);
+	expect_env(_metadata, self, M2, self->pct[1], self->mem[1]);
 }
 
 /* `vgpu-mediator -n` on @t's config: its exit status, its output in @out. */
