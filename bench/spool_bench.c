@@ -15,7 +15,9 @@
  * with one line:
  * RESULT noop_p50_us=.. noop_p99_us=.. rps=.. cpu_us_per_req=.. pipe_p50_us=..
  *        pool_jobs_per_s=.. direct_jobs_per_s=.. pool_ratio_vs_direct=..
- *        worker_us_per_job=.. turnaround_us=..
+ *        worker_us_per_job=.. turnaround_us=.. main_us_per_req=.. main_us_per_job=..
+ * (main_us_*: the main thread's CPU per NOOP of the throughput run and per
+ * SPIN of the pool run: acceptance, the cost that issue 11 §4 is about)
  */
 #include <dirent.h>
 #include <stdbool.h>
@@ -42,6 +44,7 @@
 #define SPIN_NS		20000	/* bench (b)'s small job */
 #define SPIN_N		20000	/* jobs of the pool run */
 #define SPIN_DEPTH	32
+#define MAIN_COMM	"vgpu-mediator"	/* the main thread keeps the program's name */
 
 /* ns on CPU of @pid's threads named @comm, or of all its threads if NULL. */
 static uint64_t cpu_ns_of_threads(pid_t pid, const char *comm)
@@ -199,22 +202,24 @@ static uint64_t turnaround_ns(struct vgpu_rsp_hdr *rsp, int n)
  * turnaround (see above) into @gap_us.
  */
 static double pool_spin_rate(struct test_mediator *t, const char *vm, const char *pool,
-			     double *worker_us, double *gap_us)
+			     double *worker_us, double *main_us, double *gap_us)
 {
 	struct vgpu_call spin = { .op = VGPU_OP_SPIN, .args = { SPIN_NS } };
 	struct vgpu_rsp_hdr *rsp = calloc(SPIN_N, sizeof(*rsp));
 	char comm[16];
-	uint64_t t0, t1, c0;
+	uint64_t t0, t1, c0, m0;
 
 	snprintf(comm, sizeof(comm), "vgpu-pool-%s", pool);
 	if (!rsp || run_calls(t, vm, &spin, SPIN_N / 10, SPIN_DEPTH, NULL, NULL))	/* warm-up */
 		return 0;
 	c0 = cpu_ns_of_threads(t->pid, comm);
+	m0 = cpu_ns_of_threads(t->pid, MAIN_COMM);
 	t0 = vgpu_now_ns();
 	if (run_calls(t, vm, &spin, SPIN_N, SPIN_DEPTH, NULL, rsp))
 		return 0;
 	t1 = vgpu_now_ns();
 	*worker_us = (double)(cpu_ns_of_threads(t->pid, comm) - c0) / 1e3 / SPIN_N;
+	*main_us = (double)(cpu_ns_of_threads(t->pid, MAIN_COMM) - m0) / 1e3 / SPIN_N;
 	*gap_us = (double)turnaround_ns(rsp, SPIN_N) / 1e3;
 	free(rsp);
 	return SPIN_N / ((double)(t1 - t0) / 1e9);
@@ -256,7 +261,9 @@ int main(void)
 	struct test_mediator t;
 	uint64_t *lat = calloc(LAT_N, sizeof(*lat));
 	uint64_t cpu0, cpu1, t0, t1, p50, p99, pipe50;
-	double rps, cpu_per_req, pool_rate, direct_rate, worker_us = 0, gap_us = 0;
+	double rps, cpu_per_req, main_per_req, pool_rate, direct_rate, worker_us = 0, gap_us = 0;
+	double main_us = 0;
+	uint64_t m0, m1;
 	pid_t kids[CLIENTS];
 
 	char spool[300];
@@ -292,6 +299,7 @@ int main(void)
 	       p50 / 1e3, p99 / 1e3);
 
 	cpu0 = cpu_ns_of(t.pid);
+	m0 = cpu_ns_of_threads(t.pid, MAIN_COMM);
 	t0 = vgpu_now_ns();
 	for (int i = 0; i < CLIENTS; i++) {
 		kids[i] = fork();
@@ -310,20 +318,22 @@ int main(void)
 	}
 	t1 = vgpu_now_ns();
 	cpu1 = cpu_ns_of(t.pid);
+	m1 = cpu_ns_of_threads(t.pid, MAIN_COMM);
 	rps = (double)CLIENTS * TPUT_N / ((double)(t1 - t0) / 1e9);
 	cpu_per_req = (double)(cpu1 - cpu0) / 1e3 / (CLIENTS * TPUT_N);
+	main_per_req = (double)(m1 - m0) / 1e3 / (CLIENTS * TPUT_N);
 	printf("%d clients x %d in flight: %d NOOPs in %.2f s, %.0f requests/s, "
-	       "mediator CPU %.1f us/request\n", CLIENTS, DEPTH, CLIENTS * TPUT_N,
-	       (double)(t1 - t0) / 1e9, rps, cpu_per_req);
+	       "mediator CPU %.1f us/request (main thread %.1f)\n", CLIENTS, DEPTH,
+	       CLIENTS * TPUT_N, (double)(t1 - t0) / 1e9, rps, cpu_per_req, main_per_req);
 
-	pool_rate = pool_spin_rate(&t, "c2", "B", &worker_us, &gap_us);
+	pool_rate = pool_spin_rate(&t, "c2", "B", &worker_us, &main_us, &gap_us);
 	if (!pool_rate)
 		goto fail;
 	direct_rate = direct_spin_rate();
 	printf("%d us SPINs: one pool %.0f jobs/s (1 VM x %d in flight), its worker on CPU "
-	       "%.1f us/job, turnaround p50 %.1f us; one process alone %.0f jobs/s: %.3f\n",
-	       SPIN_NS / 1000, pool_rate, SPIN_DEPTH, worker_us, gap_us, direct_rate,
-	       pool_rate / direct_rate);
+	       "%.1f us/job, the main thread %.1f, turnaround p50 %.1f us; one process alone "
+	       "%.0f jobs/s: %.3f\n", SPIN_NS / 1000, pool_rate, SPIN_DEPTH, worker_us, main_us,
+	       gap_us, direct_rate, pool_rate / direct_rate);
 
 	pipe50 = pipe_p50_ns();
 	printf("pipe ping-pong: p50 %.1f us\n", pipe50 / 1e3);
@@ -333,9 +343,10 @@ int main(void)
 	tm_cleanup(&t);
 	printf("RESULT noop_p50_us=%.0f noop_p99_us=%.0f rps=%.0f cpu_us_per_req=%.1f "
 	       "pipe_p50_us=%.0f pool_jobs_per_s=%.0f direct_jobs_per_s=%.0f "
-	       "pool_ratio_vs_direct=%.3f worker_us_per_job=%.1f turnaround_us=%.1f\n",
+	       "pool_ratio_vs_direct=%.3f worker_us_per_job=%.1f turnaround_us=%.1f "
+	       "main_us_per_req=%.1f main_us_per_job=%.1f\n",
 	       p50 / 1e3, p99 / 1e3, rps, cpu_per_req, pipe50 / 1e3, pool_rate, direct_rate,
-	       pool_rate / direct_rate, worker_us, gap_us);
+	       pool_rate / direct_rate, worker_us, gap_us, main_per_req, main_us);
 	free(lat);
 	return 0;
 fail:

@@ -143,7 +143,7 @@ int vgpu_emsg_expect(struct vgpu_emsg *m, uint32_t type, uint32_t len, unsigned 
 
 int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 {
-	char epoch[16], vm[16], dev[16], mem[24], handles[16], mods[24];
+	char epoch[16], vm[16], dev[16], mem[24], handles[16], mods[24], ms[16], uid[16];
 	char *argv[24], *no_env[] = { NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t sa;
@@ -156,6 +156,8 @@ int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 	snprintf(mem, sizeof(mem), "%" PRIu64, c->mem_quota);
 	snprintf(handles, sizeof(handles), "%" PRIu32, c->handle_quota);
 	snprintf(mods, sizeof(mods), "%" PRIu64, c->module_quota);
+	snprintf(ms, sizeof(ms), "%" PRIu32, c->time_ms);
+	snprintf(uid, sizeof(uid), "%" PRIu32, c->uid);
 	argv[argc++] = (char *)"vgpu-executor";
 	argv[argc++] = (char *)"-b";
 	argv[argc++] = (char *)(c->backend == VGPU_EXEC_CUDA ? "cuda" : "cpu");
@@ -171,9 +173,15 @@ int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 	argv[argc++] = handles;
 	argv[argc++] = (char *)"-M";
 	argv[argc++] = mods;
+	argv[argc++] = (char *)"-t";
+	argv[argc++] = ms;
 	if (c->user) {
 		argv[argc++] = (char *)"-u";
 		argv[argc++] = (char *)c->user;
+		if (c->uid) {
+			argv[argc++] = (char *)"-U";
+			argv[argc++] = uid;
+		}
 	}
 	if (c->test_cmds)
 		argv[argc++] = (char *)"-T";

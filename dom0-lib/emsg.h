@@ -120,6 +120,7 @@ void vgpu_emsg_close_fds(struct vgpu_emsg *m);
 struct vgpu_exec_conf {
 	const char *path;		/* the vgpu-executor binary */
 	const char *user;		/* to run as when started as root */
+	uint32_t uid;			/* with @user's groups, this uid (0: @user's) */
 	enum vgpu_exec_backend backend;
 	int device;			/* CUDA device ordinal */
 	uint32_t epoch;			/* 1..2^31-1, new for every executor started */
@@ -127,6 +128,7 @@ struct vgpu_exec_conf {
 	uint64_t mem_quota;		/* bytes: allocations + module images */
 	uint32_t handle_quota;		/* live handles */
 	uint64_t module_quota;		/* bytes of module images */
+	uint32_t time_ms;		/* a job's limit, as the executor reports it */
 	bool test_cmds;			/* accept test_crash / test_hang */
 	bool debug;			/* log debug lines (to stderr) */
 	char *const *env;		/* its environment (NULL: an empty one) */

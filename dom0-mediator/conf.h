@@ -108,6 +108,8 @@ struct conf {
 	unsigned int worker_spin_us;	/* a worker polls this long after a job */
 	char executor[PATH_MAX];	/* vgpu-executor; "": exec.c finds it */
 	char executor_user[64];		/* what executors run as when we are root */
+	uint32_t executor_uid_base;	/* each VM's executor runs as this + its id
+					 * (the user's groups); 0: the user's uid */
 	bool session_test_cmds;		/* executors accept test_crash/test_hang */
 	/* Isolation (mps.c): the VMs' default, and the MPS daemon's keys. */
 	enum isolation isolation;	/* ISO_PROCESS unless "isolation = mps" */

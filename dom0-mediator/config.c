@@ -27,7 +27,7 @@
 
 #define DEF_MAX_PAYLOAD	VGPU_PAYLOAD_DEFAULT	/* bytes: proto.h, "Size limits" */
 #define DEF_MAX_QUEUED	64
-#define MAX_QUEUED_MAX	4096		/* each queued job pins an fd */
+#define MAX_QUEUED_MAX	4096		/* queued jobs may keep fds (queue.c's bound) */
 #define MAX_VMS		1024
 #define DEF_SOCKET_GROUP "vgpu"		/* if it exists (tools/vgpu.sysusers) */
 #define DEF_METRICS_PORT 9445
@@ -44,6 +44,8 @@
 #define DEF_SESS_TIME_MS	5000
 #define SESS_TIME_MS_MAX	3600000		/* an hour */
 #define DEF_EXEC_USER		"nobody"
+#define UID_BASE_MIN		65536		/* past Debian's account ranges and nobody */
+#define UID_MAX_EXEC		0x7ffffffeu	/* the last uid an executor may take */
 /* Isolation: the MPS daemon's program, and when a VM counts as faulting
  * again and again (Documentation/executor.rst, "Isolation modes"). */
 #define DEF_MPS_CONTROL		"/usr/bin/nvidia-cuda-mps-control"
@@ -408,6 +410,12 @@ static void mediator_key(struct parse *p, const char *k, const char *v)
 			perr(p, "key 'executor_user': '%s' is root; executors run unprivileged", v);
 		else
 			set_str(p, k, v, c->executor_user, sizeof(c->executor_user));
+	} else if (!strcmp(k, "executor_uid_base")) {
+		/* 0, or past the ranges Debian gives accounts (and nobody) */
+		if (strcmp(v, "0") && set_num(p, k, v, UID_BASE_MIN, UID_MAX_EXEC, &n))
+			c->executor_uid_base = (uint32_t)n;
+		else if (!strcmp(v, "0"))
+			c->executor_uid_base = 0;
 	} else if (!strcmp(k, "session_test_commands")) {
 		set_bool(p, k, v, &c->session_test_cmds);
 	} else if (!strcmp(k, "isolation")) {
@@ -811,6 +819,12 @@ static int finish(struct parse *p)
 					 vm->id, c->vms[j].name, c->vms[j].where);
 				return -1;
 			}
+		}
+		if (c->executor_uid_base && vm->id > UID_MAX_EXEC - c->executor_uid_base) {
+			snprintf(p->err, p->errlen, "%s: [vm %s] key 'id': executor_uid_base %" PRIu32
+				 " + %" PRIu32 " is past the last uid executors may take (%u)",
+				 vm->where, vm->name, c->executor_uid_base, vm->id, UID_MAX_EXEC);
+			return -1;
 		}
 		if (!vm->dir[0] &&
 		    snprintf(vm->dir, sizeof(vm->dir), "%s/%s", c->spool, vm->name) >=

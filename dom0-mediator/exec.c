@@ -213,11 +213,13 @@ static int start(struct mediator *m, const struct job *j, const struct exec_limi
 	struct vgpu_exec_conf c = {
 		.path = m->epochs.path,
 		.user = m->conf.executor_user,
+		.uid = m->conf.executor_uid_base ? m->conf.executor_uid_base + j->vm_id : 0,
 		.backend = strcmp(m->be_ops->name, "cuda") ? VGPU_EXEC_CPU : VGPU_EXEC_CUDA,
 		.vm_id = j->vm_id,	/* taken under m->lock at dispatch */
 		.mem_quota = lim->mem_bytes,
 		.handle_quota = lim->handles,
 		.module_quota = lim->module_bytes,
+		.time_ms = lim->time_ms,
 		.test_cmds = m->conf.session_test_cmds,
 		.debug = m->verbose,
 	};
@@ -238,6 +240,9 @@ static int start(struct mediator *m, const struct job *j, const struct exec_limi
 	if (mps) {
 		mps_client_env(&m->mps, lim, &env);
 		c.env = env.envp;
+		/* one MPS server serves one uid: other uids' clients would wait
+		 * for it to end (executor.rst, Isolation modes) */
+		c.uid = 0;
 	}
 	x->mps = mps;
 	c.epoch = next_epoch(m);

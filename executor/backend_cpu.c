@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "executor.h"
 
@@ -97,6 +98,37 @@ static int cpu_list_end(char *msg)
 	return 0;
 }
 
+/*
+ * The CPU reference as a device: a Hopper's shape (compute capability 9.0,
+ * its limits of blocks, grids, shared memory and registers) so that what a
+ * CUDA runtime computes from them (occupancy, launch checks) is what it
+ * would compute on the GPU; an SM per online CPU, the host's memory.
+ */
+static int cpu_props(struct vgpu_device_props *p, char *msg)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+
+	(void)msg;
+	snprintf(p->name, sizeof(p->name), "vgpu CPU reference");
+	p->cc_major = 9;
+	p->cc_minor = 0;
+	p->multiprocessors = cpus > 0 ? (uint32_t)cpus : 1;
+	p->warp_size = 32;
+	p->total_mem = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+	p->max_threads_per_block = 1024;
+	p->max_block[0] = 1024, p->max_block[1] = 1024, p->max_block[2] = 64;
+	p->max_grid[0] = 0x7fffffff, p->max_grid[1] = 65535, p->max_grid[2] = 65535;
+	p->shared_per_block = 48 << 10;
+	p->shared_per_block_optin = 227 << 10;
+	p->shared_per_sm = 228 << 10;
+	p->regs_per_block = p->regs_per_sm = 65536;
+	p->max_threads_per_sm = 2048;
+	p->max_blocks_per_sm = 32;
+	p->const_bytes = 64 << 10;
+	return 0;
+}
+
 static bool cpu_lost;	/* never: the CPU backend has no context to lose */
 
 const struct xbackend xbackend_cpu = {
@@ -110,6 +142,7 @@ const struct xbackend xbackend_cpu = {
 	.d2d = cpu_d2d,
 	.list_begin = cpu_list_begin,
 	.timestamp = cpu_timestamp,
+	.props = cpu_props,
 	.list_end = cpu_list_end,
 	.lost = &cpu_lost,
 };

@@ -20,6 +20,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +39,15 @@
 	X(cuFuncGetName) X(cuFuncGetParamInfo) X(cuFuncGetAttribute)	\
 	X(cuFuncSetAttribute) X(cuLaunchKernelEx) X(cuEventCreate)	\
 	X(cuEventRecord) X(cuEventSynchronize) X(cuEventElapsedTime)	\
-	X(cuGetErrorName)
+	X(cuGetErrorName) X(cuDeviceGetAttribute) X(cuDeviceTotalMem)	\
+	X(cuDeviceGetUuid) X(cuModuleGetGlobal)
 
 #define CU_DECL(fn) static __typeof__(&fn) p_##fn;
 CU_FNS(CU_DECL)
 
 static bool lost;		/* the context is unusable: exit after this list */
 static CUevent ev_start, ev_now;
+static CUdevice cu_dev;		/* the device of the primary context */
 
 /* Map @e of @call to -errno with the reason in @msg; 0 for success. */
 static int cu_fail(CUresult e, const char *call, char *msg)
@@ -141,6 +144,7 @@ static int cuda_init(int device, char name[64], char *msg)
 	    (err = CU(p_cuEventCreate(&ev_now, CU_EVENT_DEFAULT))))
 		return err;
 	name[63] = '\0';
+	cu_dev = dev;
 	return 0;
 }
 
@@ -332,6 +336,86 @@ static int cuda_launch(void *mod, const struct vgpu_sess_cmd *c, void *params, c
 	return err;
 }
 
+static int cuda_module_global(void *mod, const char *name, uint64_t *addr, uint64_t *size,
+			      char *msg)
+{
+	CUdeviceptr p;
+	size_t n;
+	int err = CU(p_cuModuleGetGlobal(&p, &n, (CUmodule)mod, name));
+
+	if (!err) {
+		*addr = (uint64_t)p;
+		*size = n;
+	}
+	return err;
+}
+
+static int cuda_props(struct vgpu_device_props *p, char *msg)
+{
+	static const struct {
+		CUdevice_attribute a;
+		size_t off;
+	} attrs[] = {
+#define A(attr, field) { CU_DEVICE_ATTRIBUTE_##attr, offsetof(struct vgpu_device_props, field) }
+		A(COMPUTE_CAPABILITY_MAJOR, cc_major),
+		A(COMPUTE_CAPABILITY_MINOR, cc_minor),
+		A(MULTIPROCESSOR_COUNT, multiprocessors),
+		A(WARP_SIZE, warp_size),
+		A(CLOCK_RATE, clock_khz),
+		A(MEMORY_CLOCK_RATE, mem_clock_khz),
+		A(GLOBAL_MEMORY_BUS_WIDTH, mem_bus_width),
+		A(L2_CACHE_SIZE, l2_bytes),
+		A(MAX_THREADS_PER_BLOCK, max_threads_per_block),
+		A(MAX_BLOCK_DIM_X, max_block[0]),
+		A(MAX_BLOCK_DIM_Y, max_block[1]),
+		A(MAX_BLOCK_DIM_Z, max_block[2]),
+		A(MAX_GRID_DIM_X, max_grid[0]),
+		A(MAX_GRID_DIM_Y, max_grid[1]),
+		A(MAX_GRID_DIM_Z, max_grid[2]),
+		A(MAX_SHARED_MEMORY_PER_BLOCK, shared_per_block),
+		A(MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, shared_per_block_optin),
+		A(MAX_SHARED_MEMORY_PER_MULTIPROCESSOR, shared_per_sm),
+		A(MAX_REGISTERS_PER_BLOCK, regs_per_block),
+		A(MAX_REGISTERS_PER_MULTIPROCESSOR, regs_per_sm),
+		A(MAX_THREADS_PER_MULTIPROCESSOR, max_threads_per_sm),
+		A(MAX_BLOCKS_PER_MULTIPROCESSOR, max_blocks_per_sm),
+		A(TOTAL_CONSTANT_MEMORY, const_bytes),
+#undef A
+	};
+	static const struct {
+		CUdevice_attribute a;
+		uint32_t flag;
+	} flags[] = {
+		{ CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH, VGPU_PROPS_F_COOPERATIVE },
+		{ CU_DEVICE_ATTRIBUTE_CONCURRENT_KERNELS, VGPU_PROPS_F_CONCURRENT_KERNELS },
+		{ CU_DEVICE_ATTRIBUTE_ECC_ENABLED, VGPU_PROPS_F_ECC },
+	};
+	CUuuid uuid;
+	size_t total;
+	int v, err;
+
+	if ((err = CU(p_cuDeviceGetName(p->name, (int)sizeof(p->name), cu_dev))) ||
+	    (err = CU(p_cuDeviceGetUuid(&uuid, cu_dev))) ||
+	    (err = CU(p_cuDeviceTotalMem(&total, cu_dev))))
+		return err;
+	p->name[sizeof(p->name) - 1] = '\0';
+	memcpy(p->uuid, uuid.bytes, sizeof(p->uuid));
+	p->total_mem = total;
+	p->flags = VGPU_PROPS_F_GPU;
+	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+		if ((err = CU(p_cuDeviceGetAttribute(&v, attrs[i].a, cu_dev))))
+			return err;
+		*(uint32_t *)((char *)p + attrs[i].off) = v > 0 ? (uint32_t)v : 0;
+	}
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		if ((err = CU(p_cuDeviceGetAttribute(&v, flags[i].a, cu_dev))))
+			return err;
+		if (v)
+			p->flags |= flags[i].flag;
+	}
+	return 0;
+}
+
 static int cuda_list_begin(char *msg)
 {
 	return CU(p_cuEventRecord(ev_start, NULL));
@@ -367,6 +451,8 @@ const struct xbackend xbackend_cuda = {
 	.module_load = cuda_module_load,
 	.module_unload = cuda_module_unload,
 	.module_describe = cuda_module_describe,
+	.module_global = cuda_module_global,
+	.props = cuda_props,
 	.launch = cuda_launch,
 	.list_begin = cuda_list_begin,
 	.timestamp = cuda_timestamp,

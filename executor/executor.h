@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "vgpu/session.h"
+#include "vgpu/vgpu.h"
 
 /* A growable byte buffer (output section, response). */
 struct xbuf {
@@ -44,10 +45,18 @@ struct xbackend {
 	void (*module_unload)(void *mod);
 	/* Append the kernel records of protocol.rst to @out. */
 	int (*module_describe)(void *mod, struct xbuf *out, char *msg);
+	/* The address and size of global @name (NUL-terminated) of @mod. */
+	int (*module_global)(void *mod, const char *name, uint64_t *addr, uint64_t *size,
+			     char *msg);
+	/* The device's fields of @p (name .. const_bytes; flags); the
+	 * session's are the executor's to fill. */
+	int (*props)(struct vgpu_device_props *p, char *msg);
 	/* Launch and wait for it; @params are c->data_len bytes, patched. */
 	int (*launch)(void *mod, const struct vgpu_sess_cmd *c, void *params, char *msg);
 	int (*list_begin)(char *msg);
-	int (*timestamp)(uint64_t *ns, char *msg);	/* since list_begin */
+	/* When the device reaches it, in ns since list_begin (the runner
+	 * adds where list_begin was on the session clock) */
+	int (*timestamp)(uint64_t *ns, char *msg);
 	int (*list_end)(char *msg);			/* wait for the device */
 	bool *lost;
 };
@@ -57,12 +66,17 @@ extern const struct xbackend xbackend_cpu;
 extern const struct xbackend xbackend_cuda;
 #endif
 
-/* A live handle. */
+/*
+ * A live handle: a buffer (ALLOC), a module (MODULE_LOAD), or a module's
+ * global variable (MODULE_GLOBAL), which is a buffer that its module's
+ * image already paid for and that dies with it.
+ */
 struct xentry {
 	uint32_t serial;		/* the handle's low 32 bits; never reused */
-	uint8_t kind;			/* VGPU_SESS_ALLOC or VGPU_SESS_MODULE_LOAD */
-	uint64_t size;			/* bytes charged */
-	uint64_t addr;			/* buffer */
+	uint32_t parent;		/* MODULE_GLOBAL: its module's serial */
+	uint8_t kind;			/* VGPU_SESS_ALLOC, _MODULE_LOAD, _MODULE_GLOBAL */
+	uint64_t size;			/* bytes: charged (ALLOC, MODULE_LOAD) or seen */
+	uint64_t addr;			/* buffer, global */
 	void *mod;			/* module */
 };
 
@@ -74,6 +88,10 @@ struct xstate {
 	uint64_t mem_quota, mem_used;		/* bytes: buffers + module images */
 	uint64_t module_quota, module_used;	/* bytes of module images */
 	uint32_t handle_quota;
+	uint32_t time_limit_ms;			/* the mediator's limit of one list */
+	uint32_t sm_percent;			/* of the device's SMs (MPS), 1..100 */
+	uint64_t lists_run;			/* lists this session has run */
+	uint64_t clock0;			/* CLOCK_MONOTONIC ns when it started */
 	struct xentry *ent;			/* sorted by serial */
 	uint32_t nent, cap;
 	uint32_t next_serial;
@@ -90,6 +108,9 @@ struct xstate {
 int x_run(struct xstate *s, const uint8_t *list, uint64_t len, uint64_t rsp_max,
 	  size_t (*drain)(char *buf, size_t max, bool *trunc), struct xbuf *rsp,
 	  struct vgpu_sess_rsp_hdr *h);
+
+/* Start @s's session clock (before its first list). */
+void x_init(struct xstate *s);
 
 /* Free every handle (the backend's resources with them). */
 void x_reset(struct xstate *s);

@@ -44,7 +44,8 @@ static int text_fd = -1;	/* the read end of the stdout pipe */
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: vgpu-executor [-dT] [-b cpu|cuda] [-g device] -e epoch [-i vm_id]\n"
-		   "                     [-m mem_bytes] [-n handles] [-M module_bytes] [-u user]\n"
+		   "                     [-m mem_bytes] [-n handles] [-M module_bytes]\n"
+		   "                     [-t time_limit_ms] [-u user [-U uid]]\n"
 		   "       vgpu-executor --version\n"
 		   "Started by vgpu-mediator with its socket as fd 3; see vgpu-executor(8).\n");
 }
@@ -76,7 +77,15 @@ static int close_other_fds(void)
 	return 0;
 }
 
-static int drop_privileges(const char *user)
+/*
+ * Become @user (its groups: one may open /dev/nvidia*, video), with its
+ * uid or, if @uid is not 0, that one: the mediator gives each VM's
+ * executor a uid of its own (executor_uid_base), so that one executor
+ * cannot signal or inspect another VM's. Then no new privileges, and not
+ * dumpable: no process of the same uid may ptrace it or read its memory
+ * through /proc (its GPU buffers' host copies, its guest's data).
+ */
+static int drop_privileges(const char *user, uid_t uid)
 {
 	struct passwd *pw;
 
@@ -93,11 +102,13 @@ static int drop_privileges(const char *user)
 			log_warnx("user %s: %s", user, pw ? "is root" : "unknown");
 			return -1;
 		}
+		if (!uid)
+			uid = pw->pw_uid;
 		/* the user's own groups: one may open /dev/nvidia* (video) */
 		if (initgroups(pw->pw_name, pw->pw_gid) ||
 		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
-		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid)) {
-			log_warn("cannot become %s", user);
+		    setresuid(uid, uid, uid)) {
+			log_warn("cannot become %s (uid %u)", user, (unsigned int)uid);
 			return -1;
 		}
 		if (setuid(0) == 0) {
@@ -105,8 +116,8 @@ static int drop_privileges(const char *user)
 			return -1;
 		}
 	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
-		log_warn("PR_SET_NO_NEW_PRIVS");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) {
+		log_warn("PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE");
 		return -1;
 	}
 	return 0;
@@ -260,7 +271,8 @@ int main(int argc, char **argv)
 		.module_quota = 64ull << 20,
 	};
 	struct vgpu_emsg_ready ready = { 0 };
-	const char *user = NULL;
+	const char *user = NULL, *env;
+	uid_t uid = 0;
 	char why[VGPU_SESS_MSG_LEN] = "";
 	uint64_t v, vm_id = 0, epoch = 0, device = 0;
 	struct rlimit no_core = { 0, 0 };
@@ -269,7 +281,7 @@ int main(int argc, char **argv)
 	int c, err, sock = VGPU_EXEC_SOCK_FD;
 	pid_t parent = getppid();
 
-	while ((c = getopt_long(argc, argv, "b:de:g:hi:m:M:n:Tu:V", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:de:g:hi:m:M:n:t:Tu:U:V", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (!strcmp(optarg, "cpu"))
@@ -292,8 +304,9 @@ int main(int argc, char **argv)
 		case 'd': debug = true; break;
 		case 'T': s.test_cmds = true; break;
 		case 'u': user = optarg; break;
-		case 'e': case 'g': case 'i': case 'm': case 'M': case 'n':
-			if (parse_u64(optarg, c == 'e' ? 0x7fffffff : c == 'g' || c == 'i' || c == 'n' ?
+		case 'e': case 'g': case 'i': case 'm': case 'M': case 'n': case 't': case 'U':
+			if (parse_u64(optarg, c == 'e' || c == 'U' ? 0x7fffffff :
+				      c == 'g' || c == 'i' || c == 'n' || c == 't' ?
 				      UINT32_MAX : UINT64_MAX, &v)) {
 				fprintf(stderr, "vgpu-executor: -%c %s: not a number in range\n", c,
 					optarg);
@@ -305,6 +318,8 @@ int main(int argc, char **argv)
 			if (c == 'm') s.mem_quota = v;
 			if (c == 'M') s.module_quota = v;
 			if (c == 'n') s.handle_quota = (uint32_t)v;
+			if (c == 't') s.time_limit_ms = (uint32_t)v;
+			if (c == 'U') uid = (uid_t)v;
 			break;
 		case 'V':
 			printf("vgpu-executor %s\n", VGPU_VERSION);
@@ -322,6 +337,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	s.epoch = (uint32_t)epoch;
+	/* under MPS, the share of the SMs the mediator gave this VM's pool */
+	env = getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
+	if (env && !parse_u64(env, 100, &v) && v)
+		s.sm_percent = (uint32_t)v;
+	x_init(&s);
 	log_init("vgpu-executor", true, debug ? LOG_DEBUG : LOG_INFO);
 	if (fstat(sock, &st) || !S_ISSOCK(st.st_mode)) {
 		log_warnx("fd %d is not a socket: start me from vgpu-mediator", sock);
@@ -329,7 +349,7 @@ int main(int argc, char **argv)
 	}
 	/* no core files of guest data; nothing else open; no privileges */
 	setrlimit(RLIMIT_CORE, &no_core);
-	if (close_other_fds() || drop_privileges(user) || capture_stdout()) {
+	if (close_other_fds() || drop_privileges(user, uid) || capture_stdout()) {
 		vgpu_emsg_send(sock, VGPU_EMSG_FATAL, "cannot drop privileges", 22, NULL, 0);
 		return 1;
 	}

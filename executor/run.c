@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "executor.h"
@@ -120,15 +121,25 @@ static uint64_t handle_of(const struct xstate *s, const struct xentry *e)
 
 static void drop(struct xstate *s, struct xentry *e)
 {
-	s->mem_used -= e->size;
+	uint32_t serial = e->serial;
+
 	if (e->kind == VGPU_SESS_MODULE_LOAD) {
+		s->mem_used -= e->size;
 		s->module_used -= e->size;
 		s->be->module_unload(e->mod);
-	} else {
+	} else if (e->kind == VGPU_SESS_ALLOC) {
+		s->mem_used -= e->size;
 		s->be->free(e->addr);
 	}
 	memmove(e, e + 1, (size_t)(s->ent + s->nent - (e + 1)) * sizeof(*e));
 	s->nent--;
+	/* a module's globals go with it (they come after it: serials grow) */
+	for (uint32_t i = 0; i < s->nent; ) {
+		if (s->ent[i].kind == VGPU_SESS_MODULE_GLOBAL && s->ent[i].parent == serial)
+			drop(s, &s->ent[i]);
+		else
+			i++;
+	}
 }
 
 void x_reset(struct xstate *s)
@@ -168,9 +179,9 @@ static int lookup(struct xstate *s, const uint64_t *slots, uint64_t ref, uint8_t
 	if (!e)
 		return fail(msg, -EBADF, "%s: no handle 0x%" PRIx64 " (never made or freed)",
 			    what, h);
-	if (e->kind != kind)
+	if (e->kind != kind && !(kind == VGPU_SESS_ALLOC && e->kind == VGPU_SESS_MODULE_GLOBAL))
 		return fail(msg, -EBADF, "%s: handle 0x%" PRIx64 " is a %s, not a %s", what, h,
-			    e->kind == VGPU_SESS_ALLOC ? "buffer" : "module",
+			    e->kind == VGPU_SESS_MODULE_LOAD ? "module" : "buffer",
 			    kind == VGPU_SESS_ALLOC ? "buffer" : "module");
 	*ep = e;
 	return 0;
@@ -199,7 +210,21 @@ struct xrun {
 	uint64_t *slots;		/* handle made by each command, 0 if none */
 	struct xbuf out;		/* the output section */
 	uint64_t out_max;		/* bytes it may grow to */
+	uint64_t t_list;		/* session clock ns at list_begin */
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void x_init(struct xstate *s)
+{
+	s->clock0 = now_ns();
+}
 
 /* Room for @len output bytes at an 8-byte boundary; NULL with -ENOBUFS. */
 static uint8_t *out_room(struct xrun *r, uint64_t len, struct vgpu_sess_result *res, char *msg)
@@ -293,6 +318,71 @@ static int cmd_launch(struct xrun *r, const struct vgpu_sess_cmd *c, char *msg)
 	return s->be->launch(m->mod, c, params, msg);
 }
 
+static int cmd_device_info(struct xstate *s, uint8_t *out, char *msg)
+{
+	struct vgpu_device_props p = { .argsz = sizeof(p) };
+	int err = s->be->props(&p, msg);
+
+	if (err)
+		return err;
+	if (s->sm_percent && s->sm_percent < 100 && p.multiprocessors)
+		p.multiprocessors = (p.multiprocessors * s->sm_percent + 99) / 100;
+	if (p.total_mem > s->mem_quota || !p.total_mem)
+		p.total_mem = s->mem_quota;
+	p.mem_used = s->mem_used;
+	p.module_quota = s->module_quota;
+	p.module_used = s->module_used;
+	p.handle_quota = s->handle_quota;
+	p.handles_used = s->nent;
+	p.time_limit_ms = s->time_limit_ms;
+	p.epoch = s->epoch;
+	p.lists_run = s->lists_run;
+	vgpu_sess_devinfo_encode(&p, out);
+	return 0;
+}
+
+static int cmd_module_global(struct xrun *r, const struct vgpu_sess_cmd *c,
+			     struct vgpu_sess_result *res, char *msg)
+{
+	struct xstate *s = r->s;
+	char name[VGPU_SESS_NAME_MAX + 1];
+	uint64_t addr, size, h;
+	struct xentry *m, *e = NULL;
+	uint8_t *p;
+	int err;
+
+	if ((err = lookup(s, r->slots, c->ref[0], VGPU_SESS_MODULE_LOAD, "module_global", &m,
+			  msg)))
+		return err;
+	if (!s->be->module_global)
+		return fail(msg, -EOPNOTSUPP, "module_global: the %s backend runs no GPU "
+			    "modules", s->be->name);
+	memcpy(name, c->name, c->name_len);
+	name[c->name_len] = '\0';
+	if ((err = s->be->module_global(m->mod, name, &addr, &size, msg)))
+		return err;
+	/* the same variable again: its handle (a loop asking must not leak) */
+	for (uint32_t i = 0; i < s->nent && !e; i++)
+		if (s->ent[i].kind == VGPU_SESS_MODULE_GLOBAL && s->ent[i].parent == m->serial &&
+		    s->ent[i].addr == addr)
+			e = &s->ent[i];
+	if (!e) {
+		uint32_t parent = m->serial;	/* add() may move the table */
+
+		if (!(e = add(s, VGPU_SESS_MODULE_GLOBAL, size, msg)))
+			return -ENOMEM;
+		e->parent = parent;
+		e->addr = addr;
+	}
+	h = handle_of(s, e);
+	if (!(p = out_room(r, 8, res, msg)))
+		return -ENOBUFS;
+	size = htole64(e->size);
+	memcpy(p, &size, 8);
+	res->value = r->slots[c->index] = h;
+	return 0;
+}
+
 static int run_cmd(struct xrun *r, const struct vgpu_sess_cmd *c, struct vgpu_sess_result *res,
 		   char *msg)
 {
@@ -320,6 +410,9 @@ static int run_cmd(struct xrun *r, const struct vgpu_sess_cmd *c, struct vgpu_se
 	case VGPU_SESS_FREE:
 		if ((err = lookup(s, r->slots, c->ref[0], VGPU_SESS_ALLOC, name, &e, msg)))
 			return err;
+		if (e->kind == VGPU_SESS_MODULE_GLOBAL)
+			return fail(msg, -EINVAL, "free: handle 0x%" PRIx64 " is a module's "
+				    "global; it lives as long as its module", handle_of(s, e));
 		drop(s, e);
 		return 0;
 	case VGPU_SESS_MEMSET:
@@ -397,7 +490,16 @@ static int run_cmd(struct xrun *r, const struct vgpu_sess_cmd *c, struct vgpu_se
 	case VGPU_SESS_OP:
 		return cmd_op(r, c, msg);
 	case VGPU_SESS_TIMESTAMP:
-		return s->be->timestamp(&res->value, msg);
+		if ((err = s->be->timestamp(&res->value, msg)))
+			return err;
+		res->value += r->t_list;	/* on the session's clock */
+		return 0;
+	case VGPU_SESS_DEVICE_INFO:
+		if (!(p = out_room(r, VGPU_SESS_DEVINFO_SIZE, res, msg)))
+			return -ENOBUFS;
+		return cmd_device_info(s, p, msg);
+	case VGPU_SESS_MODULE_GLOBAL:
+		return cmd_module_global(r, c, res, msg);
 	case VGPU_SESS_TEST_CRASH:
 		if (!s->test_cmds)
 			return fail(msg, -EPERM, "test_crash: test commands are off");
@@ -479,6 +581,8 @@ int x_run(struct xstate *s, const uint8_t *list, uint64_t len, uint64_t rsp_max,
 		err = -ENOMEM;
 		goto out;
 	}
+	s->lists_run++;
+	r.t_list = now_ns() - s->clock0;
 	err = s->be->list_begin(why);
 	if (err) {
 		h->status = err;

@@ -831,6 +831,27 @@ VGPU_EXPORT int vgpu_cmd_timestamp(struct vgpu_list *l, uint64_t *ref)
 	return add(l, CMD(.code = VGPU_SESS_TIMESTAMP), 0, ref);
 }
 
+VGPU_EXPORT int vgpu_cmd_device_info(struct vgpu_list *l, uint64_t *ref)
+{
+	return add(l, CMD(.code = VGPU_SESS_DEVICE_INFO), VGPU_SESS_DEVINFO_SIZE, ref);
+}
+
+VGPU_EXPORT int vgpu_cmd_module_global(struct vgpu_list *l, uint64_t module, const char *name,
+				       uint64_t *ref)
+{
+	size_t n;
+
+	if (!l)
+		return -EINVAL;
+	if (l->err)
+		return l->err;
+	if (!name || !(n = strlen(name)) || n > VGPU_SESS_NAME_MAX)
+		return list_fail(l, -EINVAL, "module_global: name empty or over %u bytes",
+				 VGPU_SESS_NAME_MAX);
+	return add(l, CMD(.code = VGPU_SESS_MODULE_GLOBAL, .ref = { module }, .name = name,
+			  .name_len = (uint32_t)n), 8, ref);
+}
+
 /* ---- replies ------------------------------------------------------------ */
 
 struct vgpu_reply {
@@ -1148,4 +1169,45 @@ VGPU_EXPORT const void *vgpu_reply_output(const struct vgpu_reply *r, uint64_t c
 	if (len)
 		*len = res.out_len;
 	return res.out_len ? res.out : NULL;
+}
+
+/* ---- the device's properties -------------------------------------------- */
+
+VGPU_EXPORT int vgpu_device_props_decode(const void *out, uint64_t len,
+					 struct vgpu_device_props *props)
+{
+	if (!out || !props || argsz_ok(props->argsz, sizeof(*props)))
+		return -EINVAL;
+	return vgpu_sess_devinfo_decode(out, len, props);
+}
+
+VGPU_EXPORT int vgpu_device_props(struct vgpu_device *dev, struct vgpu_device_props *props,
+				  unsigned int timeout_ms, char *why)
+{
+	struct vgpu_list *l = NULL;
+	struct vgpu_reply *r = NULL;
+	uint64_t ref, len;
+	const void *out;
+	int err;
+
+	if (!dev || !props || argsz_ok(props->argsz, sizeof(*props))) {
+		say(why, "bad device or props (argsz %u?)", props ? props->argsz : 0);
+		return -EINVAL;
+	}
+	if ((err = vgpu_list_new(&l)) || (err = vgpu_reply_new(&r)) ||
+	    (err = vgpu_cmd_device_info(l, &ref))) {
+		say(why, "out of memory");
+		goto out;
+	}
+	err = vgpu_run(dev, l, r, timeout_ms, why);
+	if (!err) {
+		out = vgpu_reply_output(r, ref, &len);
+		err = out ? vgpu_device_props_decode(out, len, props) : -EBADMSG;
+		if (err)
+			say(why, "Dom0's device record is malformed");
+	}
+out:
+	vgpu_reply_free(r);
+	vgpu_list_free(l);
+	return err;
 }

@@ -16,6 +16,7 @@
 
 #include "vgpu/ops.h"
 #include "vgpu/session.h"
+#include "vgpu/vgpu.h"
 #include "wire.h"
 
 /* The documented offsets of the structs that mirror the wire (the codec
@@ -41,6 +42,8 @@ static const char *const code_names[VGPU_SESS_NR_CODES] = {
 	[VGPU_SESS_LAUNCH] = "launch",
 	[VGPU_SESS_OP] = "op",
 	[VGPU_SESS_TIMESTAMP] = "timestamp",
+	[VGPU_SESS_DEVICE_INFO] = "device_info",
+	[VGPU_SESS_MODULE_GLOBAL] = "module_global",
 };
 
 const char *vgpu_sess_code_name(uint32_t code)
@@ -95,6 +98,7 @@ static uint64_t body_len(const struct vgpu_sess_cmd *c)
 		return VGPU_SESS_LAUNCH_BODY + align8(c->name_len) +
 		       (uint64_t)c->npatches * VGPU_SESS_PATCH_SIZE + c->data_len;
 	case VGPU_SESS_OP:		return VGPU_SESS_OP_BODY;
+	case VGPU_SESS_MODULE_GLOBAL:	return VGPU_SESS_GLOBAL_BODY + align8(c->name_len);
 	default:			return c->data_len;	/* MODULE_LOAD, others: raw */
 	}
 }
@@ -208,6 +212,12 @@ uint64_t vgpu_sess_add(struct vgpu_sess_buf *b, const struct vgpu_sess_cmd *c)
 			put64(d, 48 + 16 * i, c->off[i]);
 		}
 		break;
+	case VGPU_SESS_MODULE_GLOBAL:
+		put64(d, 0, c->ref[0]);
+		put32(d, 8, c->name_len);
+		if (c->name_len)
+			memcpy(d + VGPU_SESS_GLOBAL_BODY, c->name, c->name_len);
+		break;
 	default:
 		if (c->data_len)
 			memcpy(d, c->data, c->data_len);
@@ -261,7 +271,9 @@ static int check_ref(const struct vgpu_sess_cmd *cmds, uint32_t i, uint64_t ref,
 	j = (uint32_t)ref;
 	if (j >= i)
 		return fail(why, -EINVAL, "%s: forward reference to command %" PRIu64, what, j);
-	if (cmds[j].code != want)
+	/* a module's global is a buffer too (protocol.rst, module_global) */
+	if (cmds[j].code != want &&
+	    !(want == VGPU_SESS_ALLOC && cmds[j].code == VGPU_SESS_MODULE_GLOBAL))
 		return fail(why, -EINVAL, "%s: command %" PRIu64 " is %s, not %s", what, j,
 			    vgpu_sess_code_name(cmds[j].code), vgpu_sess_code_name(want));
 	return 0;
@@ -365,6 +377,25 @@ static int check_launch(const struct vgpu_sess_cmd *cmds, struct vgpu_sess_cmd *
 		if (err)
 			return err;
 	}
+	return 0;
+}
+
+/* A kernel's or variable's name: 1..VGPU_SESS_NAME_MAX printable bytes, zero padding. */
+static int check_name(const char *what, const uint8_t *d, uint32_t name_len, uint64_t room,
+		      char *why)
+{
+	if (!name_len || name_len > VGPU_SESS_NAME_MAX)
+		return fail(why, -EINVAL, "%s: name length %u not in 1..%u", what, name_len,
+			    VGPU_SESS_NAME_MAX);
+	if (room < align8(name_len))
+		return fail(why, -EBADMSG, "%s: a %u-byte name does not fit its body", what,
+			    name_len);
+	for (uint32_t i = 0; i < name_len; i++)
+		if (d[i] <= ' ' || d[i] > '~')
+			return fail(why, -EINVAL, "%s: name byte %u not printable", what, i);
+	for (uint64_t i = name_len; i < align8(name_len); i++)
+		if (d[i])
+			return fail(why, -EINVAL, "%s: name padding not 0", what);
 	return 0;
 }
 
@@ -503,7 +534,22 @@ static int check_cmd(struct vgpu_sess_cmd *cmds, struct vgpu_sess_cmd *c, const 
 		if ((err = need_len(blen, VGPU_SESS_OP_BODY, name, why)))
 			return err;
 		return check_op(cmds, c, d, why);
+	case VGPU_SESS_MODULE_GLOBAL:
+		if (blen < VGPU_SESS_GLOBAL_BODY)
+			return need_len(blen, VGPU_SESS_GLOBAL_BODY, name, why);
+		c->ref[0] = get64(d, 0);
+		c->name_len = get32(d, 8);
+		if (get32(d, 12))
+			return fail(why, -EINVAL, "module_global: reserved field not 0");
+		if ((err = check_name(name, d + VGPU_SESS_GLOBAL_BODY, c->name_len,
+				      blen - VGPU_SESS_GLOBAL_BODY, why)))
+			return err;
+		if ((err = need_len(blen, VGPU_SESS_GLOBAL_BODY + align8(c->name_len), name, why)))
+			return err;
+		c->name = (const char *)d + VGPU_SESS_GLOBAL_BODY;
+		return check_ref(cmds, c->index, c->ref[0], VGPU_SESS_MODULE_LOAD, name, why);
 	case VGPU_SESS_TIMESTAMP:
+	case VGPU_SESS_DEVICE_INFO:
 	case VGPU_SESS_TEST_CRASH:
 	case VGPU_SESS_TEST_HANG:
 		return need_len(blen, 0, name, why);
@@ -747,5 +793,82 @@ int vgpu_sess_rsp_parse(const void *buf, uint64_t len, struct vgpu_sess_rsp *r, 
 		if (!vgpu_sess_range_ok(res.out_off, res.out_len, h->out_len))
 			return fail(why, -EBADMSG, "result %u: output past the output section", i);
 	}
+	return 0;
+}
+
+/* ---- the device record -------------------------------------------------- */
+
+/* The record's u32 fields from offset 4 on, in wire order (protocol.rst). */
+#define DEVINFO_U32S(p) \
+	&(p)->flags, &(p)->cc_major, &(p)->cc_minor, &(p)->multiprocessors, &(p)->warp_size
+
+void vgpu_sess_devinfo_encode(const struct vgpu_device_props *p,
+			      uint8_t buf[VGPU_SESS_DEVINFO_SIZE])
+{
+	const uint32_t *head[] = { DEVINFO_U32S(p) };
+	const uint32_t *mid[] = {
+		&p->handle_quota, &p->handles_used, &p->clock_khz, &p->mem_clock_khz,
+		&p->mem_bus_width, &p->l2_bytes, &p->max_threads_per_block,
+		&p->max_block[0], &p->max_block[1], &p->max_block[2],
+		&p->max_grid[0], &p->max_grid[1], &p->max_grid[2],
+		&p->shared_per_block, &p->shared_per_block_optin, &p->shared_per_sm,
+		&p->regs_per_block, &p->regs_per_sm, &p->max_threads_per_sm,
+		&p->max_blocks_per_sm, &p->const_bytes, &p->time_limit_ms, &p->epoch,
+	};
+	size_t n;
+
+	memset(buf, 0, VGPU_SESS_DEVINFO_SIZE);
+	put32(buf, 0, VGPU_SESS_DEVINFO_SIZE);
+	for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+		put32(buf, 4 + 4 * i, *head[i]);
+	put64(buf, 24, p->total_mem);
+	put64(buf, 32, p->mem_used);
+	put64(buf, 40, p->module_quota);
+	put64(buf, 48, p->module_used);
+	for (size_t i = 0; i < sizeof(mid) / sizeof(mid[0]); i++)
+		put32(buf, 56 + 4 * i, *mid[i]);
+	put64(buf, 152, p->lists_run);
+	memcpy(buf + 160, p->uuid, 16);
+	n = strnlen(p->name, sizeof(p->name) - 1);
+	for (size_t i = 0; i < n; i++)	/* printable ASCII, NUL-terminated */
+		buf[176 + i] = p->name[i] >= ' ' && p->name[i] <= '~' ? (uint8_t)p->name[i] : '?';
+}
+
+int vgpu_sess_devinfo_decode(const void *data, uint64_t len, struct vgpu_device_props *p)
+{
+	const uint8_t *buf = data;
+	struct vgpu_device_props d = { .argsz = sizeof(d) };
+	uint32_t *head[] = { DEVINFO_U32S(&d) };
+	uint32_t *mid[] = {
+		&d.handle_quota, &d.handles_used, &d.clock_khz, &d.mem_clock_khz,
+		&d.mem_bus_width, &d.l2_bytes, &d.max_threads_per_block,
+		&d.max_block[0], &d.max_block[1], &d.max_block[2],
+		&d.max_grid[0], &d.max_grid[1], &d.max_grid[2],
+		&d.shared_per_block, &d.shared_per_block_optin, &d.shared_per_sm,
+		&d.regs_per_block, &d.regs_per_sm, &d.max_threads_per_sm,
+		&d.max_blocks_per_sm, &d.const_bytes, &d.time_limit_ms, &d.epoch,
+	};
+	uint32_t argsz = p->argsz;
+
+	if (len < VGPU_SESS_DEVINFO_MIN || get32(buf, 0) < VGPU_SESS_DEVINFO_MIN ||
+	    get32(buf, 0) > len)
+		return -EBADMSG;
+	for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+		*head[i] = get32(buf, 4 + 4 * i);
+	d.total_mem = get64(buf, 24);
+	d.mem_used = get64(buf, 32);
+	d.module_quota = get64(buf, 40);
+	d.module_used = get64(buf, 48);
+	for (size_t i = 0; i < sizeof(mid) / sizeof(mid[0]); i++)
+		*mid[i] = get32(buf, 56 + 4 * i);
+	d.lists_run = get64(buf, 152);
+	memcpy(d.uuid, buf + 160, 16);
+	for (size_t i = 0; i < sizeof(d.name) - 1 && buf[176 + i]; i++)
+		d.name[i] = buf[176 + i] >= ' ' && buf[176 + i] <= '~' ? (char)buf[176 + i] : '?';
+	/* the caller's struct may be an older, shorter one */
+	if (argsz > sizeof(d))
+		argsz = sizeof(d);
+	d.argsz = p->argsz;
+	memcpy(p, &d, argsz);
 	return 0;
 }

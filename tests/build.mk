@@ -86,7 +86,9 @@ $(O)/tests/integration/test_libvgpu: $(O)/tests/integration/test_libvgpu.o $(TES
 
 $(O)/tests/unit/test_session: $(O)/tests/unit/test_session.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
-# test_executor runs vgpu-executor (built next to it) through its socket.
+# test_executor runs vgpu-executor (built next to it) through its socket,
+# and reads the mediator's unit from this tree.
+$(O)/tests/unit/test_executor.o: TEST_CFLAGS += -DVGPU_SRCDIR='"$(CURDIR)"'
 $(O)/tests/unit/test_executor: $(O)/tests/unit/test_executor.o $(TESTLIB) $(LIBVGPU_DOM0) \
 		$(LIBVGPU) | $(O)/vgpu-executor
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)

@@ -66,7 +66,9 @@ enum vgpu_sess_code {
 	VGPU_SESS_MODULE_DESCRIBE = 9,	/* module                     -> output bytes  */
 	VGPU_SESS_LAUNCH	= 10,	/* module, dims, name, params                  */
 	VGPU_SESS_OP		= 11,	/* built-in op on buffers                      */
-	VGPU_SESS_TIMESTAMP	= 12,	/* -                          -> ns since list start */
+	VGPU_SESS_TIMESTAMP	= 12,	/* -                          -> ns on the session clock */
+	VGPU_SESS_DEVICE_INFO	= 13,	/* -                          -> device record */
+	VGPU_SESS_MODULE_GLOBAL	= 14,	/* module, name               -> buffer handle, size */
 	VGPU_SESS_NR_CODES,
 	VGPU_SESS_TEST_CRASH	= 0x7f00,	/* test-only: the executor dies (SIGSEGV) */
 	VGPU_SESS_TEST_HANG	= 0x7f01,	/* test-only: the executor never answers */
@@ -85,6 +87,11 @@ enum vgpu_sess_code {
 #define VGPU_SESS_LAUNCH_BODY	48	/* then name, zero pad to 8, patches, params */
 #define VGPU_SESS_PATCH_SIZE	24	/* param offset u32, 0 u32, buffer ref, offset */
 #define VGPU_SESS_OP_BODY	88
+#define VGPU_SESS_GLOBAL_BODY	16	/* module ref, name_len u32, 0 u32; then name, pad to 8 */
+
+/* DEVICE_INFO output: one record of this size (protocol.rst, "Device record"). */
+#define VGPU_SESS_DEVINFO_SIZE	512
+#define VGPU_SESS_DEVINFO_MIN	432	/* the fields this version knows */
 
 /* MODULE_DESCRIBE output: per kernel a record of this size, name, params. */
 #define VGPU_SESS_KERNEL_REC_SIZE	48
@@ -101,6 +108,7 @@ enum vgpu_sess_code {
  *   LAUNCH           ref[0] module, grid, block, shared_bytes, name, data (params),
  *                    patches (read them with vgpu_sess_patch())
  *   OP               op, args, ref/off [0] input 0, [1] input 1, [2] output
+ *   MODULE_GLOBAL    ref[0] module, name
  * ref[] are handles or VGPU_SESS_SLOT(i); @data and @name point into the
  * decoded list (they live as long as it does).
  */
@@ -241,5 +249,14 @@ int vgpu_sess_rsp_parse(const void *buf, uint64_t len, struct vgpu_sess_rsp *r, 
 void vgpu_sess_rsp_result(const struct vgpu_sess_rsp *r, uint32_t i, struct vgpu_sess_result *res);
 
 const char *vgpu_sess_code_name(uint32_t code);	/* "alloc", ...; "unknown" */
+
+/* ---- the device record (DEVICE_INFO's output) ------------------------- */
+
+struct vgpu_device_props;	/* vgpu/vgpu.h: the record's native form */
+void vgpu_sess_devinfo_encode(const struct vgpu_device_props *p,
+			      uint8_t buf[VGPU_SESS_DEVINFO_SIZE]);
+/* Decode the untrusted record of @len bytes into @p (whose argsz says how
+ * much of it the caller has); 0, or -EBADMSG when it is too short. */
+int vgpu_sess_devinfo_decode(const void *buf, uint64_t len, struct vgpu_device_props *p);
 
 #endif /* VGPU_SESSION_H */

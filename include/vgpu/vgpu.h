@@ -72,6 +72,8 @@ enum vgpu_cmd_code {
 	VGPU_CMD_LAUNCH		= 10,
 	VGPU_CMD_OP		= 11,
 	VGPU_CMD_TIMESTAMP	= 12,
+	VGPU_CMD_DEVICE_INFO	= 13,
+	VGPU_CMD_MODULE_GLOBAL	= 14,
 };
 
 /* ---- the device --------------------------------------------------------- */
@@ -109,6 +111,48 @@ struct vgpu_device_info {
 
 /* Fill @info (argsz set by the caller). 0, or -errno with @why. */
 int vgpu_device_info(struct vgpu_device *dev, struct vgpu_device_info *info, char *why);
+
+/*
+ * The GPU as this VM sees it, from Dom0 (protocol.rst, "Device record"):
+ * what a CUDA runtime reports as the device's properties, with memory the
+ * VM's quota and multiprocessors its pool's share, and the session's use.
+ */
+struct vgpu_device_props {
+	uint32_t argsz;			/* in: sizeof(struct vgpu_device_props) */
+	uint32_t flags;			/* VGPU_PROPS_F_* */
+	char name[256];			/* the GPU's name, NUL-terminated */
+	uint8_t uuid[16];		/* the GPU's (CPU backend: 0) */
+	uint32_t cc_major, cc_minor;	/* compute capability */
+	uint32_t multiprocessors;	/* SMs this VM's pool may use */
+	uint32_t warp_size;
+	uint64_t total_mem;		/* bytes of device memory this VM may hold: its quota */
+	uint64_t mem_used;		/* bytes its buffers and module images hold now */
+	uint64_t module_quota, module_used;	/* bytes of module images */
+	uint32_t handle_quota, handles_used;
+	uint32_t clock_khz, mem_clock_khz, mem_bus_width, l2_bytes;
+	uint32_t max_threads_per_block, max_block[3], max_grid[3];
+	uint32_t shared_per_block, shared_per_block_optin, shared_per_sm;
+	uint32_t regs_per_block, regs_per_sm, max_threads_per_sm, max_blocks_per_sm;
+	uint32_t const_bytes;
+	uint32_t time_limit_ms;		/* a job of this VM may run this long */
+	uint32_t epoch;			/* the session's handle epoch (new after a reset) */
+	uint32_t reserved;		/* 0 */
+	uint64_t lists_run;		/* session jobs this epoch has run, this one included */
+};
+#define VGPU_PROPS_F_GPU		(1u << 0)	/* a GPU (else the CPU reference backend) */
+#define VGPU_PROPS_F_COOPERATIVE	(1u << 1)	/* cooperative launches work */
+#define VGPU_PROPS_F_CONCURRENT_KERNELS	(1u << 2)
+#define VGPU_PROPS_F_ECC		(1u << 3)
+
+/*
+ * Fill @props (argsz set by the caller) by a one-command job (it starts the
+ * VM's session if it has none), waiting up to @timeout_ms (0: no bound of
+ * the library's). 0, or -errno with @why.
+ */
+int vgpu_device_props(struct vgpu_device *dev, struct vgpu_device_props *props,
+		      unsigned int timeout_ms, char *why);
+/* Decode a device_info command's output (vgpu_reply_output()) into @props. */
+int vgpu_device_props_decode(const void *out, uint64_t len, struct vgpu_device_props *props);
 
 /*
  * Run built-in op @op (VGPU_OP_NOOP .. ; protocol.rst "Operations") with
@@ -218,8 +262,24 @@ int vgpu_cmd_launch(struct vgpu_list *list, const struct vgpu_launch *la, uint64
  */
 int vgpu_cmd_op(struct vgpu_list *list, uint32_t op, const uint64_t args[VGPU_NR_ARGS],
 		const uint64_t bufs[3], const uint64_t offs[3], uint64_t *ref);
-/* Value: ns since the list started, when the device reached it. */
+/*
+ * Value: when the device reached it, in ns on the session's clock (since
+ * its executor started): two timestamps of one epoch subtract to elapsed
+ * time, exactly (device time) within one list.
+ */
 int vgpu_cmd_timestamp(struct vgpu_list *list, uint64_t *ref);
+/* Output: the device record; decode it with vgpu_device_props_decode(). */
+int vgpu_cmd_device_info(struct vgpu_list *list, uint64_t *ref);
+/*
+ * The global variable @name of @module (cuModuleGetGlobal) as a buffer:
+ * the result's value is a buffer handle aliasing it, usable wherever a
+ * buffer is (copies, memset, op, launch patches) and counted as a handle,
+ * not as memory; the output is its size (u64, little-endian). It lives as
+ * long as its module; freeing it is -EINVAL. Asking twice gives the same
+ * handle. Backends without modules (CPU): -EOPNOTSUPP.
+ */
+int vgpu_cmd_module_global(struct vgpu_list *list, uint64_t module, const char *name,
+			   uint64_t *ref);
 
 /* ---- running a list ----------------------------------------------------- */
 

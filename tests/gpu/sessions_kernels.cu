@@ -137,3 +137,15 @@ extern "C" __global__ void bad_address(int *p)
 {
 	*(volatile int *)((char *)p + (1ull << 40)) = 1;	/* far past any allocation */
 }
+
+/* Module globals (module_global): x[i] += g_bias[i % 64] for i < g_count. */
+__device__ float g_bias[64];
+__constant__ int g_count;
+
+extern "C" __global__ void add_bias(float *x)
+{
+	int i = blockIdx.x * blockDim.x + threadIdx.x;
+
+	if (i < g_count)
+		x[i] += g_bias[i % 64];
+}

@@ -30,6 +30,7 @@
 #include "sessclient.h"
 #include "testlib.h"
 #include "vgpu/session.h"
+#include "vgpu/vgpu.h"
 
 #ifndef KERNELS_DIR
 #define KERNELS_DIR "build/gpu/tests/gpu"
@@ -865,6 +866,98 @@ TEST_F(gs, quotas_hold_on_the_gpu)
 	ASSERT_NE(NULL, o);
 	EXPECT_EQ(3 * 0x9e3779b97f4a7c15ull + 7, get64(o + 56));
 	free(big);
+}
+
+TEST_F(gs, module_globals_are_buffers_that_die_with_their_module)
+{
+	struct vgpu_device_props p = { .argsz = sizeof(p) };
+	uint32_t n = (uint32_t)test_rand_range(1, 4096);
+	float bias[64], *x = malloc(4ull * n), got;
+	uint8_t pt[VGPU_SESS_PATCH_SIZE], prm[8] = { 0 }, count[4];
+	uint64_t mod, gb, gc, len;
+	const uint8_t *o;
+	int bad = 0;
+
+	if (!self->up)
+		return;	/* skipped by the setup, which says why */
+	ASSERT_NE(NULL, x);
+	test_rand_floats(bias, 64);
+	test_rand_floats(x, n);
+	mod = load(_metadata, self, &self->v1, &self->ptx);
+	ASSERT_NE(0, mod);
+	/* the two variables, one asked for twice: one handle */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MODULE_GLOBAL, .ref = { mod },
+				    .name = "g_bias", .name_len = 6));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MODULE_GLOBAL, .ref = { mod },
+				    .name = "g_count", .name_len = 7));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MODULE_GLOBAL, .ref = { mod },
+				    .name = "g_bias", .name_len = 6));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_DEVICE_INFO));
+	run(_metadata, &self->v1, &self->b, &self->r, 0, VGPU_SESS_NONE);
+	gb = sc_result(&self->r, 0).value;
+	gc = sc_result(&self->r, 1).value;
+	EXPECT_EQ(gb, sc_result(&self->r, 2).value);
+	o = out_of(&self->r, 0, 8);
+	ASSERT_NE(NULL, o);
+	EXPECT_EQ(256u, get64(o));
+	o = out_of(&self->r, 1, 8);
+	ASSERT_NE(NULL, o);
+	EXPECT_EQ(4u, get64(o));
+	o = out_of(&self->r, 3, VGPU_SESS_DEVINFO_SIZE);
+	ASSERT_NE(NULL, o);
+	ASSERT_EQ(0, vgpu_sess_devinfo_decode(o, VGPU_SESS_DEVINFO_SIZE, &p));
+	printf("# device_info: %s, cc %u.%u, %u SMs, %" PRIu64 " of %" PRIu64 " bytes used, "
+	       "%u handles\n", p.name, p.cc_major, p.cc_minor, p.multiprocessors, p.mem_used,
+	       p.total_mem, p.handles_used);
+	EXPECT_TRUE(p.flags & VGPU_PROPS_F_GPU);
+	EXPECT_EQ(9u, p.cc_major);
+	EXPECT_LT(0u, p.multiprocessors);
+	EXPECT_EQ(self->ptx.len, p.mem_used);	/* globals are not charged */
+	EXPECT_EQ(3u, p.handles_used);		/* the module and two globals */
+
+	/* written by copies, read by a kernel through a patch-free launch */
+	put32(count, n);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_H2D, .ref = { gb }, .data = bias,
+				    .data_len = sizeof(bias)));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_H2D, .ref = { gc }, .data = count,
+				    .data_len = 4));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 4ull * n));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_H2D, .ref = { VGPU_SESS_SLOT(2) },
+				    .data = x, .data_len = 4ull * n));
+	vgpu_sess_add(&self->b, LAUNCH(mod, "add_bias", (n + 127) / 128, 128, prm, 8,
+				       patch(pt, 0, VGPU_SESS_SLOT(2), 0), 1, 0));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { VGPU_SESS_SLOT(2) },
+				    .len = 4ull * n));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_FREE, .ref = { VGPU_SESS_SLOT(2) }));
+	run(_metadata, &self->v1, &self->b, &self->r, 0, VGPU_SESS_NONE);
+	o = out_of(&self->r, 5, 4ull * n);
+	ASSERT_NE(NULL, o);
+	for (uint32_t i = 0; i < n && bad < 5; i++) {
+		float want = x[i] + bias[i % 64];
+
+		memcpy(&got, o + 4ull * i, 4);
+		if (got != want) {
+			EXPECT_EQ(want, got) TH_LOG("x[%u] of %u", i, n);
+			bad++;
+		}
+	}
+
+	/* not freed, not found, and gone with the module */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_FREE, .ref = { gb }));
+	run(_metadata, &self->v1, &self->b, &self->r, -EINVAL, 0);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MODULE_GLOBAL, .ref = { mod },
+				    .name = "no_such", .name_len = 7));
+	run(_metadata, &self->v1, &self->b, &self->r, -ENOENT, 0);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MODULE_UNLOAD, .ref = { mod }));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_DEVICE_INFO));
+	run(_metadata, &self->v1, &self->b, &self->r, 0, VGPU_SESS_NONE);
+	len = VGPU_SESS_DEVINFO_SIZE;
+	ASSERT_EQ(0, vgpu_sess_devinfo_decode(out_of(&self->r, 1, len), len, &p));
+	EXPECT_EQ(0u, p.handles_used);
+	EXPECT_EQ(0u, p.mem_used);
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { gb }, .len = 4));
+	run(_metadata, &self->v1, &self->b, &self->r, -EBADF, 0);
+	free(x);
 }
 
 TEST_HARNESS_MAIN

@@ -35,7 +35,10 @@
 #define VMS \
 	"[vm c1]\nid = 51\npool = B\npriority = high\n" \
 	"[vm c2]\nid = 52\npool = A\npriority = low\n" \
-	"[vm py]\nid = 53\npool = A\npriority = medium\n"
+	"[vm py]\nid = 53\npool = A\npriority = medium\n" \
+	"[vm c3]\nid = 54\npool = B\npriority = low\nsession_mem_bytes = " C3_MEM "\n" \
+	"session_module_bytes = 1048576\nsession_handles = 77\nsession_time_limit_ms = 4321\n"
+#define C3_MEM	"50331648"	/* 48 MiB */
 
 FIXTURE(lib) {
 	struct test_mediator t;
@@ -477,6 +480,71 @@ out:
 	vgpu_reply_free(r);
 	vgpu_list_free(l);
 	return NULL;
+}
+
+/* vm c3's quotas and use as the device record tells them, its session clock */
+TEST_F(lib, device_props_are_the_vms_quotas_and_use)
+{
+	struct vgpu_device_props p = { .argsz = sizeof(p) }, q = { .argsz = sizeof(p) };
+	struct vgpu_device *dev;
+	uint64_t used = 0, ref, ts[2], len, n = test_rand_range(1, 20);
+	const void *out;
+	char dir[512];
+
+	tm_vmdir(&self->t, "c3", dir, sizeof(dir));
+	ASSERT_EQ(0, vgpu_open(dir, &dev, self->why)) TH_LOG("%s", self->why);
+	ASSERT_EQ(0, vgpu_device_props(dev, &p, TIMEOUT_MS, self->why)) TH_LOG("%s", self->why);
+	EXPECT_STREQ("vgpu CPU reference", p.name);
+	EXPECT_EQ(0u, p.flags & VGPU_PROPS_F_GPU);
+	EXPECT_EQ(9u, p.cc_major);
+	EXPECT_EQ(0u, p.cc_minor);
+	EXPECT_EQ(32u, p.warp_size);
+	EXPECT_LE(1u, p.multiprocessors);
+	EXPECT_EQ(strtoull(C3_MEM, NULL, 10), p.total_mem);
+	EXPECT_EQ(0u, p.mem_used);
+	EXPECT_EQ(1048576u, p.module_quota);
+	EXPECT_EQ(77u, p.handle_quota);
+	EXPECT_EQ(0u, p.handles_used);
+	EXPECT_EQ(4321u, p.time_limit_ms);
+	EXPECT_EQ(1u, p.lists_run);
+	EXPECT_NE(0u, p.epoch);
+
+	/* n buffers of random sizes, then the record and a timestamp in one list */
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t size = test_rand_range(1, 1 << 20);
+
+		ASSERT_EQ(0, vgpu_cmd_alloc(self->l, size, NULL));
+		used += size;
+	}
+	ASSERT_EQ(0, vgpu_cmd_timestamp(self->l, &ts[0]));
+	ASSERT_EQ(0, vgpu_cmd_device_info(self->l, &ref));
+	ASSERT_EQ(0, vgpu_run(dev, self->l, self->r, TIMEOUT_MS, self->why))
+		TH_LOG("%s", self->why);
+	out = vgpu_reply_output(self->r, ref, &len);
+	ASSERT_EQ(0, vgpu_device_props_decode(out, len, &q));
+	EXPECT_EQ(used, q.mem_used);
+	EXPECT_EQ(n, q.handles_used);
+	EXPECT_EQ(2u, q.lists_run);
+	EXPECT_EQ(p.epoch, q.epoch);
+	ts[0] = vgpu_reply_value(self->r, ts[0]);
+
+	/* the session clock runs across lists: a later list's time is later */
+	usleep(20000);
+	vgpu_list_reset(self->l);
+	ASSERT_EQ(0, vgpu_cmd_timestamp(self->l, &ts[1]));
+	ASSERT_EQ(0, vgpu_run(dev, self->l, self->r, TIMEOUT_MS, self->why))
+		TH_LOG("%s", self->why);
+	ts[1] = vgpu_reply_value(self->r, ts[1]);
+	printf("# timestamps %" PRIu64 " then %" PRIu64 " ns\n", ts[0], ts[1]);
+	EXPECT_LE(ts[0] + 20000000, ts[1]);
+
+	/* what a caller gets wrong */
+	q.argsz = sizeof(q) - 1;
+	EXPECT_EQ(-EINVAL, vgpu_device_props(dev, &q, TIMEOUT_MS, self->why));
+	EXPECT_EQ(-EINVAL, vgpu_device_props_decode(NULL, 0, &p));
+	EXPECT_EQ(-EBADMSG, vgpu_device_props_decode("short", 5, &p));
+	EXPECT_EQ(-EINVAL, vgpu_cmd_module_global(self->l, ref, "", NULL));
+	vgpu_close(dev);
 }
 
 TEST_F(lib, threads_share_one_handle)

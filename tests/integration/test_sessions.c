@@ -557,4 +557,53 @@ TEST_F(sess, executors_end_with_a_kill_their_vm_or_the_mediator)
 	EXPECT_EQ(ESRCH, errno);
 }
 
+static int uid_of(pid_t pid)
+{
+	char path[64], line[256];
+	int uid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		sscanf(line, "Uid: %d", &uid);
+	fclose(f);
+	return uid;
+}
+
+/* executor_uid_base: each VM's executor runs as base + its id */
+TEST(each_vms_executor_runs_as_a_uid_of_its_own)
+{
+	struct test_mediator t;
+	struct sess_client c[2];
+	struct vgpu_sess_buf b;
+	struct sess_reply r = { 0 };
+	char keys[128];
+	unsigned int base;
+
+	if (getuid() != 0)
+		SKIP(return, "not root: executors keep the mediator's uid");
+	test_seed();
+	base = (unsigned int)test_rand_range(65536, 1u << 30);
+	snprintf(keys, sizeof(keys), "executor_uid_base = %u\n", base);
+	setup(_metadata, &t, keys);
+	ASSERT_EQ(0, open_vm(&t, "s1", &c[0]));
+	ASSERT_EQ(0, open_vm(&t, "s2", &c[1]));
+	vgpu_sess_begin(&b);
+	for (int i = 0; i < 2; i++) {
+		vgpu_sess_add(&b, CMD(.code = VGPU_SESS_ALLOC, .len = 8));
+		run(_metadata, &c[i], &b, &r, 0, VGPU_SESS_NONE);
+	}
+	EXPECT_EQ((int)(base + 41), uid_of(executor_of(&t, 41)));
+	EXPECT_EQ((int)(base + 42), uid_of(executor_of(&t, 42)));
+	sc_close(&c[0]);
+	sc_close(&c[1]);
+	vgpu_sess_buf_free(&b);
+	sc_reply_free(&r);
+	EXPECT_EQ(0, tm_stop(&t, SIGTERM)) TH_LOG("see %s", t.log);
+	tm_cleanup(&t);
+}
+
 TEST_HARNESS_MAIN

@@ -312,6 +312,11 @@ BAD(no_such_executor_user, "[mediator]\nexecutor_user = no-such-user-vgpu\n",
     ":2: key 'executor_user': no user 'no-such-user-vgpu'");
 BAD(executor_user_root, "[mediator]\nexecutor_user = root\n",
     ":2: key 'executor_user': 'root' is root");
+BAD(uid_base_among_accounts, "[mediator]\nexecutor_uid_base = 1000\n",
+    ":2: key 'executor_uid_base': expected a number in 65536..2147483646, got '1000'");
+BAD(uid_base_plus_id_too_big, VMHEAD "id = 647\npool = A\npriority = low\n"
+    "[mediator]\nexecutor_uid_base = 2147483000\n",
+    "[vm a] key 'id': executor_uid_base 2147483000 + 647 is past the last uid");
 BAD(test_commands_maybe, "[mediator]\nsession_test_commands = on\n",
     ":2: key 'session_test_commands': expected yes or no, got 'on'");
 BAD(session_key_in_mediator, "[mediator]\nsession_handles = 4\n",
@@ -366,6 +371,7 @@ TEST_F(conf, session_keys_and_their_defaults)
 	EXPECT_STREQ("/opt/vgpu/vgpu-executor", c->executor);
 	EXPECT_TRUE(c->session_test_cmds);
 	EXPECT_STREQ("nobody", c->executor_user);		/* default */
+	EXPECT_EQ(0u, c->executor_uid_base);			/* default: the user's uid */
 	EXPECT_EQ(2ull << 30, c->vms[0].sess_mem);
 	EXPECT_EQ(0u, c->vms[0].sess_module);
 	EXPECT_EQ(7u, c->vms[0].sess_handles);
@@ -376,8 +382,11 @@ TEST_F(conf, session_keys_and_their_defaults)
 	EXPECT_EQ(5000u, c->vms[1].sess_time_ms);
 	conf_free(&self->s.c);
 
-	write_file(self->s.path, "[mediator]\nspool = /srv/vgpu\n");
-	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)));
+	write_file(self->s.path, "[mediator]\nspool = /srv/vgpu\nexecutor_uid_base = 2147483000\n"
+		   "[vm a]\nid = 646\npool = A\npriority = low\n");
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)))
+		TH_LOG("%s", self->s.err);
+	EXPECT_EQ(2147483000u, c->executor_uid_base);	/* + 646: the last uid */
 	EXPECT_FALSE(c->session_test_cmds);	/* off unless asked */
 	EXPECT_STREQ("", c->executor);		/* next to the mediator */
 	conf_free(&self->s.c);

@@ -18,6 +18,9 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
+#include <sys/prctl.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -659,6 +662,114 @@ TEST_F(exec, it_runs_unprivileged_with_only_its_socket)
 	closedir(dir);
 	/* 0, 1 (the text pipe), 2, 3 and the pipe's read end */
 	EXPECT_LE(nfds, 105) TH_LOG("fds: %d", nfds);
+}
+
+/* -U: a uid of the VM's own, with the user's groups; and not dumpable */
+TEST(an_executor_runs_as_its_vms_own_uid_and_is_not_dumpable)
+{
+	struct vgpu_exec_conf c = {
+		.path = test_bin("vgpu-executor"), .user = "nobody", .backend = VGPU_EXEC_CPU,
+		.epoch = 7, .vm_id = 7, .mem_quota = 1 << 20, .handle_quota = 8,
+		.module_quota = 1 << 20,
+	};
+	struct xproc x = { .epoch = 7 };
+	struct vgpu_emsg m;
+	char path[64], line[256], why[VGPU_SESS_MSG_LEN];
+	int uid = -1;
+	struct stat st;
+	FILE *f;
+
+	if (getuid() != 0)
+		SKIP(return, "not root: the executor keeps the caller's uid");
+	test_seed();
+	c.uid = (uint32_t)test_rand_range(100000, 1u << 30);
+	ASSERT_EQ(0, vgpu_exec_spawn(&c, &x.pid, &x.sock));
+	ASSERT_EQ(0, vgpu_emsg_recv(x.sock, &m));
+	ASSERT_EQ(0, vgpu_emsg_expect(&m, VGPU_EMSG_READY, sizeof(struct vgpu_emsg_ready), 0, why))
+		TH_LOG("%s", why);
+	snprintf(path, sizeof(path), "/proc/%d/status", x.pid);
+	f = fopen(path, "r");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f))
+		sscanf(line, "Uid: %d", &uid);
+	fclose(f);
+	EXPECT_EQ((int)c.uid, uid);
+	/* a process that is not dumpable has its /proc entries owned by root */
+	snprintf(path, sizeof(path), "/proc/%d/fd", x.pid);
+	ASSERT_EQ(0, stat(path, &st));
+	EXPECT_EQ(0u, st.st_uid);
+	EXPECT_EQ(0, WEXITSTATUS(stop(&x)));
+}
+
+/*
+ * The capabilities vgpu-mediator.service leaves the mediator are enough to
+ * start an executor as another user: in a child whose bounding set is the
+ * unit's CapabilityBoundingSet (and no_new_privs, as the unit sets), an
+ * executor comes up READY as nobody.
+ */
+TEST(an_executor_starts_under_the_units_capabilities)
+{
+	static const struct { const char *name; int cap; } caps[] = {
+		{ "CAP_CHOWN", CAP_CHOWN }, { "CAP_DAC_OVERRIDE", CAP_DAC_OVERRIDE },
+		{ "CAP_DAC_READ_SEARCH", CAP_DAC_READ_SEARCH }, { "CAP_FOWNER", CAP_FOWNER },
+		{ "CAP_KILL", CAP_KILL }, { "CAP_SETGID", CAP_SETGID },
+		{ "CAP_SETUID", CAP_SETUID }, { "CAP_SYS_NICE", CAP_SYS_NICE },
+	};
+	char line[512] = "", *tok, *save = NULL;
+	bool keep[CAP_LAST_CAP + 1] = { false };
+	FILE *f = fopen(VGPU_SRCDIR "/dom0-mediator/vgpu-mediator.service", "r");
+	int st;
+	pid_t pid;
+
+	if (getuid() != 0)
+		SKIP(return, "not root: no capabilities to drop");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f) && strncmp(line, "CapabilityBoundingSet=", 22))
+		;
+	fclose(f);
+	ASSERT_EQ(0, strncmp(line, "CapabilityBoundingSet=", 22));
+	printf("# %s", line);
+	for (tok = strtok_r(line + 22, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+		size_t i;
+
+		for (i = 0; i < sizeof(caps) / sizeof(caps[0]) && strcmp(caps[i].name, tok); i++)
+			;
+		ASSERT_LT(i, sizeof(caps) / sizeof(caps[0])) TH_LOG("unknown to this test: %s", tok);
+		keep[caps[i].cap] = true;
+	}
+	fflush(stdout);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct vgpu_exec_conf c = {
+			.path = test_bin("vgpu-executor"), .user = "nobody",
+			.backend = VGPU_EXEC_CPU, .epoch = 9, .vm_id = 9, .mem_quota = 1 << 20,
+			.handle_quota = 8, .module_quota = 1 << 20,
+		};
+		struct xproc x = { .epoch = 9 };
+		struct vgpu_emsg m;
+		char why[VGPU_SESS_MSG_LEN];
+
+		st = 0;
+		for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+			if (!keep[cap] && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL)
+				_exit(2);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+		    vgpu_exec_spawn(&c, &x.pid, &x.sock) || vgpu_emsg_recv(x.sock, &m))
+			_exit(3);
+		if (vgpu_emsg_expect(&m, VGPU_EMSG_READY, sizeof(struct vgpu_emsg_ready), 0, why)) {
+			printf("# the executor did not start: %.*s\n", (int)m.len, (char *)m.body);
+			fflush(stdout);
+			_exit(4);
+		}
+		/* and the mediator can kill it (a job over its time limit) */
+		if (kill(x.pid, SIGKILL) || waitpid(x.pid, &st, 0) != x.pid || !WIFSIGNALED(st))
+			_exit(5);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		TH_LOG("status 0x%x: 2 bounding set, 3 spawn, 4 not READY, 5 cannot kill it", st);
 }
 
 TEST(a_cuda_executor_without_a_device_says_why)

@@ -7,6 +7,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "testlib.h"
 #include "vgpu/ops.h"
 #include "vgpu/session.h"
+#include "vgpu/vgpu.h"
 
 static uint8_t blob[1024];	/* random data that commands point into */
 static uint8_t patch_bytes[64][8 * VGPU_SESS_PATCH_SIZE];	/* per command of a list */
@@ -26,7 +28,9 @@ static uint64_t ref_to(const struct vgpu_sess_cmd *cmds, uint32_t i, uint16_t co
 	uint64_t r = test_rand_range(1, 0x7fffffffffffffffull);
 
 	for (uint32_t k = 0; k < i; k++)
-		if (cmds[k].code == code && test_rand() % 2)
+		if ((cmds[k].code == code ||	/* a module's global is a buffer too */
+		     (code == VGPU_SESS_ALLOC && cmds[k].code == VGPU_SESS_MODULE_GLOBAL)) &&
+		    test_rand() % 2)
 			return VGPU_SESS_SLOT(k);
 	return r;
 }
@@ -38,7 +42,8 @@ static void random_cmd(const struct vgpu_sess_cmd *cmds, uint32_t i, struct vgpu
 		VGPU_SESS_ALLOC, VGPU_SESS_FREE, VGPU_SESS_MEMSET, VGPU_SESS_COPY_H2D,
 		VGPU_SESS_COPY_D2H, VGPU_SESS_COPY_D2D, VGPU_SESS_MODULE_LOAD,
 		VGPU_SESS_MODULE_UNLOAD, VGPU_SESS_MODULE_DESCRIBE, VGPU_SESS_LAUNCH,
-		VGPU_SESS_OP, VGPU_SESS_TIMESTAMP,
+		VGPU_SESS_OP, VGPU_SESS_TIMESTAMP, VGPU_SESS_DEVICE_INFO,
+		VGPU_SESS_MODULE_GLOBAL,
 	};
 	memset(c, 0, sizeof(*c));
 	c->index = i;
@@ -108,6 +113,11 @@ static void random_cmd(const struct vgpu_sess_cmd *cmds, uint32_t i, struct vgpu
 			vgpu_sess_patch_put(pt, c->npatches, patch_bytes[i]);
 			c->patches = patch_bytes[i];
 		}
+		break;
+	case VGPU_SESS_MODULE_GLOBAL:
+		c->ref[0] = ref_to(cmds, i, VGPU_SESS_MODULE_LOAD);
+		c->name = "gTable_with_a_longer_name";
+		c->name_len = (uint32_t)test_rand_range(1, strlen(c->name));
 		break;
 	case VGPU_SESS_OP: {
 		const struct vgpu_op_info *info;
@@ -296,6 +306,29 @@ static const struct bad_case bad_cases[] = {
 	{ "launch: body shorter than its patches", -EBADMSG, 0,
 	  { { .code = VGPU_SESS_LAUNCH, .ref = { 7 }, .grid = { 1, 1, 1 }, .block = { 1, 1, 1 },
 	      .name = "k", .name_len = 1 } }, 1, BODY0 + 44, 1, 4, 0 },
+	{ "device_info with a body", -EBADMSG, 0,
+	  { { .code = VGPU_SESS_DEVICE_INFO, .data = "abcdefgh", .data_len = 8 } }, 1, -1, 0, 0,
+	  0 },
+	{ "module_global: no name", -EINVAL, 0,
+	  { { .code = VGPU_SESS_MODULE_GLOBAL, .ref = { 7 } } }, 1, -1, 0, 0, 0 },
+	{ "module_global: name not printable", -EINVAL, 0,
+	  { { .code = VGPU_SESS_MODULE_GLOBAL, .ref = { 7 }, .name = "g\tx", .name_len = 3 } },
+	  1, -1, 0, 0, 0 },
+	{ "module_global: name padding not 0", -EINVAL, 0,
+	  { { .code = VGPU_SESS_MODULE_GLOBAL, .ref = { 7 }, .name = "g", .name_len = 1 } },
+	  1, BODY0 + 17, 1, 1, 0 },
+	{ "module_global: name past its body", -EBADMSG, 0,
+	  { { .code = VGPU_SESS_MODULE_GLOBAL, .ref = { 7 }, .name = "g", .name_len = 1 } },
+	  1, BODY0 + 8, 9, 4, 0 },
+	{ "module_global: reserved field", -EINVAL, 0,
+	  { { .code = VGPU_SESS_MODULE_GLOBAL, .ref = { 7 }, .name = "g", .name_len = 1 } },
+	  1, BODY0 + 12, 1, 4, 0 },
+	{ "module_global of a buffer", -EINVAL, 1,
+	  { ALLOC(8), { .code = VGPU_SESS_MODULE_GLOBAL, .ref = { VGPU_SESS_SLOT(0) },
+			.name = "g", .name_len = 1 } }, 2, -1, 0, 0, 0 },
+	{ "module_global: forward reference", -EINVAL, 0,
+	  { { .code = VGPU_SESS_MODULE_GLOBAL, .ref = { VGPU_SESS_SLOT(1) }, .name = "g",
+	      .name_len = 1 } }, 1, -1, 0, 0, 0 },
 	{ "op: unknown op", -EOPNOTSUPP, 0, { { .code = VGPU_SESS_OP, .op = 99 } }, 1, -1, 0, 0, 0 },
 	{ "op: argument out of range", -EINVAL, 0,
 	  { { .code = VGPU_SESS_OP, .op = VGPU_OP_VECTOR_ADD, .ref = { 1, 1, 1 } } }, 1, -1, 0, 0,
@@ -340,6 +373,47 @@ TEST(every_malformed_list_gets_its_error)
 		vgpu_sess_buf_free(&b);
 	}
 	fflush(stdout);
+}
+
+TEST(device_records_round_trip_and_short_ones_are_refused)
+{
+	test_seed();
+	for (int round = 0; round < 200; round++) {
+		struct vgpu_device_props in, out, older;
+		uint8_t buf[VGPU_SESS_DEVINFO_SIZE];
+		size_t namelen = test_rand_range(0, sizeof(in.name) - 1);
+
+		test_rand_bytes(&in, sizeof(in));
+		in.argsz = sizeof(in);
+		in.reserved = 0;
+		for (size_t i = 0; i < sizeof(in.name); i++)	/* printable, or '?' after */
+			in.name[i] = (char)test_rand_range(0, 127);
+		in.name[namelen] = '\0';
+		vgpu_sess_devinfo_encode(&in, buf);
+		memset(&out, 0xa5, sizeof(out));
+		out.argsz = sizeof(out);
+		ASSERT_EQ(0, vgpu_sess_devinfo_decode(buf, sizeof(buf), &out));
+		for (size_t i = 0; i < strlen(in.name); i++)
+			if (in.name[i] < ' ' || in.name[i] > '~')
+				in.name[i] = '?';
+		ASSERT_EQ(strnlen(in.name, sizeof(in.name)), strnlen(out.name, sizeof(out.name)));
+		memset(in.name + strlen(in.name), 0, sizeof(in.name) - strlen(in.name));
+		EXPECT_EQ(0, memcmp(&in, &out, sizeof(in))) TH_LOG("round %d", round);
+		/* the fixed record, whatever the bytes of the reserved tail */
+		EXPECT_EQ(VGPU_SESS_DEVINFO_SIZE, le32toh(*(uint32_t *)buf));
+		/* a caller with an older, shorter struct gets its part only */
+		memset(&older, 0x5a, sizeof(older));
+		older.argsz = offsetof(struct vgpu_device_props, multiprocessors);
+		ASSERT_EQ(0, vgpu_sess_devinfo_decode(buf, sizeof(buf), &older));
+		EXPECT_EQ(in.cc_minor, older.cc_minor);
+		EXPECT_EQ(0x5a5a5a5au, older.multiprocessors);
+		/* too short: as a length, or as the record's own size */
+		EXPECT_EQ(-EBADMSG, vgpu_sess_devinfo_decode(buf, VGPU_SESS_DEVINFO_MIN - 1, &out));
+		*(uint32_t *)buf = htole32(VGPU_SESS_DEVINFO_MIN - 8);
+		EXPECT_EQ(-EBADMSG, vgpu_sess_devinfo_decode(buf, sizeof(buf), &out));
+		*(uint32_t *)buf = htole32(VGPU_SESS_DEVINFO_SIZE + 8);
+		EXPECT_EQ(-EBADMSG, vgpu_sess_devinfo_decode(buf, sizeof(buf), &out));
+	}
 }
 
 TEST(every_truncation_of_a_list_is_refused)
