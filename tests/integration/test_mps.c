@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,9 +37,11 @@
 #define LIMIT_MS 5000			/* the MPS VMs' session_time_limit_ms */
 
 /* m1, m2: MPS, one per pool; p1, p2: process, one per pool. */
+#define UID_BASE	3000000		/* executor_uid_base */
+#define UID_BASE_TEXT	"3000000"
 #define KEYS \
 	"session_test_commands = yes\nmps_control = " FAKE "\nmps_fault_limit = 2\n" \
-	"mps_fault_window_s = 600\n"
+	"mps_fault_window_s = 600\nexecutor_uid_base = " UID_BASE_TEXT "\n"
 /* The pools' sm_percent and m1's and m2's quotas are random: see setup. */
 #define POOLS_MPS \
 	"[pool A]\nsm_percent = %u\n[pool B]\nsm_percent = %u\n" \
@@ -305,6 +308,18 @@ static void crash(struct __test_metadata *_metadata, FIXTURE_DATA(mps) *self, in
 	EXPECT_NE(NULL, strstr(self->r.rh.msg, "executor died")) TH_LOG("%s", self->r.rh.msg);
 }
 
+/* The real uid of process @pid, or -1. */
+static long uid_of(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (slurp(path, buf, sizeof(buf)) < 0)
+		return -1;
+	p = strstr(buf, "\nUid:");
+	return p ? strtol(p + 5, NULL, 10) : -1;
+}
+
 /* Is the VM's executor's environment what its isolation says? */
 static void expect_env(struct __test_metadata *_metadata, FIXTURE_DATA(mps) *self, int i,
 		       const char *percent, const char *mem)
@@ -349,6 +364,22 @@ TEST_F(mps, the_daemon_is_private_and_executors_get_their_share)
 	expect_env(_metadata, self, M2, self->pct[1], self->mem[1]);
 	expect_env(_metadata, self, P1, NULL, NULL);
 	expect_env(_metadata, self, P2, NULL, NULL);
+
+	/*
+	 * One MPS server serves one uid: MPS clients share executor_user's,
+	 * process executors keep a uid of their VM's own (executor_uid_base).
+	 */
+	if (geteuid() == 0) {
+		struct passwd *nobody = getpwnam("nobody");
+
+		ASSERT_NE(NULL, nobody);
+		EXPECT_EQ((long)nobody->pw_uid, uid_of(executor_of(&self->t, ids[M1])));
+		EXPECT_EQ((long)nobody->pw_uid, uid_of(executor_of(&self->t, ids[M2])));
+		EXPECT_EQ(UID_BASE + (long)ids[P1], uid_of(executor_of(&self->t, ids[P1])));
+		EXPECT_EQ(UID_BASE + (long)ids[P2], uid_of(executor_of(&self->t, ids[P2])));
+	} else {
+		printf("# not root: executors keep our uid, not checked\n");
+	}
 	ASSERT_EQ(0, status_line(&self->t, "vm m1:", line, sizeof(line)));
 	EXPECT_NE(NULL, strstr(line, " isolation=mps mps_faults=0")) TH_LOG("%s", line);
 	ASSERT_EQ(0, status_line(&self->t, "vm p1:", line, sizeof(line)));
