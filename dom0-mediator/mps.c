@@ -257,8 +257,14 @@ int mps_setup(struct mediator *m)
 		return -1;
 	}
 	s->wanted = any_vm_wants(m);
-	if (!s->wanted)
+	if (!s->wanted) {
+		if (control_there(s)) {	/* left by a mediator that was killed */
+			log_warnx("mps: no VM in MPS mode, but a daemon runs on %s: stopping it",
+				  s->pipe_dir);
+			daemon_stop(s);
+		}
 		return 0;
+	}
 	/* Its clients, unprivileged, must reach the pipes; the logs are ours. */
 	if (mkdir_mode(m->conf.mps_dir, 0755) || mkdir_mode(s->pipe_dir, 0755) ||
 	    mkdir_mode(s->log_dir, 0700)) {
@@ -398,7 +404,10 @@ bool mps_fault(struct mps *s, struct vm *vm, char faulter[VM_NAME_MAX], bool *de
 	kill_clients(s, vm->conf.name);
 	daemon_stop(s);
 	atomic_fetch_add(&s->restarts, 1);
-	if (daemon_start(s, why, sizeof(why)))
+	if (!s->wanted)		/* a reload turned MPS off meanwhile */
+		log_warnx("mps: vm %s faulted: every MPS client killed, daemon stopped",
+			  vm->conf.name);
+	else if (daemon_start(s, why, sizeof(why)))
 		log_errx("mps: after vm %s's fault the daemon does not start again: %s",
 			 vm->conf.name, why);
 	else

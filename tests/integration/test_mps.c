@@ -546,6 +546,16 @@ TEST_F(mps, a_daemon_left_behind_is_stopped_before_the_start)
 	EXPECT_EQ(0, access(path, F_OK));
 	alloc_on(_metadata, self, M2);
 	expect_env(_metadata, self, M2, self->pct[1], self->mem[1]);
+
+	/* and one that starts with no VM in MPS mode stops it too */
+	ASSERT_EQ(128 + SIGKILL, tm_stop(&self->t, SIGKILL));
+	ASSERT_EQ(0, access(path, F_OK));
+	ASSERT_EQ(0, write_conf(&self->t, KEYS, VMS_PROC));
+	ASSERT_EQ(0, tm_start(&self->t)) TH_LOG("see %s", self->t.log);
+	EXPECT_EQ(1, count_in(self->t.log, "no VM in MPS mode, but a daemon runs on"));
+	EXPECT_EQ(2, count_log(self->logd, "control.log", "quit"));
+	EXPECT_NE(0, access(path, F_OK));
+	EXPECT_EQ(2, count_log(self->logd, "invocations", "args=[-d]"));
 }
 
 /* `vgpu-mediator -n` on @t's config: its exit status, its output in @out. */
