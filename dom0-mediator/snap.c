@@ -180,7 +180,8 @@ void snap_json(FILE *f, const struct snap *s)
 		json_str(f, s->reload_err);
 	else
 		fprintf(f, "null");
-	fprintf(f, "},\"pools\":[");
+	fprintf(f, "},\"mps\":{\"running\":%s,\"starts\":%" PRIu64 ",\"restarts\":%" PRIu64
+		"},\"pools\":[", s->mps_up ? "true" : "false", s->mps_starts, s->mps_restarts);
 	for (unsigned int p = 0; p < VGPU_NR_POOLS; p++) {
 		const struct pool_snap *ps = &s->pools[p];
 

@@ -178,6 +178,24 @@ static int status_line(struct test_mediator *t, const char *prefix, char *line, 
 	return 0;
 }
 
+/* `vgpuctl status --json` into @buf; 0 or -1. */
+static int status_json(const struct test_mediator *t, char *buf, size_t len)
+{
+	char cmd[1024];
+	size_t n;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "%s -s %s status --json", test_bin("vgpuctl"), t->sock);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	n = fread(buf, 1, len - 1, p);
+	buf[n] = '\0';
+	while (fgetc(p) != EOF)
+		;
+	return pclose(p) == 0 ? 0 : -1;
+}
+
 static int write_conf(struct test_mediator *t, const char *keys, const char *rest)
 {
 	FILE *f = fopen(t->conf, "w");
@@ -384,6 +402,16 @@ TEST_F(mps, the_daemon_is_private_and_executors_get_their_share)
 	EXPECT_NE(NULL, strstr(line, " isolation=mps mps_faults=0")) TH_LOG("%s", line);
 	ASSERT_EQ(0, status_line(&self->t, "vm p1:", line, sizeof(line)));
 	EXPECT_NE(NULL, strstr(line, " isolation=process mps_faults=0")) TH_LOG("%s", line);
+	{
+		static char json[65536];
+
+		ASSERT_EQ(0, status_json(&self->t, json, sizeof(json)));
+		EXPECT_NE(NULL, strstr(json, "\"mps\":{\"running\":true,\"starts\":1,"
+				       "\"restarts\":0}")) TH_LOG("%.300s", json);
+		EXPECT_NE(NULL, strstr(json, "\"name\":\"m1\",")) TH_LOG("%.300s", json);
+		EXPECT_NE(NULL, strstr(json, "\"isolation\":\"mps\",\"mps_faults\":0,"
+				       "\"mps_lost\":0,\"mps_demotions\":0,"));
+	}
 }
 
 TEST_F(mps, a_fault_restarts_mps_clients_and_spares_process_mode)
