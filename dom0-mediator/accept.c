@@ -357,6 +357,14 @@ static void drop_req(struct vm *vm, const char *name)
 		unlinkat(vm->sp.req, name, AT_REMOVEDIR);
 }
 
+void vm_note_batch_id(struct vm *vm, const char *name)
+{
+	uint64_t id;
+
+	if (name[0] != '.' && !vgpu_id_parse(name, &id) && id > vm->last_id && id > vm->batch_hi)
+		vm->batch_hi = id;
+}
+
 void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 {
 	char taken[PRIV_NAME_LEN];
@@ -390,7 +398,13 @@ void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 		}
 		priv_name(id, RSP_DUP_SUFFIX, taken);
 	} else {
-		vm_set_taken(vm, id);	/* first: the guest must never miss it */
+		/*
+		 * First: the guest must never miss it. Once per inotify batch:
+		 * the batch's highest id covers the rest of it, which are still
+		 * in req/, where a client looks before it looks at taken.
+		 */
+		if (id > vm->taken_hi)
+			vm_set_taken(vm, id > vm->batch_hi ? id : vm->batch_hi);
 		priv_name(id, RSP_NEW_SUFFIX, taken);	/* undecided: see decide() */
 	}
 	if (renameat(vm->sp.req, name, vm->priv, taken) < 0) {	/* the commit point */

@@ -13,6 +13,12 @@ struct mediator;
 struct vm;
 
 /* Take req/@name and accept it onto m->accepted, or answer it with an error. */
+/*
+ * Before the events of one inotify read are accepted: note each name in
+ * req/, so that the VM's taken is raised once, to the batch's highest id
+ * (reset vm->batch_hi to 0 after the batch).
+ */
+void vm_note_batch_id(struct vm *vm, const char *name);
 void vm_accept(struct mediator *m, struct vm *vm, const char *name);
 void vm_accept_created(struct mediator *m, struct vm *vm, const char *name);
 /* Accept everything in req/ and queue it (sched_flush). */

@@ -372,7 +372,9 @@ static void arm_rescan(struct mediator *m)
 static void on_inotify(struct loop *l, int fd, uint32_t events, void *ctx)
 {
 	static char buf[INOTIFY_BUF] __attribute__((aligned(__alignof__(struct inotify_event))));
+	static struct vm *evm[INOTIFY_BUF / sizeof(struct inotify_event)];
 	struct mediator *m = ctx;
+	size_t n;
 
 	(void)l;
 	(void)events;
@@ -384,9 +386,20 @@ static void on_inotify(struct loop *l, int fd, uint32_t events, void *ctx)
 				log_warn("inotify read");
 			break;
 		}
-		for (char *p = buf; p < buf + len;) {
+		/* each event's VM, and the batch's highest id per VM (taken) */
+		n = 0;
+		for (char *p = buf; p < buf + len; n++) {
 			struct inotify_event *ev = (struct inotify_event *)p;
-			struct vm *vm;
+
+			p += sizeof(*ev) + ev->len;
+			evm[n] = ev->mask & (IN_Q_OVERFLOW | IN_IGNORED) || !ev->len ? NULL :
+				 vm_find_by_wd(m, ev->wd);
+			if (evm[n] && !(ev->mask & IN_CREATE))
+				vm_note_batch_id(evm[n], ev->name);
+		}
+		n = 0;
+		for (char *p = buf; p < buf + len; n++) {
+			struct inotify_event *ev = (struct inotify_event *)p;
 
 			p += sizeof(*ev) + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
@@ -394,16 +407,16 @@ static void on_inotify(struct loop *l, int fd, uint32_t events, void *ctx)
 				rescan_all(m);
 				continue;
 			}
-			if (ev->mask & IN_IGNORED || !ev->len)
-				continue;
-			vm = vm_find_by_wd(m, ev->wd);
-			if (!vm)
+			if (!evm[n])
 				continue;
 			if (ev->mask & IN_CREATE)
-				vm_accept_created(m, vm, ev->name);
+				vm_accept_created(m, evm[n], ev->name);
 			else
-				vm_accept(m, vm, ev->name);
+				vm_accept(m, evm[n], ev->name);
 		}
+		while (n--)
+			if (evm[n])
+				evm[n]->batch_hi = 0;
 		/* A short read drained the queue: skip the read that says EAGAIN. */
 		if ((size_t)len < sizeof(buf) - sizeof(struct inotify_event) - NAME_MAX - 1)
 			break;

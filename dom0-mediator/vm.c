@@ -133,6 +133,7 @@ void vm_set_taken(struct vm *vm, uint64_t id)
 	vgpu_id_name(id, buf);
 	buf[VGPU_ID_NAME_LEN] = '\n';
 	vgpu_pwrite_full(vm->taken_fd, buf, VGPU_ID_NAME_LEN + 1, 0);
+	vm->taken_hi = id;
 }
 
 static int load_last_id(struct mediator *m, struct vm *vm)

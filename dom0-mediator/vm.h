@@ -6,8 +6,8 @@
  *
  * Who touches what (m->lock is the mediator's lock, mediator.h):
  *  - the main thread creates, watches, revives, repairs and removes VMs
- *    and owns last_id, last_id_dirty, state_fd, taken_fd, wd, broken,
- *    the retry times and the main-thread counters;
+ *    and owns last_id, last_id_dirty, state_fd, taken_fd, taken_hi,
+ *    batch_hi, wd, broken, the retry times and the main-thread counters;
  *  - conf.pool, conf.prio, conf.id and conf.weight change only on the main
  *    thread with m->lock held, so workers read them under m->lock and the
  *    main thread reads them freely; conf.name and conf.dir never change;
@@ -64,6 +64,9 @@ struct vm {
 	int state_fd;			/* state_dir/<name>.last-id */
 	int taken_fd;			/* VM/taken: highest id out of req/, for
 					 * the guest's eyes only */
+	uint64_t taken_hi;		/* what taken_fd holds */
+	uint64_t batch_hi;		/* the highest request id of the inotify
+					 * batch being accepted (vm_note_batch_id) */
 	enum vm_broken broken;
 	char why[128];			/* why broken, for vgpuctl status */
 	uint64_t repair_ns;		/* next repair attempt, CLOCK_MONOTONIC */

@@ -379,6 +379,96 @@ static void patch(uint8_t *buf, size_t len, size_t off, uint64_t v, int width, b
 	vgpu_req_encode(&h, buf);
 }
 
+/* A guest's view of its requests, as the agent checks one (spool_has()). */
+struct viewer {
+	int dir, req, rsp;
+	uint64_t ids[64];
+	atomic_uint nids;		/* ids[0..nids) are published */
+	atomic_bool stop;
+	unsigned long checks, lost;
+	uint64_t lost_id;
+};
+
+static void *view(void *arg)
+{
+	struct viewer *v = arg;
+
+	while (!atomic_load(&v->stop)) {
+		unsigned int n = atomic_load(&v->nids);
+
+		for (unsigned int i = 0; i < n; i++) {
+			char name[VGPU_ID_NAME_LEN + 1];
+			struct stat st;
+
+			vgpu_id_name(v->ids[i], name);
+			/* req/, then the mediator's hands, then rsp/: the order a request moves */
+			if (fstatat(v->req, name, &st, 0) && v->ids[i] > vgpu_spool_taken(v->dir) &&
+			    fstatat(v->rsp, name, &st, 0)) {
+				v->lost++;
+				v->lost_id = v->ids[i];
+			}
+			v->checks++;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Every published request stays in the guest's view while the mediator
+ * takes bursts of them: in req/, at or below taken, or in rsp/ (taken is
+ * raised once per inotify batch, before the batch leaves req/).
+ */
+TEST_F(med, a_burst_of_requests_never_leaves_the_guests_view)
+{
+	struct vgpu_client *c = client(&self->t, "b");
+	struct vgpu_result res;
+	struct viewer v = { 0 };
+	char dir[512];
+	pthread_t th;
+
+	ASSERT_NE(NULL, c);
+	tm_vmdir(&self->t, "b", dir, sizeof(dir));
+	v.dir = open(dir, O_RDONLY | O_DIRECTORY);
+	v.req = openat(v.dir, "req", O_RDONLY | O_DIRECTORY);
+	v.rsp = openat(v.dir, "rsp", O_RDONLY | O_DIRECTORY);
+	ASSERT_TRUE(v.dir >= 0 && v.req >= 0 && v.rsp >= 0);
+	for (int round = 0; round < 20; round++) {
+		unsigned int k = (unsigned int)test_rand_range(8, 64);
+
+		atomic_store(&v.nids, 0);
+		atomic_store(&v.stop, false);
+		ASSERT_EQ(0, pthread_create(&th, NULL, view, &v));
+		for (unsigned int i = 0; i < k; i++) {
+			v.ids[i] = submit_spin(c, test_rand_range(0, 20000));
+			ASSERT_NE(0u, v.ids[i]);
+			atomic_store(&v.nids, i + 1);
+		}
+		/* answered, not collected: the viewer sees them in rsp/ */
+		for (unsigned int i = 0; i < k; i++) {
+			char name[VGPU_ID_NAME_LEN + 1];
+			struct stat st;
+			int ms = 0;
+
+			vgpu_id_name(v.ids[i], name);
+			while (fstatat(v.rsp, name, &st, 0) && ms++ < 10000)
+				test_sleep_ms(1);
+		}
+		atomic_store(&v.stop, true);
+		pthread_join(th, NULL);
+		for (unsigned int i = 0; i < k; i++)
+			ASSERT_EQ(1, collect(&c, 1, &res, 1, 10000));
+	}
+	printf("# %lu checks of a published id, %lu found in none of req/, taken, rsp/\n",
+	       v.checks, v.lost);
+	fflush(stdout);
+	EXPECT_EQ(0ul, v.lost) TH_LOG("lost from view: %016" PRIx64, v.lost_id);
+	EXPECT_LT(1000ul, v.checks);
+	vgpu_client_close(c);
+	close(v.req);
+	close(v.rsp);
+	close(v.dir);
+}
+
 TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 {
 	static uint8_t buf[VGPU_REQ_HDR_SIZE + 8 * 4096 + 64];
