@@ -94,6 +94,8 @@ $(O)/tests/unit/test_executor: $(O)/tests/unit/test_executor.o $(TESTLIB) $(LIBV
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
+# Documentation/ parses without a docutils warning (python3-docutils: make's deps).
+HOST_TESTS += tests/tools/docs-rst
 
 # What the host tests run besides our programs (promtool, rsvg-convert).
 CHECK_DEPS_STAMP := build/.check-deps-ok
