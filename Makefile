@@ -44,6 +44,7 @@ include tests/build.mk
 include tests/guest/build.mk
 include bench/build.mk
 include tests/gpu/build.mk
+include tests/cudart/build.mk
 include bench/gpu/build.mk
 include qemu-patches/build.mk
 include tests/system/build.mk

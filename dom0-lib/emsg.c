@@ -144,7 +144,7 @@ int vgpu_emsg_expect(struct vgpu_emsg *m, uint32_t type, uint32_t len, unsigned 
 int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 {
 	char epoch[16], vm[16], dev[16], mem[24], handles[16], mods[24], ms[16], uid[16];
-	char *argv[24];
+	char *argv[24], *no_env[] = { NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t sa;
 	sigset_t none, all;
@@ -222,7 +222,8 @@ int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 		if (!err)
 			err = posix_spawn_file_actions_adddup2(&fa, sv[1], VGPU_EXEC_SOCK_FD);
 		if (!err)
-			err = posix_spawn(pid, c->path, &fa, &sa, argv, NULL);
+			err = posix_spawn(pid, c->path, &fa, &sa, argv,
+					  c->env ? c->env : no_env);
 		posix_spawn_file_actions_destroy(&fa);
 	}
 	posix_spawnattr_destroy(&sa);

@@ -131,6 +131,7 @@ struct vgpu_exec_conf {
 	uint32_t time_ms;		/* a job's limit, as the executor reports it */
 	bool test_cmds;			/* accept test_crash / test_hang */
 	bool debug;			/* log debug lines (to stderr) */
+	char *const *env;		/* its environment (NULL: an empty one) */
 };
 
 /*

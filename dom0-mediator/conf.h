@@ -3,7 +3,9 @@
  * The mediator's config as config.c loads it. Loaded by the main thread
  * (at start and on SIGHUP); the VMs' entries are copied into their struct
  * vm, the pools' sched into their queues (under m->lock), and workers read
- * only conf.fsync (atomic) and what they were handed at start.
+ * only conf.fsync (atomic), conf.sm_percent (under m->lock, into a job's
+ * exec_limits) and what they were handed at start; the MPS keys are
+ * copied into struct mps (mps.h) under its lock.
  */
 #ifndef VGPU_MEDIATOR_CONF_H
 #define VGPU_MEDIATOR_CONF_H
@@ -26,8 +28,22 @@
  * the GPU's own count when it opens. */
 #define VGPU_SMS_MAX	132
 #define WHERE_MAX	(PATH_MAX + 16)	/* "file:line" */
+/* The most faults mps_fault_limit may count (a VM keeps their times). */
+#define MPS_FAULTS_MAX	16
 
 enum backend_choice { BACKEND_AUTO, BACKEND_CPU, BACKEND_CUDA };
+
+/*
+ * How a VM's session executor is isolated from the other VMs' (exec.c,
+ * mps.c; Documentation/executor.rst, "Isolation modes").
+ */
+enum isolation {
+	ISO_UNSET,			/* a VM without the key: [mediator]'s */
+	ISO_PROCESS,			/* its own process and CUDA context */
+	ISO_MPS,			/* a client of the mediator's MPS daemon */
+};
+
+const char *isolation_name(enum isolation i);
 
 struct vm_conf {
 	char name[VM_NAME_MAX];
@@ -44,6 +60,8 @@ struct vm_conf {
 	uint64_t sess_module;		/* session_module_bytes: module images */
 	unsigned int sess_time_ms;	/* session_time_limit_ms: one job's run */
 	uint64_t max_spool_bytes;	/* its files' bytes in the spool; 0: no bound */
+	enum isolation isolation;	/* ISO_PROCESS or ISO_MPS once loaded */
+	char iso_where[WHERE_MAX];	/* "file:line" of the key deciding it */
 	char where[PATH_MAX + 16];	/* "file:line" of its section */
 };
 
@@ -93,6 +111,15 @@ struct conf {
 	uint32_t executor_uid_base;	/* each VM's executor runs as this + its id
 					 * (the user's groups); 0: the user's uid */
 	bool session_test_cmds;		/* executors accept test_crash/test_hang */
+	/* Isolation (mps.c): the VMs' default, and the MPS daemon's keys. */
+	enum isolation isolation;	/* ISO_PROCESS unless "isolation = mps" */
+	char iso_where[WHERE_MAX];	/* "file:line" of the key, or "" */
+	char mps_control[PATH_MAX];	/* nvidia-cuda-mps-control */
+	char mps_dir[PATH_MAX];		/* its pipe/ and log/; default beside
+					 * the control socket */
+	unsigned int mps_fault_limit;	/* faults in the window that demote a VM */
+	unsigned int mps_fault_window_s;
+	unsigned int sm_percent[VGPU_NR_POOLS];	/* MPS active threads, 1..100 */
 	struct cpu_list main_cpus;	/* the main thread (accepts, control socket) */
 	struct vgpu_pool_conf pools[VGPU_NR_POOLS];
 	char sms_where[VGPU_NR_POOLS][WHERE_MAX];
@@ -112,6 +139,8 @@ int conf_load(const char *path, struct conf *c, char *err, size_t errlen);
  * "file:line: ..." in @err.
  */
 int conf_check_host(const struct conf *c, const cpu_set_t *cpus, char *err, size_t errlen);
+/* Does a VM of @c ask for isolation = mps? (The first such VM into *@vm.) */
+bool conf_wants_mps(const struct conf *c, const struct vm_conf **vm);
 /* "0-3,8,10-11" into @l; 0, or -1 (bad syntax, or a CPU >= CPU_SETSIZE). */
 int cpu_list_parse(const char *text, struct cpu_list *l);
 /* Binds the calling thread to @l (if set); 0 or -errno. */

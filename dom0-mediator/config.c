@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -45,6 +46,12 @@
 #define DEF_EXEC_USER		"nobody"
 #define UID_BASE_MIN		65536		/* past Debian's account ranges and nobody */
 #define UID_MAX_EXEC		0x7ffffffeu	/* the last uid an executor may take */
+/* Isolation: the MPS daemon's program, and when a VM counts as faulting
+ * again and again (Documentation/executor.rst, "Isolation modes"). */
+#define DEF_MPS_CONTROL		"/usr/bin/nvidia-cuda-mps-control"
+#define DEF_MPS_FAULT_LIMIT	3
+#define DEF_MPS_FAULT_WINDOW_S	600
+#define DEF_SM_PERCENT		100
 
 enum section { SEC_NONE, SEC_MEDIATOR, SEC_POOL, SEC_VM, SEC_BAD };
 
@@ -317,6 +324,22 @@ static void set_cpus(struct parse *p, const char *key, const char *v, struct cpu
 		snprintf(l->where, sizeof(l->where), "%s:%d", p->file, p->line);
 }
 
+const char *isolation_name(enum isolation i)
+{
+	return i == ISO_MPS ? "mps" : "process";
+}
+
+static void set_isolation(struct parse *p, const char *v, enum isolation *iso, char *where)
+{
+	if (!strcmp(v, "process"))
+		*iso = ISO_PROCESS;
+	else if (!strcmp(v, "mps"))
+		*iso = ISO_MPS;
+	else
+		perr(p, "key 'isolation': expected process or mps, got '%s'", v);
+	snprintf(where, WHERE_MAX, "%s:%d", p->file, p->line);
+}
+
 static void mediator_key(struct parse *p, const char *k, const char *v)
 {
 	struct conf *c = p->c;
@@ -395,6 +418,21 @@ static void mediator_key(struct parse *p, const char *k, const char *v)
 			c->executor_uid_base = 0;
 	} else if (!strcmp(k, "session_test_commands")) {
 		set_bool(p, k, v, &c->session_test_cmds);
+	} else if (!strcmp(k, "isolation")) {
+		set_isolation(p, v, &c->isolation, c->iso_where);
+	} else if (!strcmp(k, "mps_control")) {
+		if (!*v)
+			perr(p, "key 'mps_control': expected the path of nvidia-cuda-mps-control");
+		else
+			set_path(p, k, v, c->mps_control, sizeof(c->mps_control));
+	} else if (!strcmp(k, "mps_dir")) {
+		set_path(p, k, v, c->mps_dir, sizeof(c->mps_dir));
+	} else if (!strcmp(k, "mps_fault_limit")) {
+		if (set_num(p, k, v, 1, MPS_FAULTS_MAX, &n))
+			c->mps_fault_limit = (unsigned int)n;
+	} else if (!strcmp(k, "mps_fault_window_s")) {
+		if (set_num(p, k, v, 1, 7 * 86400, &n))
+			c->mps_fault_window_s = (unsigned int)n;
 	} else {
 		perr(p, "unknown key '%s' in [mediator]", k);
 	}
@@ -428,6 +466,9 @@ static void pool_key(struct parse *p, const char *k, const char *v)
 	} else if (!strcmp(k, "aging_ms")) {
 		if (set_num(p, k, v, 1, AGING_MS_MAX, &n))
 			p->c->sched[p->pool].aging_ms = (unsigned int)n;
+	} else if (!strcmp(k, "sm_percent")) {
+		if (set_num(p, k, v, 1, 100, &n))
+			p->c->sm_percent[p->pool] = (unsigned int)n;
 	} else {
 		perr(p, "unknown key '%s' in [pool %s]", k, vgpu_pool_name(p->pool));
 	}
@@ -483,6 +524,8 @@ static void vm_key(struct parse *p, const char *k, const char *v)
 	} else if (!strcmp(k, "session_time_limit_ms")) {
 		if (set_num(p, k, v, 1, SESS_TIME_MS_MAX, &n))
 			vm->sess_time_ms = (unsigned int)n;
+	} else if (!strcmp(k, "isolation")) {
+		set_isolation(p, v, &vm->isolation, vm->iso_where);
 	} else {
 		perr(p, "unknown key '%s' in [vm %s]", k, vm->name);
 	}
@@ -749,9 +792,19 @@ static int finish(struct parse *p)
 		snprintf(p->err, p->errlen, "%s: spool path too long", p->file);
 		return -1;
 	}
+	if (!c->mps_dir[0]) {
+		const char *slash = strrchr(c->ctl_path, '/');
+
+		snprintf(c->mps_dir, sizeof(c->mps_dir), "%.*s/mps",
+			 slash ? (int)(slash - c->ctl_path) : 0, c->ctl_path);
+	}
 	for (unsigned int i = 0; i < c->nvms; i++) {
 		struct vm_conf *vm = &c->vms[i];
 
+		if (vm->isolation == ISO_UNSET) {
+			vm->isolation = c->isolation;
+			memcpy(vm->iso_where, c->iso_where, sizeof(vm->iso_where));
+		}
 		for (size_t r = 0; r < sizeof(req) / sizeof(req[0]); r++) {
 			if (!(p->vm_seen[i] & req[r].bit)) {
 				snprintf(p->err, p->errlen, "%s: [vm %s] is missing key '%s'",
@@ -823,6 +876,12 @@ int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 	c->ctl_gid = (gid_t)-1;
 	c->trace_jobs = 4096;
 	snprintf(c->executor_user, sizeof(c->executor_user), "%s", DEF_EXEC_USER);
+	c->isolation = ISO_PROCESS;
+	snprintf(c->mps_control, sizeof(c->mps_control), "%s", DEF_MPS_CONTROL);
+	c->mps_fault_limit = DEF_MPS_FAULT_LIMIT;
+	c->mps_fault_window_s = DEF_MPS_FAULT_WINDOW_S;
+	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++)
+		c->sm_percent[i] = DEF_SM_PERCENT;
 
 	rc = parse_file(&p, path);
 	if (!rc && !p.any_section) {
@@ -860,9 +919,19 @@ static void cpus_unusable(const struct cpu_list *l, const cpu_set_t *allowed, ch
 int conf_check_host(const struct conf *c, const cpu_set_t *cpus, char *err, size_t errlen)
 {
 	const struct cpu_list *lists[1 + VGPU_NR_POOLS] = { &c->main_cpus };
+	const struct vm_conf *mps_vm;
 	cpu_set_t allowed;
 	char bad[64], have[64];
 
+	/* Refused rather than run as process isolation: see executor.rst. */
+	if (conf_wants_mps(c, &mps_vm) && access(c->mps_control, X_OK)) {
+		snprintf(err, errlen, "%s: [vm %s] key 'isolation': mps needs the MPS control "
+			 "program %s, which is %s (install the NVIDIA driver's "
+			 "nvidia-cuda-mps-control, set mps_control, or use isolation = process)",
+			 mps_vm->iso_where, mps_vm->name, c->mps_control,
+			 errno == ENOENT ? "not there" : "not executable");
+		return -1;
+	}
 	for (unsigned int i = 0; i < VGPU_NR_POOLS; i++)
 		lists[1 + i] = &c->pool_cpus[i];
 	if (cpus && !CPU_COUNT(cpus))
@@ -887,6 +956,18 @@ int conf_check_host(const struct conf *c, const cpu_set_t *cpus, char *err, size
 		return -1;
 	}
 	return 0;
+}
+
+bool conf_wants_mps(const struct conf *c, const struct vm_conf **vm)
+{
+	for (unsigned int i = 0; i < c->nvms; i++) {
+		if (c->vms[i].isolation == ISO_MPS) {
+			if (vm)
+				*vm = &c->vms[i];
+			return true;
+		}
+	}
+	return false;
 }
 
 void conf_free(struct conf *c)

@@ -25,6 +25,16 @@
  *     lists naming the old handles get -ESTALE from it.
  * An executor that died between jobs is noticed (and reaped) when the
  * VM's next session job starts: that job runs on a new one.
+ *
+ * isolation = mps (mps.c): a VM in MPS mode, unless a fault moved it back,
+ * gets an executor that is a client of the mediator's MPS daemon (its
+ * pipe, its pool's sm_percent, its memory quota in the environment),
+ * listed in struct mps so that another VM's fault can kill it. When one
+ * dies, times out or loses its context, mps_fault() decides whose fault
+ * it was: this VM's (the daemon and every other client restart; the job
+ * keeps its own outcome), or another's (the job is answered -EIO naming
+ * that VM). A reload that changes a VM's isolation replaces its executor
+ * at its next job.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -150,6 +160,7 @@ static void kill_reap(struct vm_exec *x, char *how, size_t len)
 	int wstatus = 0;
 	pid_t r;
 
+	mps_unlist(x);		/* no longer another VM's to kill */
 	if (x->sock >= 0)
 		close(x->sock);
 	x->sock = -1;
@@ -212,13 +223,33 @@ static int start(struct mediator *m, const struct job *j, const struct exec_limi
 		.test_cmds = m->conf.session_test_cmds,
 		.debug = m->verbose,
 	};
+	bool mps = lim->isolation == ISO_MPS && !atomic_load(&x->demoted);
 	struct vgpu_emsg msg;
+	struct mps_env env;
 	char how[32], text[VGPU_MSG_LEN];
 	int err;
 
+	/* An MPS client connects to a daemon that no fault restarts meanwhile. */
+	if (mps) {
+		err = mps_client_begin(&m->mps, why);
+		if (err == -EAGAIN)
+			mps = false;	/* MPS off since the job's limits were taken */
+		else if (err)
+			return -EIO;
+	}
+	if (mps) {
+		mps_client_env(&m->mps, lim, &env);
+		c.env = env.envp;
+		/* one MPS server serves one uid: other uids' clients would wait
+		 * for it to end (executor.rst, Isolation modes) */
+		c.uid = 0;
+	}
+	x->mps = mps;
 	c.epoch = next_epoch(m);
 	err = vgpu_exec_spawn(&c, &x->pid, &x->sock);
 	if (err) {
+		if (mps)
+			mps_client_end(&m->mps, x, false);
 		x->pid = 0;
 		x->sock = -1;
 		snprintf(why, VGPU_MSG_LEN, "cannot start the executor: %s", strerror(-err));
@@ -230,10 +261,14 @@ static int start(struct mediator *m, const struct job *j, const struct exec_limi
 	err = recv_until(x->sock, vgpu_now_ns() + EXEC_READY_MS * 1000000ull, &msg);
 	if (!err && !vgpu_emsg_expect(&msg, VGPU_EMSG_READY, sizeof(struct vgpu_emsg_ready), 0,
 				      text)) {
-		log_debug("vm %s: executor pid %d, epoch %" PRIu32 " ready", vm->conf.name,
-			  (int)x->pid, x->epoch);
+		if (mps)
+			mps_client_end(&m->mps, x, true);
+		log_debug("vm %s: executor pid %d, epoch %" PRIu32 " ready%s", vm->conf.name,
+			  (int)x->pid, x->epoch, mps ? " (MPS client)" : "");
 		return 0;
 	}
+	if (mps)
+		mps_client_end(&m->mps, x, false);
 	if (!err && msg.type == VGPU_EMSG_FATAL) {
 		size_t n = msg.len < sizeof(text) - 1 ? msg.len : sizeof(text) - 1;
 
@@ -250,9 +285,42 @@ static int start(struct mediator *m, const struct job *j, const struct exec_limi
 	return -EIO;
 }
 
+/*
+ * @vm's MPS-mode executor died, timed out or lost its context, and is
+ * reaped: recovery (mps.c). Its VM's fault: the daemon and the other MPS
+ * clients restart, @j (if any) keeps its outcome. Another VM's: @j is
+ * answered -EIO naming that VM.
+ */
+static void mps_ended(struct mediator *m, struct vm *vm, struct job *j, unsigned int *events)
+{
+	char faulter[VM_NAME_MAX];
+	bool demoted;
+
+	if (mps_fault(&m->mps, vm, faulter, &demoted)) {
+		*events |= EXEC_EV_MPS_FAULT | (demoted ? EXEC_EV_DEMOTED : 0);
+		return;
+	}
+	*events |= EXEC_EV_MPS_LOST;
+	if (!faulter[0]) {	/* a reload or the exit stopped MPS */
+		if (j) {
+			j->status = -EIO;
+			snprintf(j->msg, sizeof(j->msg), "MPS stopped by a reload: session lost");
+		}
+		return;
+	}
+	vm_warnx(vm, "executor epoch %" PRIu32 " lost to vm %s's fault under MPS; session "
+		 "state lost", vm->exec.epoch, faulter);
+	if (j) {
+		j->status = -EIO;
+		j->out_len = 0;
+		j->out_crc = 0;
+		snprintf(j->msg, sizeof(j->msg), "MPS: vm %.32s faulted; session lost", faulter);
+	}
+}
+
 /* An executor that died since the VM's last job: reap it (the job runs on
  * a new one). */
-static bool died_idle(struct vm *vm)
+static bool died_idle(struct mediator *m, struct vm *vm, unsigned int *events)
 {
 	struct vm_exec *x = &vm->exec;
 	struct pollfd pfd = { .fd = x->sock, .events = POLLIN };
@@ -266,6 +334,9 @@ static bool died_idle(struct vm *vm)
 	kill_reap(x, how, sizeof(how));
 	vm_warnx(vm, "executor epoch %" PRIu32 " died while idle (%s); session state lost", x->epoch,
 		 how);
+	*events |= EXEC_EV_DIED;
+	if (x->mps)
+		mps_ended(m, vm, NULL, events);
 	return true;
 }
 
@@ -347,8 +418,8 @@ static int check_list(struct mediator *m, unsigned int pool, struct job *j)
 
 /* Steps 3 and 4 on a live executor: 0 when @j's outcome is recorded,
  * -EAGAIN when the executor was dead before it took the job. */
-static int run_on(struct vm *vm, struct job *j, const struct exec_limits *lim,
-		  unsigned int *events)
+static int run_on(struct mediator *m, struct vm *vm, struct job *j,
+		  const struct exec_limits *lim, unsigned int *events)
 {
 	struct vm_exec *x = &vm->exec;
 	uint64_t req_size = j->hdr.hdr_size + j->hdr.payload_len;
@@ -377,6 +448,8 @@ static int run_on(struct vm *vm, struct job *j, const struct exec_limits *lim,
 		vm_warnx(vm, "executor epoch %" PRIu32 " died before a job (%s); session state lost",
 			 x->epoch, how);
 		*events |= EXEC_EV_DIED;
+		if (x->mps)
+			mps_ended(m, vm, NULL, events);
 		return -EAGAIN;
 	}
 	if (!err)
@@ -390,6 +463,8 @@ static int run_on(struct vm *vm, struct job *j, const struct exec_limits *lim,
 			 "epoch %" PRIu32 " killed, session state lost", j->hdr.id, lim->time_ms,
 			 x->epoch);
 		*events |= EXEC_EV_TIMEOUT;
+		if (x->mps)	/* a client killed mid-kernel: the server is suspect */
+			mps_ended(m, vm, j, events);
 		return 0;
 	}
 	if (err == -EPIPE) {
@@ -399,6 +474,8 @@ static int run_on(struct vm *vm, struct job *j, const struct exec_limits *lim,
 		vm_warnx(vm, "session job %016" PRIx64 ": executor epoch %" PRIu32 " died (%s); session "
 			 "state lost", j->hdr.id, x->epoch, how);
 		*events |= EXEC_EV_DIED;
+		if (x->mps)
+			mps_ended(m, vm, j, events);
 		return 0;
 	}
 	if (!err)
@@ -420,6 +497,8 @@ static int run_on(struct vm *vm, struct job *j, const struct exec_limits *lim,
 		vm_warnx(vm, "executor epoch %" PRIu32 " killed: %s", x->epoch,
 			 err == -EBADMSG ? text : strerror(-err));
 		*events |= EXEC_EV_DIED;
+		if (x->mps)
+			mps_ended(m, vm, j, events);
 		return 0;
 	}
 	j->status = done.status;
@@ -431,6 +510,8 @@ static int run_on(struct vm *vm, struct job *j, const struct exec_limits *lim,
 		vm_warnx(vm, "session job %016" PRIx64 " lost the device context (%s): executor "
 			 "epoch %" PRIu32 " replaced", j->hdr.id, done.msg, x->epoch);
 		*events |= EXEC_EV_DIED;
+		if (x->mps)
+			mps_ended(m, vm, j, events);
 	}
 	return 0;
 }
@@ -450,8 +531,16 @@ void exec_run(struct mediator *m, unsigned int pool, struct job *j,
 		goto out;
 	pthread_mutex_lock(&x->lock);
 	for (int tries = 0; tries < 2; tries++) {
-		if (died_idle(vm))
-			*events |= EXEC_EV_DIED;
+		bool mps = lim->isolation == ISO_MPS && !atomic_load(&x->demoted);
+
+		died_idle(m, vm, events);
+		if (x->pid && x->mps != mps) {	/* a reload or a demotion changed it */
+			char how[32];
+
+			kill_reap(x, how, sizeof(how));
+			vm_warnx(vm, "now isolation = %s: executor epoch %" PRIu32 " replaced, "
+				 "session state lost", mps ? "mps" : "process", x->epoch);
+		}
 		if (!x->pid) {
 			if (start(m, j, lim, j->msg)) {
 				j->status = -EIO;
@@ -460,7 +549,7 @@ void exec_run(struct mediator *m, unsigned int pool, struct job *j,
 			if (x->starts > 1)
 				*events |= EXEC_EV_RESTARTED;
 		}
-		err = run_on(vm, j, lim, events);
+		err = run_on(m, vm, j, lim, events);
 		if (err != -EAGAIN)
 			break;
 		j->status = -EIO;

@@ -11,7 +11,9 @@
  *    can start its next job in the other pool while the last one runs;
  *  - the thread that drops the VM's last reference (vm_put(), any thread)
  *    stops its executor with exec_stop(): no job of the VM remains;
- *  - the main thread calls exec_setup() once, before the workers start.
+ *  - the main thread calls exec_setup() once, before the workers start;
+ *  - in MPS mode another VM's worker may SIGKILL the executor listed in
+ *    struct mps (mps.h), under the mps lock, never reaping it.
  * The epoch counter (struct exec_epochs in struct mediator) has its own
  * lock, taken once per executor started.
  */
@@ -20,11 +22,17 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
+
+#include "conf.h"
 
 struct job;
 struct mediator;
+struct mps;
 struct vm;
 
 /* One VM's executor. */
@@ -34,6 +42,17 @@ struct vm_exec {
 	int sock;			/* our end of its socketpair, or -1 */
 	uint32_t epoch;			/* its handle epoch */
 	unsigned int starts;		/* executors started for the VM */
+	/* isolation = mps (mps.h): [lock] unless marked */
+	bool mps;			/* the running one is an MPS client */
+	atomic_bool demoted;		/* moved back to process isolation [A] */
+	uint64_t fault_ns[MPS_FAULTS_MAX];	/* its last MPS faults, a ring */
+	unsigned int nfaults;		/* faults ever, the ring's next slot */
+	struct mps *mps_home;		/* set at its first MPS client, kept */
+	/* [the mps lock] */
+	TAILQ_ENTRY(vm_exec) mps_entry;
+	bool mps_listed;		/* in mps_home's clients */
+	pid_t mps_pid;			/* the pid listed */
+	char lost_to[VM_NAME_MAX];	/* killed for this VM's fault, or "" */
 };
 
 /*
@@ -54,12 +73,17 @@ struct exec_limits {
 	uint64_t mem_bytes, module_bytes;
 	uint32_t handles;
 	unsigned int time_ms;
+	enum isolation isolation;	/* its config's (exec.c applies demotion) */
+	unsigned int sm_percent;	/* its pool's, for MPS mode */
 };
 
 /* What exec_run() did besides running the job, for the VM's counters. */
 #define EXEC_EV_RESTARTED (1u << 0)	/* started one, not the VM's first */
 #define EXEC_EV_DIED	(1u << 1)	/* one died: crashed, faulted, killed */
 #define EXEC_EV_TIMEOUT	(1u << 2)	/* the job overran its time limit */
+#define EXEC_EV_MPS_FAULT (1u << 3)	/* its MPS client faulted: daemon restarted */
+#define EXEC_EV_MPS_LOST (1u << 4)	/* its MPS client was lost to another's fault */
+#define EXEC_EV_DEMOTED	(1u << 5)	/* moved to process isolation */
 
 /* Main thread, before the workers: the epochs and the program path. 0 or -errno. */
 int exec_setup(struct mediator *m);

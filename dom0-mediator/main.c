@@ -186,11 +186,13 @@ static void reload(struct mediator *m)
 	    nc.ctl_gid != m->conf.ctl_gid || nc.ctl_mode != m->conf.ctl_mode ||
 	    strcmp(nc.executor, m->conf.executor) ||
 	    strcmp(nc.executor_user, m->conf.executor_user) ||
-	    nc.session_test_cmds != m->conf.session_test_cmds)
+	    nc.session_test_cmds != m->conf.session_test_cmds ||
+	    strcmp(nc.mps_control, m->conf.mps_control) || strcmp(nc.mps_dir, m->conf.mps_dir))
 		log_warnx("reload: spool, state_dir, private_dir, control_socket*, backend, "
 			  "staging_bytes, worker_spin_us, cpus, metrics_listen, trace_jobs, "
-			  "executor*, session_test_commands and pool settings take effect at "
-			  "the next restart");
+			  "executor*, session_test_commands, mps_control, mps_dir and pool "
+			  "settings but policy, aging_ms and sm_percent take effect at the next "
+			  "restart");
 	if (nc.rescan_s != m->conf.rescan_s) {
 		loop_timer_del(m->loop, m->rescan_fd);
 		m->rescan_fd = -1;
@@ -203,6 +205,12 @@ static void reload(struct mediator *m)
 		log_setlevel(m->conf.log_level);
 	memcpy(m->conf.sched, nc.sched, sizeof(nc.sched));
 	sched_set_policies(m, m->conf.sched);
+	pthread_mutex_lock(&m->lock);	/* workers copy it into a job's limits */
+	memcpy(m->conf.sm_percent, nc.sm_percent, sizeof(nc.sm_percent));
+	pthread_mutex_unlock(&m->lock);
+	m->conf.isolation = nc.isolation;
+	m->conf.mps_fault_limit = nc.mps_fault_limit;
+	m->conf.mps_fault_window_s = nc.mps_fault_window_s;
 
 	fresh = calloc(nc.nvms ? nc.nvms : 1, sizeof(*fresh));
 	if (!fresh) {
@@ -238,6 +246,11 @@ static void reload(struct mediator *m)
 		vm->conf.sess_module = c->sess_module;
 		vm->conf.sess_handles = c->sess_handles;
 		vm->conf.sess_time_ms = c->sess_time_ms;	/* its next job */
+		if (c->isolation != vm->conf.isolation)
+			log_info("vm %s: now isolation = %s (its next session job)", vm->conf.name,
+				 isolation_name(c->isolation));
+		vm->conf.isolation = c->isolation;
+		memcpy(vm->conf.iso_where, c->iso_where, sizeof(vm->conf.iso_where));
 		snprintf(vm->conf.where, sizeof(vm->conf.where), "%s", c->where);
 		pthread_mutex_unlock(&m->lock);
 	}
@@ -246,6 +259,7 @@ static void reload(struct mediator *m)
 			fresh[nfresh++] = nc.vms[i];
 	add_vms(m, fresh, nfresh);
 	free(fresh);
+	mps_reload(m);		/* after the VMs' isolation: the daemon if needed */
 	conf_free(&m->conf);	/* the VM list lives in m->vms from now on */
 	conf_free(&nc);
 	log_info("reloaded %s", m->conf_path);
@@ -672,6 +686,10 @@ static void print_summary(const struct conf *c)
 	printf("  sessions: executor %s, user %s, test commands %s\n",
 	       c->executor[0] ? c->executor : "(default: ../libexec/vgpu/ or beside vgpu-mediator)", c->executor_user,
 	       c->session_test_cmds ? "yes" : "no");
+	printf("  isolation %s by default; mps_control %s, mps_dir %s, a VM faulting %u times "
+	       "in %u s leaves MPS; sm_percent A=%u B=%u\n", isolation_name(c->isolation),
+	       c->mps_control, c->mps_dir, c->mps_fault_limit, c->mps_fault_window_s,
+	       c->sm_percent[0], c->sm_percent[1]);
 	for (unsigned int i = 0; i < c->nvms; i++) {
 		const struct vm_conf *v = &c->vms[i];
 
@@ -679,8 +697,9 @@ static void print_summary(const struct conf *c)
 		       PRIu64 " max_queued=%u\n", v->name, v->id, vgpu_pool_name(v->pool),
 		       vgpu_prio_name(v->prio), v->dir, v->max_payload, v->max_queued);
 		printf("    session_mem_bytes=%" PRIu64 " session_module_bytes=%" PRIu64
-		       " session_handles=%" PRIu32 " session_time_limit_ms=%u\n", v->sess_mem,
-		       v->sess_module, v->sess_handles, v->sess_time_ms);
+		       " session_handles=%" PRIu32 " session_time_limit_ms=%u isolation=%s\n",
+		       v->sess_mem, v->sess_module, v->sess_handles, v->sess_time_ms,
+		       isolation_name(v->isolation));
 	}
 }
 
@@ -785,7 +804,7 @@ int main(int argc, char **argv)
 		goto out_stop;
 	add_vms(&m, m.conf.vms, m.conf.nvms);
 	arm_rescan(&m);
-	if (exec_setup(&m) || sched_start(&m))
+	if (exec_setup(&m) || mps_setup(&m) || sched_start(&m))
 		goto out_stop;
 	/* After the workers started: they must not inherit this binding. */
 	/* A reload checks "cpus" against these, not the main thread's own. */
@@ -811,6 +830,7 @@ int main(int argc, char **argv)
 out_stop:
 	metrics_stop(&m);	/* before the workers: it may be waiting for a copy */
 	sched_stop(&m);		/* queued requests stay in the private records */
+	mps_shutdown(&m);	/* its clients killed, the daemon told to quit */
 	ctl_close(&m);
 	if (m.be)
 		m.be_ops->close(m.be);

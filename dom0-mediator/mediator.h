@@ -11,7 +11,9 @@
  *		  and adds each to its VM's histograms and the trace
  *		  (stats.c); exec.c: a session job, on its VM's executor
  *		  process (started, killed at the time limit and reaped by
- *		  the worker, with the VM's exec lock held: exec.h).
+ *		  the worker, with the VM's exec lock held: exec.h); mps.c:
+ *		  after an MPS client's fault, the other clients killed and
+ *		  the MPS daemon restarted under the mps lock (mps.h).
  *  publishers	  sched.c: one per pool, answers the jobs its worker ran
  *		  through respond.c while the worker runs the next.
  *  metrics	  metrics.c: libmicrohttpd's thread serving /metrics; it asks
@@ -20,7 +22,10 @@
  *  I/O helpers	  dom0-lib/job.c: a worker's team moving one job's bytes.
  *  executors	  not threads: one vgpu-executor process per VM that uses
  *		  sessions (Documentation/executor.rst), spoken to only by
- *		  the worker running that VM's session job.
+ *		  the worker running that VM's session job. With isolation
+ *		  = mps they are clients of the MPS control daemon that
+ *		  mps.c starts (nvidia-cuda-mps-control -d, no child of
+ *		  ours once it daemonized).
  *
  * m->lock guards what the headers mark [L]: the pools' queues, policies,
  * running and ran jobs (pool.h, queue.h), every VM's queue placement and
@@ -33,12 +38,14 @@
  * futex is expensive.
  *
  * Calls go one way, from the top down; nothing calls back up:
- *   main.c   -> ctl.c, metrics.c, accept.c, sched.c, vm.c, exec.c (exec_setup)
+ *   main.c   -> ctl.c, metrics.c, accept.c, sched.c, vm.c, exec.c (exec_setup),
+ *		mps.c (setup, reload, shutdown)
  *   ctl.c, metrics.c -> snap.c -> stats.c
  *   accept.c -> sched.c, respond.c, vm.c
  *   sched.c  -> exec.c, respond.c, vm.c, queue.c (the policy: pure, no lock,
  *		no clock), stats.c
- *   exec.c   -> respond.c (rsp_scrub), vm.c (vm_warnx), dom0-lib/emsg.c
+ *   exec.c   -> respond.c (rsp_scrub), vm.c (vm_warnx), mps.c, dom0-lib/emsg.c
+ *   mps.c    -> nothing of ours (reads the VMs' names and exec fields)
  *   respond.c -> vm.c (vm_warnx)
  *   snap.c   -> queue.c (policy names)
  *   vm.c     -> queue.h (flow_init, inline), exec.c (exec_init, and
@@ -54,6 +61,7 @@
 
 #include "conf.h"
 #include "exec.h"
+#include "mps.h"
 #include "pool.h"
 #include "queue.h"
 #include "stats.h"
@@ -85,6 +93,7 @@ struct mediator {
 	const struct vgpu_backend_ops *be_ops;	/* fixed while workers run */
 	struct vgpu_backend *be;
 	struct exec_epochs epochs;	/* executors' epochs and program (exec.h) */
+	struct mps mps;			/* isolation = mps: the daemon (mps.h) */
 };
 
 #endif /* VGPU_MEDIATOR_H */

@@ -192,6 +192,23 @@ static void format(FILE *f, const struct snap *s, const struct nvml *n)
 		"the device, killed at the time limit or from outside.", exec_deaths);
 	VM_STAT(f, s, "session_timeouts_total", "Session jobs killed at "
 		"session_time_limit_ms.", sess_timeouts);
+	VM_STAT(f, s, "mps_faults_total", "MPS-mode executors of the VM that faulted, died or "
+		"timed out: each restarted the MPS daemon and its other clients.", mps_faults);
+	VM_STAT(f, s, "mps_lost_total", "The VM's MPS-mode executors killed by another VM's "
+		"fault (in-flight jobs answered -EIO).", mps_lost);
+	VM_STAT(f, s, "mps_demotions_total", "Times the VM was moved from MPS back to process "
+		"isolation for faulting mps_fault_limit times in mps_fault_window_s.",
+		mps_demotions);
+	help(f, "vgpu_vm_isolation_mps", "gauge", "1 while the VM's executor is an MPS client "
+	     "(isolation = mps, not demoted).");
+	for (unsigned int i = 0; i < s->nvms; i++)
+		fprintf(f, "vgpu_vm_isolation_mps{vm=\"%s\"} %d\n", s->vms[i].conf.name,
+			s->vms[i].mps);
+	help(f, "vgpu_mps_daemon_up", "gauge", "1 while the mediator's MPS daemon runs.");
+	fprintf(f, "vgpu_mps_daemon_up %d\n", s->mps_up);
+	help(f, "vgpu_mps_daemon_restarts_total", "counter", "MPS daemon restarts after a "
+	     "client's fault.");
+	fprintf(f, "vgpu_mps_daemon_restarts_total %" PRIu64 "\n", s->mps_restarts);
 	help(f, "vgpu_vm_gpu_seconds_total", "counter", "Time the VM's jobs ran on the backend.");
 	for (unsigned int i = 0; i < s->nvms; i++)
 		fprintf(f, "vgpu_vm_gpu_seconds_total{vm=\"%s\"} %.9f\n", s->vms[i].conf.name,

@@ -286,6 +286,12 @@ static void count_session(struct vm *vm, unsigned int events)
 		vm->st.exec_deaths++;
 	if (events & EXEC_EV_TIMEOUT)
 		vm->st.sess_timeouts++;
+	if (events & EXEC_EV_MPS_FAULT)
+		vm->st.mps_faults++;
+	if (events & EXEC_EV_MPS_LOST)
+		vm->st.mps_lost++;
+	if (events & EXEC_EV_DEMOTED)
+		vm->st.mps_demotions++;
 }
 
 /*
@@ -418,6 +424,8 @@ static void *worker(void *arg)
 		lim = (struct exec_limits){
 			.mem_bytes = j->vm->conf.sess_mem, .module_bytes = j->vm->conf.sess_module,
 			.handles = j->vm->conf.sess_handles, .time_ms = j->vm->conf.sess_time_ms,
+			.isolation = j->vm->conf.isolation,
+			.sm_percent = m->conf.sm_percent[wa->pool],
 		};
 		pthread_mutex_unlock(&m->lock);
 

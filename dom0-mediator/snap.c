@@ -59,6 +59,7 @@ int snap_take(struct mediator *m, struct snap *s, bool with_trace)
 		s->vms[i].conf = vm->conf;
 		s->vms[i].jobs = atomic_load(&vm->jobs);
 		s->vms[i].st = vm->st;
+		s->vms[i].mps = vm->conf.isolation == ISO_MPS && !atomic_load(&vm->exec.demoted);
 		snprintf(s->vms[i].why, sizeof(s->vms[i].why), "%s",
 			 vm->broken != VM_OK ? vm->why : "");
 		i++;
@@ -68,6 +69,9 @@ int snap_take(struct mediator *m, struct snap *s, bool with_trace)
 		s->ntrace = trace_ring_copy(&m->trace, s->trace);
 	s->trace_total = m->trace.total;
 	pthread_mutex_unlock(&m->lock);
+	s->mps_up = atomic_load(&m->mps.up);
+	s->mps_starts = atomic_load(&m->mps.starts);
+	s->mps_restarts = atomic_load(&m->mps.restarts);
 	return 0;
 }
 
@@ -110,6 +114,8 @@ void snap_text(FILE *f, const struct snap *s)
 			fprintf(f, " aging_ms=%" PRIu64, s->pools[p].aging_ns / 1000000);
 		fprintf(f, "\n");
 	}
+	fprintf(f, "mps daemon %s; started %" PRIu64 ", restarted after a fault %" PRIu64 "\n",
+		s->mps_up ? "running" : "not running", s->mps_starts, s->mps_restarts);
 	for (unsigned int i = 0; i < s->nvms; i++) {
 		const struct vm_stats *st = &s->vms[i].st;
 		const struct vm_conf *c = &s->vms[i].conf;
@@ -119,12 +125,14 @@ void snap_text(FILE *f, const struct snap *s)
 			" expired=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64
 			" weight=%u run_ns=%" PRIu64 " wait_ns=%" PRIu64 " session_jobs=%" PRIu64
 			" executor_restarts=%" PRIu64 " executor_deaths=%" PRIu64
-			" session_timeouts=%" PRIu64 "\n",
+			" session_timeouts=%" PRIu64 " isolation=%s mps_faults=%" PRIu64
+			" mps_lost=%" PRIu64 " mps_demotions=%" PRIu64 "\n",
 			c->name, c->id, vgpu_pool_name(c->pool), vgpu_prio_name(c->prio),
 			s->vms[i].jobs, st->accepted, st->completed, st->failed, st->rejected,
 			st->expired, st->bytes_in, st->bytes_out, c->weight, st->run_ns,
 			st->wait_ns, st->sess_jobs, st->exec_restarts, st->exec_deaths,
-			st->sess_timeouts);
+			st->sess_timeouts, s->vms[i].mps ? "mps" : "process", st->mps_faults,
+			st->mps_lost, st->mps_demotions);
 		if (s->vms[i].why[0])
 			fprintf(f, "vm %s: not served: %s\n", c->name, s->vms[i].why);
 	}
@@ -172,7 +180,8 @@ void snap_json(FILE *f, const struct snap *s)
 		json_str(f, s->reload_err);
 	else
 		fprintf(f, "null");
-	fprintf(f, "},\"pools\":[");
+	fprintf(f, "},\"mps\":{\"running\":%s,\"starts\":%" PRIu64 ",\"restarts\":%" PRIu64
+		"},\"pools\":[", s->mps_up ? "true" : "false", s->mps_starts, s->mps_restarts);
 	for (unsigned int p = 0; p < VGPU_NR_POOLS; p++) {
 		const struct pool_snap *ps = &s->pools[p];
 
@@ -203,12 +212,14 @@ void snap_json(FILE *f, const struct snap *s)
 			PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"weight\":%u,"
 			"\"run_ns\":%" PRIu64 ",\"wait_ns\":%" PRIu64 ",\"session_jobs\":%" PRIu64
 			",\"executor_restarts\":%" PRIu64 ",\"executor_deaths\":%" PRIu64
-			",\"session_timeouts\":%" PRIu64 ",",
+			",\"session_timeouts\":%" PRIu64 ",\"isolation\":\"%s\",\"mps_faults\":%"
+			PRIu64 ",\"mps_lost\":%" PRIu64 ",\"mps_demotions\":%" PRIu64 ",",
 			i ? "," : "", c->name, c->id, vgpu_pool_name(c->pool),
 			vgpu_prio_name(c->prio), s->vms[i].jobs, st->accepted, st->completed,
 			st->failed, st->rejected, st->expired, st->bytes_in, st->bytes_out,
 			c->weight, st->run_ns, st->wait_ns, st->sess_jobs, st->exec_restarts,
-			st->exec_deaths, st->sess_timeouts);
+			st->exec_deaths, st->sess_timeouts, s->vms[i].mps ? "mps" : "process",
+			st->mps_faults, st->mps_lost, st->mps_demotions);
 		fprintf(f, "\"served\":%s,\"why\":", s->vms[i].why[0] ? "false" : "true");
 		json_str(f, s->vms[i].why);
 		fputc(',', f);

@@ -34,6 +34,7 @@ struct vm_snap {
 	struct vm_conf conf;
 	unsigned int jobs;
 	struct vm_stats st;
+	bool mps;			/* isolation = mps now (not demoted) */
 	char why[128];			/* why it is not served, or "" */
 };
 
@@ -49,6 +50,8 @@ struct snap {
 	struct trace_rec *trace;	/* with_trace only */
 	unsigned int ntrace;
 	uint64_t trace_total;		/* jobs traced since the start */
+	bool mps_up;			/* the MPS daemon runs (mps.h) */
+	uint64_t mps_starts, mps_restarts;
 };
 
 /* Main thread: fill @s (the trace too if @with_trace); 0 or -ENOMEM. */

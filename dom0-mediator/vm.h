@@ -41,6 +41,10 @@ struct vm_stats {
 	/* Sessions (exec.c) [L]: jobs run, executors started after the VM's
 	 * first, executors that died (crash, fault, kill), jobs over the limit. */
 	uint64_t sess_jobs, exec_restarts, exec_deaths, sess_timeouts;
+	/* isolation = mps (mps.c) [L]: its client's faults (each restarted the
+	 * daemon), its jobs or executors lost to another VM's fault, and its
+	 * moves back to process isolation (0 or 1 until a restart). */
+	uint64_t mps_faults, mps_lost, mps_demotions;
 	struct stats_hist wait, run;	/* queued to started, started to done [L] */
 };
 

@@ -19,7 +19,8 @@ UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_p
 INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_fairness \
 		     $(O)/tests/integration/test_daemon \
 		     $(O)/tests/integration/test_hostile $(O)/tests/integration/test_sessions \
-		     $(O)/tests/integration/test_libvgpu $(O)/tests/integration/test_cudart
+		     $(O)/tests/integration/test_libvgpu $(O)/tests/integration/test_mps \
+		     $(O)/tests/integration/test_cudart
 
 $(O)/tests/%.o: tests/%.c $(KSFT_HDR)
 	@mkdir -p $(dir $@)
@@ -40,7 +41,7 @@ $(O)/tests/unit/test_policy: $(O)/tests/unit/test_policy.o $(O)/dom0-mediator/qu
 		$(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 $(O)/tests/unit/test_vm: $(O)/tests/unit/test_vm.o $(O)/dom0-mediator/vm.o \
-		$(O)/dom0-mediator/exec.o $(O)/dom0-mediator/respond.o \
+		$(O)/dom0-mediator/exec.o $(O)/dom0-mediator/mps.o $(O)/dom0-mediator/respond.o \
 		$(O)/dom0-mediator/queue.o $(TESTLIB) \
 		$(LIBVGPU_DOM0) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
@@ -61,6 +62,13 @@ $(O)/tests/integration/test_hostile: $(O)/tests/integration/test_hostile.o $(TES
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 # test_sessions runs the mediator, which runs vgpu-executor: both built beside it.
 $(O)/tests/integration/test_sessions: $(O)/tests/integration/test_sessions.o \
+		$(O)/tests/lib/sessclient.o $(TESTLIB) $(LIBVGPU) | $(O)/vgpu-executor
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+
+# test_mps runs the mediator, its executors and tests/integration's fake
+# nvidia-cuda-mps-control, found in this tree.
+$(O)/tests/integration/test_mps.o: TEST_CFLAGS += -DVGPU_SRCDIR='"$(CURDIR)"'
+$(O)/tests/integration/test_mps: $(O)/tests/integration/test_mps.o \
 		$(O)/tests/lib/sessclient.o $(TESTLIB) $(LIBVGPU) | $(O)/vgpu-executor
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
@@ -102,6 +110,8 @@ $(O)/tests/unit/test_executor: $(O)/tests/unit/test_executor.o $(TESTLIB) $(LIBV
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 HOST_TESTS += $(UNIT_TESTS) $(INTEGRATION_TESTS)
+# Documentation/ parses without a docutils warning (python3-docutils: make's deps).
+HOST_TESTS += tests/tools/docs-rst
 
 # What the host tests run besides our programs (promtool, rsvg-convert).
 CHECK_DEPS_STAMP := build/.check-deps-ok

@@ -14,15 +14,22 @@
 #          the unit, sysusers.d (group vgpu), tmpfiles.d (/var/vgpu),
 #          /etc/vgpu/mediator.conf (only if absent) and mediator.d/, man
 #          pages, documentation
-#   guest: sbin/vgpu-agent, bin/vgpu-lspci, the unit, the udev rule,
+#   guest: sbin/vgpu-agent, bin/vgpu-lspci, bin/vgpu-smi, the unit, the udev rule,
 #          sysusers.d (group vgpu), man pages, the DKMS tree (install-dkms),
-#          and the client library (install-lib)
+#          the client library (install-lib) and the guest CUDA runtime
+#          (install-cudart)
 #   lib:   libvgpu.so.1 and its link libvgpu.so, <vgpu/vgpu.h> with the
 #          uapi headers it includes, libvgpu.pc, vgpu.pc, libvgpu(3),
 #          python3's vgpu.py. A guest's programs and the guest CUDA runtime
 #          use it; Dom0's programs link lib/ statically and need none, so
 #          install-dom0 leaves it out (a Dom0 tool that drives a spool
 #          directory through it installs it with install-lib).
+#   cudart: libcudart.so.13, the guest CUDA runtime (cudart/), alone in
+#          CUDARTDIR: never on the dynamic linker's default path, so that a
+#          program uses it only when asked (LD_LIBRARY_PATH, or the
+#          ld.so.conf.d snippet installed beside it as an example, which
+#          makes every program of the VM use it); no development link, since
+#          programs are built against NVIDIA's libcudart where nvcc runs.
 #
 #   UNITDIR       systemd units        ($(PREFIX)/lib/systemd/system)
 #   UDEVRULESDIR  the udev rule        (/etc/udev/rules.d; /usr/lib/udev/rules.d for PREFIX=/usr)
@@ -33,6 +40,12 @@
 #   INCLUDEDIR, PKGCONFIGDIR, MANDIR, VGPU_DOCDIR, LIBEXECDIR under PREFIX
 #   LIBDIR        libvgpu.so.1 and libvgpu.pc ($(PREFIX)/lib; Debian: multiarch)
 #   PYTHONDIR     vgpu.py              ($(PREFIX)/lib/python3/dist-packages)
+#   CUDARTDIR     libcudart.so.13      ($(LIBDIR)/vgpu/cudart: LIBDIR's, so multiarch
+#                 on Debian, in a directory of its own that ld.so never searches)
+#   CUDART_EXAMPLEDIR  the ld.so.conf.d example vgpu-cudart.conf ($(VGPU_DOCDIR)/examples)
+#   VGPU_CUDART   1: install-guest installs the runtime; 0: it leaves it out
+#                 (default: 1 where the tree has it, cudart/build.mk; the
+#                 guest tests follow it too)
 SYSCONFDIR	?= /etc
 TMPFILESDIR	?= $(PREFIX)/lib/tmpfiles.d
 UNITDIR		?= $(PREFIX)/lib/systemd/system
@@ -46,6 +59,9 @@ VGPU_DOCDIR	?= $(PREFIX)/share/doc/vgpu
 LIBEXECDIR	?= $(PREFIX)/libexec/vgpu
 LIBDIR		?= $(PREFIX)/lib
 PYTHONDIR	?= $(PREFIX)/lib/python3/dist-packages
+CUDARTDIR	?= $(LIBDIR)/vgpu/cudart
+CUDART_EXAMPLEDIR ?= $(VGPU_DOCDIR)/examples
+# (VGPU_CUDART and CUDART_SO: guest-agent/build.mk)
 
 # ---- man pages, from Documentation/man/NAME.SECTION.rst at build time ----
 MAN_O	 := build/man
@@ -66,9 +82,10 @@ DOM0_LIBEXEC := $(O)/vgpu-executor
 DOM0_MAN   := $(addprefix $(MAN_O)/,vgpu-mediator.8 vgpu-assign.8 mediator.conf.5 vgpuctl.1 \
 		vgpu-submit.1 vgpu-executor.8 vgpu-trace-svg.1)
 GUEST_SBIN := $(GUEST_O)/vgpu-agent
-GUEST_BIN  := $(GUEST_O)/vgpu-lspci
-GUEST_MAN  := $(addprefix $(MAN_O)/,vgpu-agent.8 vgpu-lspci.1)
+GUEST_BIN  := $(GUEST_O)/vgpu-lspci $(GUEST_O)/vgpu-smi
+GUEST_MAN  := $(addprefix $(MAN_O)/,vgpu-agent.8 vgpu-lspci.1 vgpu-smi.1)
 LIB_MAN    := $(MAN_O)/libvgpu.3
+GUEST_CUDART := $(if $(filter 1,$(VGPU_CUDART)),$(CUDART_SO))
 
 # install-man SECTION-FILES: each page into man/manN by its suffix.
 define install-man
@@ -80,7 +97,7 @@ endef
 
 # What each side installs, built (debian/rules builds these, then installs).
 dom0: $(DOM0_SBIN) $(DOM0_BIN) $(DOM0_LIBEXEC) $(DOM0_MAN)
-guest: $(GUEST_SBIN) $(GUEST_BIN) $(GUEST_MAN) lib
+guest: $(GUEST_SBIN) $(GUEST_BIN) $(GUEST_MAN) lib $(GUEST_CUDART)
 lib: $(LIBVGPU_SO) $(LIB_MAN)
 
 install: install-dom0 install-guest
@@ -112,7 +129,7 @@ install-dom0: dom0
 		$(DESTDIR)$(VGPU_DOCDIR)/
 	@$(call install-man,$(DOM0_MAN))
 
-install-guest: guest install-dkms install-lib
+install-guest: guest install-dkms install-lib $(if $(GUEST_CUDART),install-cudart)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SYSUSERSDIR)
 	install -m 0755 $(GUEST_SBIN) $(DESTDIR)$(PREFIX)/sbin/
@@ -142,6 +159,20 @@ install-lib: lib
 	install -m 0644 python/vgpu.py $(DESTDIR)$(PYTHONDIR)/
 	@$(call install-man,$(LIB_MAN))
 
+# The guest CUDA runtime in its own directory (see the head of this file),
+# and vgpu-cudart.conf, the ld.so.conf.d entry that would make it every
+# program's libcudart.so.13, as an example to copy to /etc/ld.so.conf.d/
+# (Documentation/cuda-runtime-install.rst). In a tree without the runtime,
+# or with VGPU_CUDART=0, there is nothing to install: asked for, that fails.
+install-cudart: $(GUEST_CUDART)
+	@$(if $(GUEST_CUDART),:,echo "install-cudart: no guest CUDA runtime to install" \
+		"($(if $(wildcard cudart/build.mk),VGPU_CUDART=$(VGPU_CUDART),no cudart/ in this tree))" >&2; exit 1)
+	install -d $(DESTDIR)$(CUDARTDIR) $(DESTDIR)$(CUDART_EXAMPLEDIR)
+	install -m 0644 $(CUDART_SO) $(DESTDIR)$(CUDARTDIR)/
+	sed 's|@CUDARTDIR@|$(CUDARTDIR)|' tools/vgpu-cudart.conf.in \
+		>$(DESTDIR)$(CUDART_EXAMPLEDIR)/vgpu-cudart.conf
+	chmod 0644 $(DESTDIR)$(CUDART_EXAMPLEDIR)/vgpu-cudart.conf
+
 # vgpu.ko's source, as DKMS builds it (kmod/dkms.conf): no build here.
 install-dkms:
 	install -d $(DESTDIR)$(DKMSDIR)/include/uapi/misc
@@ -151,8 +182,10 @@ install-dkms:
 	install -m 0644 include/uapi/misc/vgpu.h include/uapi/misc/vgpu_regs.h \
 		$(DESTDIR)$(DKMSDIR)/include/uapi/misc/
 
-# The Debian packages (debian/), into the parent directory.
+# The Debian packages (debian/), into the parent directory; vgpu-cudart
+# only with the runtime (the build profile pkg.vgpu.nocudart leaves it out).
 deb: | $(PKG_DEPS_STAMP)
-	dpkg-buildpackage -us -uc -b
+	dpkg-buildpackage -us -uc -b $(if $(filter 1,$(VGPU_CUDART)),,-Ppkg.vgpu.nocudart)
 
-.PHONY: deb man dom0 guest lib install install-dom0 install-guest install-lib install-dkms
+.PHONY: deb man dom0 guest lib install install-dom0 install-guest install-lib install-dkms \
+	install-cudart

@@ -11,12 +11,18 @@
 # (bench/gpu/mediator-bench.sh), and ends with one RESULT line whose ratios
 # all come from this run, then issue 13's RESULT_SESSIONS line (session
 # jobs of user kernels through the mediator and the VMs' executors:
-# tests/gpu/sessions_test.c, bench/gpu/sess_bench.c). Takes about 8
-# minutes on an H200.
+# tests/gpu/sessions_test.c, bench/gpu/sess_bench.c), then issue 14's
+# RESULT_CUDART (tests/cudart's programs natively and through the guest
+# CUDA runtime: bench/gpu/cudart-run.sh, about 2 minutes more; CUDART=0
+# leaves it out). Takes about 8 minutes on an H200 without it.
 #
 # SESSIONS_ONLY=1: build, the executor and session tests, the raw launch
 # (the base of launch_overhead_us) and the session part alone, ending with
 # RESULT_SESSIONS (about 2 minutes).
+#
+# CUDART_ONLY=1: bench/gpu/cudart-run.sh alone (it builds what it needs),
+# ending with RESULT_CUDART (about 2 minutes; machine.txt, bench.log,
+# cudart.log and cudart-logs.tar.gz).
 #
 # The mediator needs libinih, which a GPU machine may lack: INIH=DIR names
 # a folder with ini.h and libinih.a (copied from Debian's libinih-dev);
@@ -31,6 +37,7 @@ OUTDIR=${OUT:-${1:-build/gpu-results}}
 O=${O:-build/gpu}
 SECS=${SECS:-2}
 SESSIONS_ONLY=${SESSIONS_ONLY:-0}
+CUDART_ONLY=${CUDART_ONLY:-0}
 WORK=${WORK:-/tmp/vgpu-gpu-bench}
 rm -rf "$WORK"
 mkdir -p "$OUTDIR" "$WORK"
@@ -69,6 +76,16 @@ fi
 	cat /sys/kernel/mm/transparent_hugepage/enabled /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null
 } >"$OUTDIR/machine.txt" 2>&1
 head -3 "$OUTDIR/machine.txt"
+
+cudart() {	# issue 14: the guest CUDA runtime against native runs (builds what it needs)
+	echo "== CUDA runtime (issue 14)"
+	O=$O WORK=$WORK/cudart INIH=${INIH:-} bash bench/gpu/cudart-run.sh "$OUTDIR" 2>&1 |
+		tee -a "$LOG"
+}
+if [ "$CUDART_ONLY" = 1 ]; then
+	cudart
+	exit
+fi
 
 echo "== build"
 make -f bench/gpu/device.mk O="$O" ${INIH:+INIH="$INIH"} -j8 all >"$OUTDIR/build.log" 2>&1 || {
@@ -225,3 +242,4 @@ echo "RESULT_SESSIONS launch_overhead_us=$(diff_ "$s_launch" "$launch" | sed 's/
      "quota_enforced=$(val "sess_quota " enforced | sna)" \
      "timeslice_p50_us=$(sval sess_timeslice loaded_p50_us)" \
      "copy_gbps=$(val "sess_copy " gbps | sna)" | tee -a "$LOG"
+[ "$SESSIONS_ONLY" = 1 ] || [ "${CUDART:-1}" = 0 ] || cudart

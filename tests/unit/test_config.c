@@ -392,6 +392,42 @@ TEST_F(conf, session_keys_and_their_defaults)
 	conf_free(&self->s.c);
 }
 
+/* isolation: [mediator]'s is every VM's default, wherever it stands; a VM's own wins. */
+TEST_F(conf, isolation_defaults_and_inheritance)
+{
+	const struct conf *c = &self->s.c;
+	const struct vm_conf *first = NULL;
+
+	write_file(self->s.path, "[vm a]\nid = 1\npool = A\npriority = low\n"
+		   "[vm b]\nid = 2\npool = B\npriority = low\nisolation = process\n"
+		   "[pool B]\nsm_percent = 25\n"
+		   "[mediator]\nisolation = mps\ncontrol_socket = /run/x/ctl.sock\n"
+		   "mps_fault_limit = 16\nmps_fault_window_s = 30\n");
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)))
+		TH_LOG("%s", self->s.err);
+	EXPECT_EQ(ISO_MPS, c->vms[0].isolation);	/* [mediator]'s, given after it */
+	EXPECT_EQ(ISO_PROCESS, c->vms[1].isolation);
+	EXPECT_NE(NULL, strstr(c->vms[0].iso_where, "mediator.conf:13"))
+		TH_LOG("%s", c->vms[0].iso_where);
+	EXPECT_TRUE(conf_wants_mps(c, &first));
+	EXPECT_EQ(&c->vms[0], first);
+	EXPECT_EQ(100u, c->sm_percent[0]);		/* default */
+	EXPECT_EQ(25u, c->sm_percent[1]);
+	EXPECT_STREQ("/run/x/mps", c->mps_dir);	/* beside the control socket */
+	EXPECT_STREQ("/usr/bin/nvidia-cuda-mps-control", c->mps_control);
+	EXPECT_EQ(16u, c->mps_fault_limit);
+	EXPECT_EQ(30u, c->mps_fault_window_s);
+	conf_free(&self->s.c);
+
+	write_file(self->s.path, "[vm a]\nid = 1\npool = A\npriority = low\n");
+	ASSERT_EQ(0, conf_load(self->s.path, &self->s.c, self->s.err, sizeof(self->s.err)));
+	EXPECT_EQ(ISO_PROCESS, c->vms[0].isolation);	/* opt-in only */
+	EXPECT_FALSE(conf_wants_mps(c, NULL));
+	EXPECT_EQ(3u, c->mps_fault_limit);
+	EXPECT_EQ(600u, c->mps_fault_window_s);
+	conf_free(&self->s.c);
+}
+
 /* What only this host can tell: the CPUs a "cpus" key names must be ours. */
 TEST_F(conf, cpus_this_host_lacks_are_named_at_their_line)
 {
