@@ -408,5 +408,6 @@ void rt_forget_device_state(void)
 	rt.used_bytes = 0;
 	rt.nouts = 0;
 	rt_modules_forget();
+	rt.store_state = RT_IMG_NEW;
 	rt.props_ok = false;
 }

@@ -285,6 +285,9 @@ static void give_back(const char *why)
 		if (img->state == RT_IMG_LOADED && !rt_room(64, 32) &&
 		    !vgpu_cmd_module_unload(rt.list, img->ref, NULL))
 			nmods++;
+	if (!rt.sticky && rt.store_state == RT_IMG_LOADED && !rt_room(64, 32) &&
+	    !vgpu_cmd_module_unload(rt.list, rt.store_ref, NULL))
+		nmods++;
 	rt_note("(%s: %zu buffers freed, %zu modules unloaded)", why, nbufs, nmods);
 	if (!rt.sticky)
 		rt_flush();	/* best effort: what is not freed dies with the session */

@@ -294,6 +294,16 @@ cudaError_t rt_copy(void *dst, const void *src, size_t count, enum cudaMemcpyKin
 		case cudaMemcpyHostToDevice:
 			ret = vgpu_cmd_copy_h2d(rt.list, db->ref, d + done - db->va,
 						(const uint8_t *)src + done, n, NULL);
+			if (!ret) {
+				uint64_t dva = db->va, doff = d + done - db->va;
+
+				if (!done)
+					rt_note("cudaMemcpy%s(%s %zu)", sync ? "" : "Async",
+						kind_name[kind], count);
+				err = rt_store_pointers(dva, doff, (const uint8_t *)src + done, n);
+				if (err)
+					return err;
+			}
 			break;
 		case cudaMemcpyDeviceToHost:
 			ret = vgpu_cmd_copy_d2h(rt.list, sb->ref, s + done - sb->va, n, &ref);
@@ -307,7 +317,7 @@ cudaError_t rt_copy(void *dst, const void *src, size_t count, enum cudaMemcpyKin
 		}
 		if (ret)
 			return rt_list_err(ret);
-		if (!done)	/* noted in the job that carries its first piece */
+		if (!done && kind != cudaMemcpyHostToDevice)	/* with its first piece */
 			rt_note("cudaMemcpy%s(%s %zu)", sync ? "" : "Async", kind_name[kind], count);
 		done += n;
 	}

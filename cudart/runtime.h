@@ -9,8 +9,10 @@
  *
  * Device memory is named in the program by *fake device addresses*
  * [RT_VA_BASE, RT_VA_END): an address range no host pointer of an x86-64
- * Linux process can have (above the 47-bit user half that glibc and the
- * kernel hand out unasked). Each buffer of the VM's session (a libvgpu
+ * Linux process can have (not canonical: neither user nor kernel half),
+ * whose upper 32 bits are an unlikely integer or float, so that data the
+ * runtime scans for pointers (launch parameters, copies to the device)
+ * seldom holds one by chance. Each buffer of the VM's session (a libvgpu
  * handle) owns one range; a pointer into it is buffer + offset.
  */
 #ifndef VGPU_CUDART_RUNTIME_H
@@ -27,12 +29,13 @@
 
 #define CUDART_API __attribute__((visibility("default")))
 
-#define RT_VA_BASE	(1ull << 48)		/* the first fake device address */
+#define RT_VA_BASE	0x5d1c000000000000ull	/* the first fake device address */
 #define RT_VA_END	(RT_VA_BASE + (1ull << 44))	/* 16 TiB of them */
 #define RT_VA_ALIGN	256u			/* as cudaMalloc's alignment */
 
 #define RT_BATCH_BYTES	(32ull << 20)	/* default cap: a job's input plus output */
 #define RT_BATCH_CMDS	4000u		/* and its commands (libvgpu takes 4096) */
+#define RT_STORE_SLOTS	64		/* pointers one store launch writes (ptrstore.c) */
 
 static inline bool rt_is_dev(uint64_t addr)
 {
@@ -161,6 +164,9 @@ struct rt {
 	struct rt_event *events;
 	struct rt_stream default_stream;	/* 0, legacy and per-thread */
 
+	uint64_t store_ref;		/* the pointer store kernel's module (ptrstore.c) */
+	int store_state;		/* RT_IMG_* */
+
 	uint8_t *params;		/* a launch's parameter bytes (32,764) */
 	struct vgpu_patch *patches;	/* and its patches (512) */
 };
@@ -189,6 +195,9 @@ struct rt_buf *rt_buf_add(uint64_t size, uint64_t ref, bool global);
 void rt_buf_del(struct rt_buf *b);
 cudaError_t rt_copy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
 		    bool sync);
+
+/* ptrstore.c */
+cudaError_t rt_store_pointers(uint64_t dst_va, uint64_t dst_off, const void *data, uint64_t len);
 
 /* stream.c */
 struct rt_stream *rt_stream_get(cudaStream_t s);

@@ -630,6 +630,92 @@ TEST_F(k, attributes_and_occupancy)
 	EXPECT_EQ(1, fake.describes);
 }
 
+/* Device pointers in data copied to the device (an array of buffer
+ * pointers, a struct holding one) are written over with the real ones by
+ * the runtime's store kernel, right after the copy; other words are not. */
+TEST_F(k, pointers_in_copied_data_are_translated)
+{
+	uint8_t *a, *b, *c, *host = malloc(64);
+	uint64_t words[8], n, off;
+	struct fcmd *st;
+	int loads;
+
+	ASSERT_NE(NULL, host);
+	ASSERT_EQ(cudaSuccess, cudaMalloc((void **)&a, 256));
+	ASSERT_EQ(cudaSuccess, cudaMalloc((void **)&b, 64));
+	ASSERT_EQ(cudaSuccess, cudaMalloc((void **)&c, 128));
+	/* no pointer: nothing but the copy */
+	test_rand_bytes(words, sizeof(words));
+	words[0] &= 0xffffffffull;
+	ASSERT_EQ(cudaSuccess, cudaMemcpy(c, words, sizeof(words), cudaMemcpyHostToDevice));
+	ASSERT_EQ(cudaSuccess, cudaDeviceSynchronize());
+	EXPECT_EQ(0, fake.nlaunch);
+	loads = fake.loads;
+
+	/* a + 16, a number, b's end, a host pointer, a freed-looking address */
+	words[0] = (uint64_t)(uintptr_t)(a + 16);
+	words[1] = 12345;
+	words[2] = (uint64_t)(uintptr_t)(b + 64);
+	words[3] = (uint64_t)(uintptr_t)host;
+	words[4] = (uint64_t)(uintptr_t)(c + 4096);	/* in the range, no buffer */
+	off = 8 * test_rand_range(0, 4);
+	ASSERT_EQ(cudaSuccess, cudaMemcpy(c + off, words, 5 * 8, cudaMemcpyHostToDevice));
+	ASSERT_EQ(cudaSuccess, cudaDeviceSynchronize());
+	EXPECT_EQ(loads + 1, fake.loads);	/* the store kernel, once */
+	ASSERT_EQ(1, fake.nlaunch);
+	st = &fake.launch[0];
+	EXPECT_STREQ("vgpu_cudart_store", st->name);
+	EXPECT_EQ(1u, st->la.grid[0]);
+	memcpy(&n, st->params + 8, 4);
+	n &= 0xffffffff;
+	EXPECT_EQ(2u, n);
+	ASSERT_EQ(3u, st->la.npatches);
+	EXPECT_EQ(0u, st->patches[0].param_off);	/* the base: c */
+	EXPECT_EQ(0u, st->patches[0].off);
+	EXPECT_EQ(24u, st->patches[1].param_off);
+	EXPECT_EQ(16u, st->patches[1].off);		/* a + 16 */
+	EXPECT_EQ(40u, st->patches[2].param_off);
+	EXPECT_EQ(64u, st->patches[2].off);		/* b's end */
+	EXPECT_NE(st->patches[1].buf, st->patches[2].buf);
+	memcpy(&n, st->params + 16, 8);
+	EXPECT_EQ(off, n);				/* where in c: the words' offsets */
+	memcpy(&n, st->params + 32, 8);
+	EXPECT_EQ(off + 16, n);
+
+	/* alignment is the device address's: 3 bytes in, the word at +5 is aligned */
+	memset(host, 0, 64);
+	memcpy(host + 5, &(uint64_t){ (uint64_t)(uintptr_t)b }, 8);
+	memcpy(host + 16, &(uint64_t){ (uint64_t)(uintptr_t)b }, 8);	/* not aligned there */
+	ASSERT_EQ(cudaSuccess, cudaMemcpy(c + 3, host, 32, cudaMemcpyHostToDevice));
+	ASSERT_EQ(cudaSuccess, cudaDeviceSynchronize());
+	ASSERT_EQ(2, fake.nlaunch);
+	memcpy(&n, fake.launch[1].params + 8, 4);
+	EXPECT_EQ(1u, n & 0xffffffff);
+	memcpy(&n, fake.launch[1].params + 16, 8);
+	EXPECT_EQ(8u, n);
+	EXPECT_EQ(loads + 1, fake.loads);
+
+	/* more pointers than one launch carries: several launches, all of them */
+	{
+		enum { N = 150 };
+		uint64_t *many = malloc(N * 8);
+		uint8_t *d;
+		uint32_t total = 0;
+
+		ASSERT_EQ(cudaSuccess, cudaMalloc((void **)&d, N * 8));
+		for (int i = 0; i < N; i++)
+			many[i] = (uint64_t)(uintptr_t)(a + i);
+		ASSERT_EQ(cudaSuccess, cudaMemcpy(d, many, N * 8, cudaMemcpyHostToDevice));
+		ASSERT_EQ(cudaSuccess, cudaDeviceSynchronize());
+		for (int i = 2; i < fake.nlaunch; i++)
+			total += fake.launch[i].la.npatches - 1;
+		EXPECT_EQ((uint32_t)N, total);
+		EXPECT_EQ(2 + (N + 63) / 64, fake.nlaunch);
+		free(many);
+	}
+	free(host);
+}
+
 /* The fake address range is 16 TiB: once it is used up, the addresses of
  * freed buffers are taken again, first fit; none overlap. */
 TEST_F(k, addresses_of_freed_buffers_are_reused_when_the_range_is_full)
