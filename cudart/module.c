@@ -19,6 +19,7 @@
 
 #define PARAM_MAX	32764u	/* protocol.rst: launch parameters */
 #define PATCH_MAX	512u	/* and pointer patches */
+#define OCC_RESERVED_SMEM	1024u	/* shared memory the system keeps per block (sm_90) */
 
 /* ---- registration ------------------------------------------------------------ */
 
@@ -240,6 +241,7 @@ static int describe_parse(struct rt_image *img, const uint8_t *p, uint64_t len)
 		k->ptx_version = (int32_t)le32(p + at + 28);
 		k->binary_version = (int32_t)le32(p + at + 32);
 		k->max_dynamic_shared = (int32_t)le32(p + at + 36);
+		k->carveout = -1;
 		at += 48;
 		if (len - at < ((uint64_t)name_len + 7) / 8 * 8 + 8ull * np)
 			return -EBADMSG;
@@ -546,6 +548,12 @@ CUDART_API cudaError_t cudaLaunchCooperativeKernel_ptsz(const void *func, dim3 g
 
 /* ---- attributes and occupancy ------------------------------------------------------ */
 
+/* The kernel's dynamic shared memory bound: as set, else as described. */
+static int32_t max_dynamic(const struct rt_kernel *k)
+{
+	return k->set_max_dynamic ? k->set_max_dynamic : k->max_dynamic_shared;
+}
+
 CUDART_API cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, const void *func)
 {
 	cudaError_t err = rt_enter();
@@ -564,25 +572,40 @@ CUDART_API cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, co
 		attr->numRegs = k->num_regs;
 		attr->ptxVersion = k->ptx_version;
 		attr->binaryVersion = k->binary_version;
-		attr->maxDynamicSharedSizeBytes = k->max_dynamic_shared;
-		attr->preferredShmemCarveout = -1;
+		attr->maxDynamicSharedSizeBytes = max_dynamic(k);
+		attr->preferredShmemCarveout = k->carveout;
 	}
 	return rt_leave(err);
 }
 
-/* Opting in to more dynamic shared memory is done by the executor at each
- * launch that asks for it; the rest are hints. */
+/*
+ * The bound on dynamic shared memory is the kernel's (up to the device's
+ * opt-in size less its static shared memory), kept here and used by the
+ * occupancy calculator; the executor opts each launch in to what it asks
+ * for. The carveout preference is kept and reported.
+ */
 CUDART_API cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr,
 					    int value)
 {
-	cudaError_t err = rt_enter_nodev();
+	cudaError_t err = rt_enter();
+	struct rt_kernel *k = NULL;
 
-	(void)value;
-	if (!err && !func_by_host(func))
-		err = cudaErrorInvalidDeviceFunction;
-	if (!err && attr != cudaFuncAttributeMaxDynamicSharedMemorySize &&
-	    attr != cudaFuncAttributePreferredSharedMemoryCarveout)
+	if (!err)
+		err = kernel_of(func_by_host(func), &k);
+	if (!err && attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
+		if (value < 0 || (uint64_t)value + (uint64_t)k->shared_bytes >
+				 rt.props.shared_per_block_optin)
+			err = cudaErrorInvalidValue;
+		else
+			k->set_max_dynamic = value;
+	} else if (!err && attr == cudaFuncAttributePreferredSharedMemoryCarveout) {
+		if (value < -1 || value > 100)
+			err = cudaErrorInvalidValue;
+		else
+			k->carveout = value;
+	} else if (!err) {
 		err = cudaErrorInvalidValue;
+	}
 	return rt_leave(err);
 }
 
@@ -596,39 +619,81 @@ CUDART_API cudaError_t cudaFuncSetCacheConfig(const void *func, enum cudaFuncCac
 	return rt_leave(err);
 }
 
+#define OCC_SMEM_UNIT		128u	/* shared memory allocation unit (sm_90) */
+#define OCC_REG_UNIT		256u	/* registers, allocated per warp in these */
+#define OCC_SUBPARTITIONS	4u	/* an SM's register file is split in four */
+#define OCC_MAX_REGS		255	/* per thread */
+
+static uint64_t round_up(uint64_t v, uint64_t unit)
+{
+	return (v + unit - 1) / unit * unit;
+}
+
+/* The SM's shared memory as configured for @bytes (the sizes sm_90's
+ * L1/shared split offers, KiB). */
+static uint64_t smem_config(uint64_t bytes)
+{
+	static const uint32_t kib[] = { 0, 8, 16, 32, 64, 100, 132, 164, 196, 228 };
+
+	for (size_t i = 0; i < sizeof(kib) / sizeof(kib[0]); i++)
+		if (bytes <= kib[i] * 1024ull)
+			return kib[i] * 1024ull;
+	return bytes;
+}
+
+/* The shared memory one block of @k may use: the device's default bound,
+ * or its opt-in size for a kernel whose bound exceeds it; plus the reserve. */
+static uint64_t smem_per_block(const struct rt_kernel *k, const struct vgpu_device_props *p,
+			       uint64_t usage)
+{
+	(void)k;
+	return (usage > p->shared_per_block ? p->shared_per_block_optin : p->shared_per_block) +
+	       OCC_RESERVED_SMEM;
+}
+
 /*
- * Resident blocks per SM for @k at @block threads and @dyn_shared bytes:
- * the least of the limits by blocks, warps, registers (allocated per warp
- * in units of 256) and shared memory (1 KiB reserved per block), as the
- * occupancy calculator computes them for compute capability 9.0.
+ * Resident blocks per SM of @k with @block threads and @dyn bytes of
+ * dynamic shared memory: the least of the limits by blocks, warps,
+ * registers (allocated per warp in units of 256, from four sub-partitions)
+ * and shared memory (1 KiB reserved per block, allocated in units of 128
+ * bytes, within the SM's configured size), as CUDA's occupancy calculator
+ * counts them for compute capability 9.0.
  */
 static int occupancy(const struct rt_kernel *k, const struct vgpu_device_props *p, int block,
-		     size_t dyn_shared)
+		     uint64_t dyn)
 {
-	uint32_t warp = p->warp_size ? p->warp_size : 32;
-	uint32_t warps = ((uint32_t)block + warp - 1) / warp;
-	uint64_t n = p->max_blocks_per_sm, lim, regs, smem;
+	uint64_t warp = p->warp_size ? p->warp_size : 32, warps, n, lim;
+	uint64_t stat = (uint64_t)k->shared_bytes + OCC_RESERVED_SMEM, alloc, sm;
 
-	if (block <= 0 || block > k->max_threads)
+	if (block <= 0 || (uint64_t)block > p->max_threads_per_block ||
+	    (k->max_threads > 0 && block > k->max_threads))
 		return 0;
-	lim = p->max_threads_per_sm / (warps * warp);
+	warps = ((uint64_t)block + warp - 1) / warp;
+	n = p->max_blocks_per_sm;
+	lim = p->max_threads_per_sm / warp / warps;
 	n = lim < n ? lim : n;
 	if (k->num_regs > 0) {
-		regs = (((uint64_t)k->num_regs * warp + 255) / 256) * 256 * warps;
-		lim = regs ? p->regs_per_sm / regs : n;
-		n = lim < n ? lim : n;
-	}
-	smem = (uint64_t)k->shared_bytes + dyn_shared;
-	if (smem) {
-		if (smem > p->shared_per_block_optin)
+		uint64_t per_warp = round_up((uint64_t)k->num_regs * warp, OCC_REG_UNIT);
+
+		if (k->num_regs > OCC_MAX_REGS ||
+		    per_warp * round_up(warps, OCC_SUBPARTITIONS) > p->regs_per_block)
 			return 0;
-		lim = p->shared_per_sm / (smem + 1024);
+		lim = (p->regs_per_sm / OCC_SUBPARTITIONS / per_warp) * OCC_SUBPARTITIONS / warps;
 		n = lim < n ? lim : n;
 	}
+	alloc = round_up(stat + dyn, OCC_SMEM_UNIT);
+	if (dyn > (uint64_t)max_dynamic(k) ||
+	    alloc > smem_per_block(k, p, stat + (uint64_t)max_dynamic(k)))
+		return 0;
+	sm = smem_config(p->shared_per_sm);
+	if (sm < alloc)
+		sm = smem_config(alloc);
+	lim = sm / alloc;
+	n = lim < n ? lim : n;
 	return (int)n;
 }
 
-static cudaError_t max_blocks(int *num, const void *func, int block, size_t dyn_shared)
+static cudaError_t max_blocks(int *num, const void *func, int block, size_t dyn)
 {
 	struct rt_kernel *k = NULL;
 	cudaError_t err;
@@ -637,7 +702,7 @@ static cudaError_t max_blocks(int *num, const void *func, int block, size_t dyn_
 		return cudaErrorInvalidValue;
 	if ((err = rt_props(false)) || (err = kernel_of(func_by_host(func), &k)))
 		return err;
-	*num = occupancy(k, &rt.props, block, dyn_shared);
+	*num = occupancy(k, &rt.props, block, dyn);
 	return cudaSuccess;
 }
 
@@ -663,6 +728,8 @@ CUDART_API cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(
 	return rt_leave(err);
 }
 
+/* The dynamic shared memory each of @num_blocks blocks of @block threads
+ * may have, all resident on one SM, counted as CUDA's calculator does. */
 CUDART_API cudaError_t cudaOccupancyAvailableDynamicSMemPerBlock(size_t *bytes, const void *func,
 								 int num_blocks, int block)
 {
@@ -673,13 +740,18 @@ CUDART_API cudaError_t cudaOccupancyAvailableDynamicSMemPerBlock(size_t *bytes, 
 		err = cudaErrorInvalidValue;
 	if (!err && !(err = rt_props(false)))
 		err = kernel_of(func_by_host(func), &k);
+	if (!err && occupancy(k, &rt.props, block, 0) < num_blocks)
+		err = cudaErrorInvalidValue;
 	if (!err) {
-		uint64_t per = rt.props.shared_per_sm / (uint64_t)num_blocks;
+		uint64_t limit = smem_per_block(k, &rt.props, rt.props.shared_per_sm), avail;
 
-		per = per > 1024 + (uint64_t)k->shared_bytes ? per - 1024 - k->shared_bytes : 0;
-		if (per > rt.props.shared_per_block_optin - (uint64_t)k->shared_bytes)
-			per = rt.props.shared_per_block_optin - (uint64_t)k->shared_bytes;
-		*bytes = occupancy(k, &rt.props, block, 0) ? per : 0;
+		avail = num_blocks == 1 ? limit : smem_config(rt.props.shared_per_sm);
+		avail = avail / (uint64_t)num_blocks / OCC_SMEM_UNIT * OCC_SMEM_UNIT;
+		avail = avail < limit ? avail : limit;
+		avail = avail > (uint64_t)k->shared_bytes ? avail - (uint64_t)k->shared_bytes : 0;
+		if (avail > (uint64_t)max_dynamic(k))
+			avail = (uint64_t)max_dynamic(k);
+		*bytes = avail;
 	}
 	return rt_leave(err);
 }

@@ -56,6 +56,8 @@ struct rt_kernel {
 	uint32_t *param_off, *param_size;
 	int32_t max_threads, shared_bytes, const_bytes, local_bytes, num_regs;
 	int32_t ptx_version, binary_version, max_dynamic_shared;
+	int32_t set_max_dynamic;	/* cudaFuncSetAttribute's bound (0: as described) */
+	int32_t carveout;		/* its shared memory carveout preference, -1 none */
 };
 
 /* A fatbin image, loaded once per content (hash) however often registered. */

@@ -624,9 +624,31 @@ TEST_F(k, attributes_and_occupancy)
 	ASSERT_EQ(cudaSuccess, cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb,
 			(const void *)kernel_a, 2048, 0));
 	EXPECT_EQ(0, nb);
+	/* four blocks could have 57 KiB each, but the kernel's bound is 48 KiB */
 	ASSERT_EQ(cudaSuccess, cudaOccupancyAvailableDynamicSMemPerBlock(&dyn,
 			(const void *)kernel_a, 4, 64));
-	EXPECT_EQ((size_t)(57 << 10) - 1024, dyn);
+	EXPECT_EQ((size_t)49152, dyn);
+	EXPECT_EQ(cudaErrorInvalidValue, cudaOccupancyAvailableDynamicSMemPerBlock(&dyn,
+			(const void *)kernel_a, 33, 64));	/* 33 blocks never fit */
+	/* more than 48 KiB: the attribute, then the calculator counts with it */
+	EXPECT_EQ(cudaErrorInvalidValue, cudaFuncSetAttribute((const void *)kernel_a,
+			cudaFuncAttributeMaxDynamicSharedMemorySize, 228 << 10));
+	ASSERT_EQ(cudaSuccess, cudaFuncSetAttribute((const void *)kernel_a,
+			cudaFuncAttributeMaxDynamicSharedMemorySize, 100 << 10));
+	ASSERT_EQ(cudaSuccess, cudaFuncSetAttribute((const void *)kernel_a,
+			cudaFuncAttributePreferredSharedMemoryCarveout, 50));
+	ASSERT_EQ(cudaSuccess, cudaFuncGetAttributes(&fa, (const void *)kernel_a));
+	EXPECT_EQ(100 << 10, fa.maxDynamicSharedSizeBytes);
+	EXPECT_EQ(50, fa.preferredShmemCarveout);
+	ASSERT_EQ(cudaSuccess, cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb,
+			(const void *)kernel_a, 256, 100 << 10));
+	EXPECT_EQ(2, nb);	/* 228 KiB / (100 KiB + 1 KiB) */
+	ASSERT_EQ(cudaSuccess, cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb,
+			(const void *)kernel_a, 256, (100 << 10) + 1));
+	EXPECT_EQ(0, nb);	/* over the kernel's bound */
+	ASSERT_EQ(cudaSuccess, cudaOccupancyAvailableDynamicSMemPerBlock(&dyn,
+			(const void *)kernel_a, 2, 256));
+	EXPECT_EQ((size_t)100 << 10, dyn);
 	EXPECT_EQ(1, fake.describes);
 }
 
