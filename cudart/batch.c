@@ -265,22 +265,19 @@ cudaError_t rt_room(uint64_t in_bytes, uint64_t out_bytes)
 	return cudaSuccess;
 }
 
-/* Device text: assert lines to stderr, the rest (printf) to stdout. */
+/*
+ * Device text (printf, and the message of a failed assert) to the
+ * program's stdout, where the CUDA driver writes it: the executor caught it
+ * from the driver's stdout.
+ */
 static void put_log(void)
 {
 	size_t len = 0;
-	const char *log = vgpu_reply_log(rt.reply, &len), *end;
+	const char *log = vgpu_reply_log(rt.reply, &len);
 
 	if (!log || !len)
 		return;
-	end = log + len;
-	while (log < end) {
-		const char *nl = memchr(log, '\n', (size_t)(end - log));
-		size_t n = nl ? (size_t)(nl - log) + 1 : (size_t)(end - log);
-
-		fwrite(log, 1, n, memmem(log, n, "Assertion `", 11) ? stderr : stdout);
-		log += n;
-	}
+	fwrite(log, 1, len, stdout);
 	fflush(stdout);
 }
 
