@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -316,11 +317,19 @@ CUDART_API cudaError_t cudaDeviceReset(void)
 	return rt_set_last(err);
 }
 
+#define RT_EXIT_WAIT_S	5	/* at exit, for another thread's job to come back */
+
 /* The same at the end of the process (not of a forked child): work still
  * in the batch runs, its device text shows. */
 __attribute__((destructor)) static void rt_exit(void)
 {
-	pthread_mutex_lock(&rt.lock);
+	struct timespec deadline;
+
+	/* a thread still waiting for a job must not hold the exit up for good */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += RT_EXIT_WAIT_S;
+	if (pthread_mutex_timedlock(&rt.lock, &deadline))
+		return;
 	if (rt.opened && !rt.open_err && rt.pid == getpid() && !rt.sticky)
 		give_back("exit");
 	pthread_mutex_unlock(&rt.lock);
