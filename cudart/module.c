@@ -315,7 +315,14 @@ static cudaError_t module_ready(struct rt_module *m, struct rt_image **out)
 		return rt_list_err(ret);
 	rt_note("(load module %016llx, %llu bytes)", (unsigned long long)img->hash,
 		(unsigned long long)img->len);
+	/*
+	 * libvgpu gives a description 64 KiB of reply; a module of many
+	 * templated kernels takes more. Its records are never larger than the
+	 * image that holds their names and parameter tables.
+	 */
+	vgpu_list_set_out_bytes(rt.list, vgpu_list_out_bytes(rt.list) + img->len);
 	err = rt_flush();
+	vgpu_list_set_out_bytes(rt.list, 0);
 	{
 		struct vgpu_cmd_result res = { .argsz = sizeof(res) };
 

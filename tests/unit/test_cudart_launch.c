@@ -57,6 +57,7 @@ static struct {
 	const uint8_t *describe;	/* the records module_describe gives */
 	uint64_t describe_len;
 	struct vgpu_device_props props;
+	uint64_t room_set;		/* the largest reply room set for a run */
 } fake = { .next_handle = 1 };
 
 int vgpu_open(const char *target, struct vgpu_device **dev, char *why)
@@ -100,6 +101,17 @@ uint64_t vgpu_list_bytes(const struct vgpu_list *l)
 uint64_t vgpu_list_out_bytes(const struct vgpu_list *l)
 {
 	return 32ull * l->n;
+}
+
+/* What the runtime last set the reply room to (0: computed). */
+static uint64_t out_set;
+
+void vgpu_list_set_out_bytes(struct vgpu_list *l, uint64_t bytes)
+{
+	(void)l;
+	out_set = bytes;
+	if (bytes)
+		fake.room_set = bytes;
 }
 
 int vgpu_list_error(const struct vgpu_list *l, char *why)
@@ -455,9 +467,12 @@ TEST_F(k, parameters_laid_out_and_pointers_patched)
 	args[3] = c;
 	args[4] = &end;
 	ASSERT_EQ(cudaSuccess, cudaLaunchKernel((const void *)kernel_a, grid, block, args, 100, 0));
-	/* the module was loaded and described for the launch, once */
+	/* the module was loaded and described for the launch, once, with
+	 * reply room for records as large as the image */
 	EXPECT_EQ(1, fake.loads);
 	EXPECT_EQ(1, fake.describes);
+	EXPECT_LE(sizeof(image_a), fake.room_set);
+	EXPECT_EQ(0u, out_set);		/* and computed again after */
 	ASSERT_EQ(cudaSuccess, cudaDeviceSynchronize());
 	ASSERT_EQ(1, fake.nlaunch);
 	l = &fake.launch[0];
