@@ -658,5 +658,8 @@ cudaError_t cudaGetSymbolSize(size_t *size, const void *sym);
 cudaError_t cudaFuncGetName(const char **name, const void *func);
 cudaError_t cudaLaunchKernelExC(const cudaLaunchConfig_t *config, const void *func,
 		void **args);
+cudaError_t cudaFuncGetParamInfo(const void *func, size_t index, size_t *offset, size_t *size);
+cudaError_t cudaDeviceGetPCIBusId(char *id, int len, int device);
+cudaError_t cudaDeviceGetByPCIBusId(int *device, const char *id);
 
 #endif /* VGPU_CUDA_ABI_H */

@@ -406,6 +406,31 @@ CUDART_API cudaError_t cudaDeviceCanAccessPeer(int *can, int device, int peer)
 	return device || peer ? rt_set_last(cudaErrorInvalidDevice) : cudaSuccess;
 }
 
+/* The device's place on the bus is Dom0's: the VM's one device says 0000:00:00.0,
+ * as cudaDevAttrPciDomainId, BusId and DeviceId say 0. */
+CUDART_API cudaError_t cudaDeviceGetPCIBusId(char *id, int len, int device)
+{
+	if (!id || len <= 0)
+		return rt_set_last(cudaErrorInvalidValue);
+	if (device != 0)
+		return rt_set_last(cudaErrorInvalidDevice);
+	snprintf(id, (size_t)len, "0000:00:00.0");
+	return cudaSuccess;
+}
+
+CUDART_API cudaError_t cudaDeviceGetByPCIBusId(int *device, const char *id)
+{
+	unsigned int domain, bus, dev, fn = 0;
+
+	if (!device || !id)
+		return rt_set_last(cudaErrorInvalidValue);
+	if (sscanf(id, "%x:%x:%x.%x", &domain, &bus, &dev, &fn) < 3 &&
+	    sscanf(id, "%x:%x.%x", &bus, &dev, &fn) < 2)
+		return rt_set_last(cudaErrorInvalidValue);
+	*device = 0;
+	return cudaSuccess;
+}
+
 /* No profiler behind this device: nothing to start. */
 CUDART_API cudaError_t cudaProfilerStart(void)
 {

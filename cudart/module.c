@@ -616,6 +616,24 @@ CUDART_API cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttri
 	return rt_leave(err);
 }
 
+/* A parameter's place, from the kernel's description. */
+CUDART_API cudaError_t cudaFuncGetParamInfo(const void *func, size_t index, size_t *offset,
+					    size_t *size)
+{
+	cudaError_t err = rt_enter();
+	struct rt_kernel *k = NULL;
+
+	if (!err)
+		err = kernel_of(func_by_host(func), &k);
+	if (!err && (!offset || !size || index >= k->nparams))
+		err = cudaErrorInvalidValue;
+	if (!err) {
+		*offset = k->param_off[index];
+		*size = k->param_size[index];
+	}
+	return rt_leave(err);
+}
+
 CUDART_API cudaError_t cudaFuncSetCacheConfig(const void *func, enum cudaFuncCache config)
 {
 	cudaError_t err = rt_enter_nodev();

@@ -784,6 +784,16 @@ TEST_F(rt, device_properties_and_memory_info)
 	EXPECT_EQ(cudaErrorInvalidValue, cudaDeviceGetAttribute(&v, (enum cudaDeviceAttr)9999, 0));
 	EXPECT_EQ(cudaErrorInvalidDevice, cudaGetDeviceProperties(&p, 1));
 	cudaGetLastError();
+	{
+		char bus[32];
+		int found = -1;
+
+		CHECK(cudaDeviceGetPCIBusId(bus, sizeof(bus), 0));
+		EXPECT_STREQ("0000:00:00.0", bus);
+		CHECK(cudaDeviceGetByPCIBusId(&found, bus));
+		EXPECT_EQ(0, found);
+		EXPECT_EQ(cudaErrorInvalidValue, cudaDeviceGetByPCIBusId(&found, "bus"));
+	}
 
 	CHECK(cudaMemGetInfo(&free0, &total));
 	EXPECT_EQ(p.totalGlobalMem, total);

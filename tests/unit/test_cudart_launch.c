@@ -622,6 +622,18 @@ TEST_F(k, attributes_and_occupancy)
 	EXPECT_EQ(16u, fa.localSizeBytes);
 	EXPECT_EQ(90, fa.ptxVersion);
 	EXPECT_EQ(49152, fa.maxDynamicSharedSizeBytes);
+	{
+		size_t po, ps;
+
+		ASSERT_EQ(cudaSuccess, cudaFuncGetParamInfo((const void *)kernel_a, 2, &po, &ps));
+		EXPECT_EQ(16u, po);
+		EXPECT_EQ(16u, ps);
+		ASSERT_EQ(cudaSuccess, cudaFuncGetParamInfo((const void *)kernel_a, 3, &po, &ps));
+		EXPECT_EQ(32u, po);
+		EXPECT_EQ(5u, ps);
+		EXPECT_EQ(cudaErrorInvalidValue,
+			  cudaFuncGetParamInfo((const void *)kernel_a, 5, &po, &ps));
+	}
 	/* 256 threads, 32 registers: 8 warps of 1024 registers, 8 blocks by
 	 * threads (2048) and by registers (65536) */
 	ASSERT_EQ(cudaSuccess, cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb,
