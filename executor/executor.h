@@ -23,6 +23,8 @@ struct xbuf {
 };
 /* Make room for @n more bytes at the end (zeroed); NULL if out of memory. */
 uint8_t *xbuf_grow(struct xbuf *b, size_t n);
+/* Capacity for @n more bytes, the length unchanged; 0 or -ENOMEM. */
+int xbuf_reserve(struct xbuf *b, size_t n);
 void xbuf_free(struct xbuf *b);
 
 /*
@@ -103,7 +105,8 @@ struct xstate {
  * text into its buffer (at most @max bytes) and returns how many, setting
  * *@trunc if there was more. Returns 0 when @rsp holds the response (its
  * status, 0 or the failing command's, is h->status), or -ENOMEM when no
- * response could be built (host memory).
+ * response could be built (host memory). @rsp's buffer, if it has one, is
+ * reused (what it held is gone): a caller keeps it from list to list.
  */
 int x_run(struct xstate *s, const uint8_t *list, uint64_t len, uint64_t rsp_max,
 	  size_t (*drain)(char *buf, size_t max, bool *trunc), struct xbuf *rsp,

@@ -22,25 +22,43 @@
 #include "executor.h"
 #include "vgpu/ops.h"
 
-uint8_t *xbuf_grow(struct xbuf *b, size_t n)
+int xbuf_reserve(struct xbuf *b, size_t n)
 {
 	size_t cap = b->cap ? b->cap : 4096;
 	uint8_t *p;
 
 	if (n > SIZE_MAX / 2 - b->len)
-		return NULL;
+		return -ENOMEM;
 	while (cap - b->len < n)
 		cap *= 2;
 	if (cap != b->cap) {
 		p = realloc(b->p, cap);
 		if (!p)
-			return NULL;
+			return -ENOMEM;
 		b->p = p;
 		b->cap = cap;
 	}
+	return 0;
+}
+
+/* @n more bytes at the end, not cleared: the caller writes all of them. */
+static uint8_t *xbuf_grow_raw(struct xbuf *b, size_t n)
+{
+	uint8_t *p;
+
+	if (xbuf_reserve(b, n))
+		return NULL;
 	p = b->p + b->len;
-	memset(p, 0, n);
 	b->len += n;
+	return p;
+}
+
+uint8_t *xbuf_grow(struct xbuf *b, size_t n)
+{
+	uint8_t *p = xbuf_grow_raw(b, n);
+
+	if (p)
+		memset(p, 0, n);
 	return p;
 }
 
@@ -205,11 +223,20 @@ static int buffer_range(struct xstate *s, const uint64_t *slots, uint64_t ref, u
 
 /* ---- commands ----------------------------------------------------------- */
 
+/*
+ * The response is built in one buffer, @out: room for the header and a
+ * result per command of the list first (@base bytes), then the output
+ * section, which commands' outputs are written straight into. If fewer
+ * commands ran than the list holds, the section moves down to follow the
+ * results that did (a failed list); the log goes last. A 256 MiB copy
+ * back is so written once, not grown, cleared and copied again.
+ */
 struct xrun {
 	struct xstate *s;
 	uint64_t *slots;		/* handle made by each command, 0 if none */
-	struct xbuf out;		/* the output section */
-	uint64_t out_max;		/* bytes it may grow to */
+	struct xbuf out;		/* the response being built */
+	uint64_t base;			/* where the output section starts in it */
+	uint64_t out_max;		/* bytes the output section may grow to */
 	uint64_t t_list;		/* session clock ns at list_begin */
 };
 
@@ -226,17 +253,21 @@ void x_init(struct xstate *s)
 	s->clock0 = now_ns();
 }
 
-/* Room for @len output bytes at an 8-byte boundary; NULL with -ENOBUFS. */
+/*
+ * Room for @len output bytes at an 8-byte boundary of the output section,
+ * not cleared: the command writes all of them, or fails and the runner
+ * cuts the section back. NULL with -ENOBUFS or -ENOMEM.
+ */
 static uint8_t *out_room(struct xrun *r, uint64_t len, struct vgpu_sess_result *res, char *msg)
 {
-	uint64_t at = (r->out.len + 7) & ~7ull;
+	uint64_t used = r->out.len - r->base, at = (used + 7) & ~7ull;
 	uint8_t *p;
 
 	if (at > r->out_max || len > r->out_max - at) {
 		fail(msg, -ENOBUFS, "output of %" PRIu64 " bytes does not fit out_len", len);
 		return NULL;
 	}
-	if (!xbuf_grow(&r->out, (size_t)(at - r->out.len)) || !(p = xbuf_grow(&r->out, len))) {
+	if (!xbuf_grow(&r->out, (size_t)(at - used)) || !(p = xbuf_grow_raw(&r->out, len))) {
 		fail(msg, -ENOMEM, "out of host memory for %" PRIu64 " output bytes", len);
 		return NULL;
 	}
@@ -541,18 +572,21 @@ int x_run(struct xstate *s, const uint8_t *list, uint64_t len, uint64_t rsp_max,
 	struct xrun r = { .s = s };
 	char why[VGPU_SESS_MSG_LEN] = "";
 	uint32_t ncmds = 0, failed;
-	uint64_t fixed;
+	uint64_t fixed, known = 0, out_len;
 	size_t log_len = 0, log_max;
 	bool trunc = false;
 	uint8_t *p;
 	int err;
 
+	/* built in @rsp's buffer, which the caller may keep from list to list */
+	r.out = *rsp;
+	r.out.len = 0;
+	memset(rsp, 0, sizeof(*rsp));
 	memset(h, 0, sizeof(*h));
 	h->magic = VGPU_SESS_RSP_MAGIC;
 	h->hdr_size = VGPU_SESS_RSP_HDR_SIZE;
 	h->epoch = s->epoch;
 	h->failed = VGPU_SESS_NONE;
-	rsp->len = 0;
 
 	err = vgpu_sess_parse(list, len, &cmds, &ncmds, &failed, why);
 	if (err) {
@@ -577,10 +611,18 @@ int x_run(struct xstate *s, const uint8_t *list, uint64_t len, uint64_t rsp_max,
 	r.out_max = rsp_max - fixed;
 	res = calloc(ncmds ? ncmds : 1, sizeof(*res));
 	r.slots = calloc(ncmds ? ncmds : 1, sizeof(*r.slots));
-	if (!res || !r.slots) {
+	if (!res || !r.slots || !xbuf_grow(&r.out, (size_t)fixed)) {
 		err = -ENOMEM;
 		goto out;
 	}
+	r.base = fixed;
+	/* the outputs the list announces, in one allocation (best effort) */
+	for (uint32_t i = 0; i < ncmds; i++)
+		known += cmds[i].code == VGPU_SESS_COPY_D2H ? (cmds[i].len + 7) & ~7ull :
+			 cmds[i].code == VGPU_SESS_DEVICE_INFO ? VGPU_SESS_DEVINFO_SIZE :
+			 cmds[i].code == VGPU_SESS_MODULE_GLOBAL ? 8 : 0;
+	(void)xbuf_reserve(&r.out, (size_t)(known < r.out_max ? known : r.out_max) +
+			   VGPU_SESS_LOG_MAX);
 	s->lists_run++;
 	r.t_list = now_ns() - s->clock0;
 	err = s->be->list_begin(why);
@@ -590,10 +632,13 @@ int x_run(struct xstate *s, const uint8_t *list, uint64_t len, uint64_t rsp_max,
 		goto respond;
 	}
 	for (uint32_t i = 0; i < ncmds; i++) {
+		size_t mark = r.out.len;
+
 		res[i].code = cmds[i].code;
 		err = run_cmd(&r, &cmds[i], &res[i], why);
 		h->nrun = i + 1;
 		if (err) {
+			r.out.len = mark;	/* what a failed command wrote, or not */
 			res[i].status = err;
 			res[i].out_off = res[i].out_len = 0;
 			h->failed = i;
@@ -617,16 +662,30 @@ int x_run(struct xstate *s, const uint8_t *list, uint64_t len, uint64_t rsp_max,
 		snprintf(h->msg, VGPU_SESS_MSG_LEN, "ok");
 
 respond:
-	h->out_len = r.out.len;
-	fixed = VGPU_SESS_RSP_HDR_SIZE + (uint64_t)h->nrun * VGPU_SESS_RESULT_SIZE + r.out.len;
+	if (!r.base) {		/* refused before anything was reserved: the header alone */
+		r.out.len = 0;
+		if (!xbuf_grow(&r.out, VGPU_SESS_RSP_HDR_SIZE)) {
+			err = -ENOMEM;
+			goto out;
+		}
+		r.base = VGPU_SESS_RSP_HDR_SIZE;
+	}
+	out_len = r.out.len - r.base;
+	h->out_len = out_len;
+	fixed = VGPU_SESS_RSP_HDR_SIZE + (uint64_t)h->nrun * VGPU_SESS_RESULT_SIZE;
+	if (fixed != r.base)	/* fewer ran than the list holds: the outputs follow theirs */
+		memmove(r.out.p + fixed, r.out.p + r.base, (size_t)out_len);
+	fixed += out_len;
+	r.out.len = (size_t)fixed;
 	log_max = rsp_max > fixed ? (size_t)(rsp_max - fixed < VGPU_SESS_LOG_MAX ?
 					     rsp_max - fixed : VGPU_SESS_LOG_MAX) : 0;
-	if (!(p = xbuf_grow(rsp, (size_t)fixed + VGPU_SESS_LOG_MAX))) {
+	if (!xbuf_grow(&r.out, VGPU_SESS_LOG_MAX)) {
 		err = -ENOMEM;
 		goto out;
 	}
+	p = r.out.p;
 	log_len = drain((char *)p + fixed, log_max, &trunc);
-	rsp->len = (size_t)fixed + log_len;
+	r.out.len = (size_t)fixed + log_len;
 	h->log_len = (uint32_t)log_len;
 	h->flags = trunc ? VGPU_SESS_RSP_F_LOG_TRUNCATED : 0;
 	vgpu_sess_rsp_encode(h, p);
@@ -634,8 +693,8 @@ respond:
 	for (uint32_t i = 0; i < h->nrun; i++)
 		vgpu_sess_result_encode(&res[i], p + VGPU_SESS_RSP_HDR_SIZE +
 					(size_t)i * VGPU_SESS_RESULT_SIZE);
-	if (r.out.len)
-		memcpy(p + fixed - r.out.len, r.out.p, r.out.len);
+	*rsp = r.out;		/* the response is the buffer it was built in */
+	memset(&r.out, 0, sizeof(r.out));
 out:
 	free(cmds);
 	free(res);

@@ -26,6 +26,7 @@
 
 #include "testlib.h"
 #include "vgpu/ops.h"
+#include "vgpu/session.h"
 #include "vgpu/vgpu.h"
 
 #define TIMEOUT_MS	20000
@@ -314,6 +315,31 @@ TEST_F(lib, a_failing_command_names_itself)
 		EXPECT_EQ(-ENOENT, vgpu_reply_get(self->r, k + 1 + after, &res));
 		res.argsz = 8;
 		EXPECT_EQ(-EINVAL, vgpu_reply_get(self->r, 0, &res));
+	}
+
+	/* the outputs of the commands before a failed one come back whole */
+	{
+		uint8_t bytes[100];
+		uint64_t out, len, d2h;
+		const void *o;
+
+		test_rand_bytes(bytes, sizeof(bytes));
+		vgpu_list_reset(self->l);
+		ASSERT_EQ(0, vgpu_cmd_alloc(self->l, 4096, &buf));
+		ASSERT_EQ(0, vgpu_cmd_copy_h2d(self->l, buf, 8, bytes, sizeof(bytes), NULL));
+		ASSERT_EQ(0, vgpu_cmd_copy_d2h(self->l, buf, 8, sizeof(bytes), &d2h));
+		ASSERT_EQ(0, vgpu_cmd_device_info(self->l, &out));
+		ASSERT_EQ(0, vgpu_cmd_copy_d2h(self->l, buf, 4000, 97, &bad));
+		for (uint32_t i = 0; i < after; i++)
+			ASSERT_EQ(0, vgpu_cmd_copy_d2h(self->l, buf, 0, 4096, NULL));
+		EXPECT_EQ(-ERANGE, vgpu_run(self->dev, self->l, self->r, TIMEOUT_MS, self->why));
+		o = vgpu_reply_output(self->r, d2h, &len);
+		ASSERT_NE(NULL, o);
+		EXPECT_EQ(sizeof(bytes), len);
+		EXPECT_EQ(0, memcmp(o, bytes, sizeof(bytes)));
+		o = vgpu_reply_output(self->r, out, &len);
+		EXPECT_EQ(VGPU_SESS_DEVINFO_SIZE, len);
+		EXPECT_EQ(NULL, vgpu_reply_output(self->r, bad, &len));
 	}
 
 	/* A list Dom0 would refuse is refused here, as Dom0 would, unsent. */
