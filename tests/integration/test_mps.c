@@ -70,28 +70,13 @@ FIXTURE(mps) {
 	char pct[2][8], mem[2][32];	/* m1's and m2's expected environment */
 };
 
-/* Up to @len - 1 bytes of file @path into @buf, NUL-terminated; bytes or -1. */
-static ssize_t slurp(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	buf[0] = '\0';
-	if (!f)
-		return -1;
-	n = fread(buf, 1, len - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return (ssize_t)n;
-}
-
 /* How often @needle occurs in file @path (0 if there is no file). */
 static int count_in(const char *path, const char *needle)
 {
 	static char buf[1 << 18];
 	int n = 0;
 
-	if (slurp(path, buf, sizeof(buf)) < 0)
+	if (test_slurp(path, buf, sizeof(buf)) < 0)
 		return 0;
 	for (const char *p = buf; (p = strstr(p, needle)); p += strlen(needle))
 		n++;
@@ -106,45 +91,6 @@ static int count_log(const char *dir, const char *file, const char *needle)
 	return count_in(path, needle);
 }
 
-/* The pid of the executor the mediator @t runs for VM id @vm_id, or 0. */
-static pid_t executor_of(const struct test_mediator *t, unsigned int vm_id)
-{
-	char path[320], buf[4096], want[16];
-	struct dirent *de;
-	pid_t found = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
-	snprintf(want, sizeof(want), "%u", vm_id);
-	d = opendir(path);
-	if (!d)
-		return 0;
-	while (!found && (de = readdir(d))) {
-		char *tok, *save = NULL;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int)t->pid, de->d_name);
-		if (slurp(path, buf, sizeof(buf)) < 0)
-			continue;
-		for (tok = strtok_r(buf, " \n", &save); tok && !found;
-		     tok = strtok_r(NULL, " \n", &save)) {
-			char cmd[1024];
-			ssize_t len;
-
-			snprintf(path, sizeof(path), "/proc/%s/cmdline", tok);
-			len = slurp(path, cmd, sizeof(cmd));
-			if (len < 0 || !strstr(cmd, "vgpu-executor"))
-				continue;
-			for (size_t i = 0; i + 3 < (size_t)len; i += strlen(cmd + i) + 1)
-				if (!strcmp(cmd + i, "-i") && !strcmp(cmd + i + 3, want))
-					found = (pid_t)atoi(tok);
-		}
-	}
-	closedir(d);
-	return found;
-}
-
 /* Executor @pid's environment, one "K=V\n" a line after a leading "\n". */
 static int environ_of(pid_t pid, char *buf, size_t len)
 {
@@ -153,7 +99,7 @@ static int environ_of(pid_t pid, char *buf, size_t len)
 
 	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
 	buf[0] = '\n';
-	n = slurp(path, buf + 1, len - 1);
+	n = test_slurp(path, buf + 1, len - 1);
 	if (n < 0)
 		return -1;
 	for (ssize_t i = 1; i <= n; i++)
@@ -233,7 +179,7 @@ static bool alive(pid_t pid)
 	char path[64], stat[512], *paren;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (slurp(path, stat, sizeof(stat)) <= 0)
+	if (test_slurp(path, stat, sizeof(stat)) <= 0)
 		return false;
 	paren = strrchr(stat, ')');
 	return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
@@ -326,24 +272,12 @@ static void crash(struct __test_metadata *_metadata, FIXTURE_DATA(mps) *self, in
 	EXPECT_NE(NULL, strstr(self->r.rh.msg, "executor died")) TH_LOG("%s", self->r.rh.msg);
 }
 
-/* The real uid of process @pid, or -1. */
-static long uid_of(pid_t pid)
-{
-	char path[64], buf[4096], *p;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (slurp(path, buf, sizeof(buf)) < 0)
-		return -1;
-	p = strstr(buf, "\nUid:");
-	return p ? strtol(p + 5, NULL, 10) : -1;
-}
-
 /* Is the VM's executor's environment what its isolation says? */
 static void expect_env(struct __test_metadata *_metadata, FIXTURE_DATA(mps) *self, int i,
 		       const char *percent, const char *mem)
 {
 	char env[16384], want[700];
-	pid_t pid = executor_of(&self->t, ids[i]);
+	pid_t pid = tm_executor_of(&self->t, ids[i]);
 
 	ASSERT_NE(0, pid) TH_LOG("no executor for %s", names[i]);
 	ASSERT_EQ(0, environ_of(pid, env, sizeof(env)));
@@ -391,10 +325,10 @@ TEST_F(mps, the_daemon_is_private_and_executors_get_their_share)
 		struct passwd *nobody = getpwnam("nobody");
 
 		ASSERT_NE(NULL, nobody);
-		EXPECT_EQ((long)nobody->pw_uid, uid_of(executor_of(&self->t, ids[M1])));
-		EXPECT_EQ((long)nobody->pw_uid, uid_of(executor_of(&self->t, ids[M2])));
-		EXPECT_EQ(UID_BASE + (long)ids[P1], uid_of(executor_of(&self->t, ids[P1])));
-		EXPECT_EQ(UID_BASE + (long)ids[P2], uid_of(executor_of(&self->t, ids[P2])));
+		EXPECT_EQ((long)nobody->pw_uid, test_uid_of(tm_executor_of(&self->t, ids[M1])));
+		EXPECT_EQ((long)nobody->pw_uid, test_uid_of(tm_executor_of(&self->t, ids[M2])));
+		EXPECT_EQ(UID_BASE + (long)ids[P1], test_uid_of(tm_executor_of(&self->t, ids[P1])));
+		EXPECT_EQ(UID_BASE + (long)ids[P2], test_uid_of(tm_executor_of(&self->t, ids[P2])));
 	} else {
 		printf("# not root: executors keep our uid, not checked\n");
 	}
@@ -423,9 +357,9 @@ TEST_F(mps, a_fault_restarts_mps_clients_and_spares_process_mode)
 
 	for (int i = 0; i < NVMS; i++)
 		h[i] = alloc_on(_metadata, self, i);
-	p1 = executor_of(&self->t, ids[P1]);
-	p2 = executor_of(&self->t, ids[P2]);
-	m2 = executor_of(&self->t, ids[M2]);
+	p1 = tm_executor_of(&self->t, ids[P1]);
+	p2 = tm_executor_of(&self->t, ids[P2]);
+	m2 = tm_executor_of(&self->t, ids[M2]);
 	ASSERT_NE(0, p1);
 	ASSERT_NE(0, p2);
 	ASSERT_NE(0, m2);
@@ -462,10 +396,10 @@ TEST_F(mps, a_fault_restarts_mps_clients_and_spares_process_mode)
 		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MEMSET, .ref = { h[i] }, .len = 64));
 		run(_metadata, &self->c[i], &self->b, &self->r, i == M1 || i == M2 ? -ESTALE : 0);
 	}
-	EXPECT_EQ(p1, executor_of(&self->t, ids[P1]));
-	EXPECT_EQ(p2, executor_of(&self->t, ids[P2]));
+	EXPECT_EQ(p1, tm_executor_of(&self->t, ids[P1]));
+	EXPECT_EQ(p2, tm_executor_of(&self->t, ids[P2]));
 	/* m2's new executor is an MPS client again */
-	EXPECT_NE(m2, executor_of(&self->t, ids[M2]));
+	EXPECT_NE(m2, tm_executor_of(&self->t, ids[M2]));
 	expect_env(_metadata, self, M2, self->pct[1], self->mem[1]);
 
 	ASSERT_EQ(0, status_line(&self->t, "vm m1:", line, sizeof(line)));
@@ -520,7 +454,7 @@ TEST_F(mps, reload_and_exit_stop_the_daemon)
 	pid_t m1, daemon;
 
 	alloc_on(_metadata, self, M1);
-	m1 = executor_of(&self->t, ids[M1]);
+	m1 = tm_executor_of(&self->t, ids[M1]);
 	ASSERT_NE(0, m1);
 	snprintf(path, sizeof(path), "%s/control", self->pipe);
 
@@ -546,7 +480,7 @@ TEST_F(mps, reload_and_exit_stop_the_daemon)
 	expect_env(_metadata, self, M1, self->pct[0], self->mem[0]);
 
 	/* the exit stops it */
-	ASSERT_LT(0, slurp(strcat(strcpy(line, self->logd), "/daemon.pid"), pidtext,
+	ASSERT_LT(0, test_slurp(strcat(strcpy(line, self->logd), "/daemon.pid"), pidtext,
 			   sizeof(pidtext)));
 	daemon = (pid_t)atoi(pidtext);
 	ASSERT_LT(0, daemon);

@@ -439,67 +439,13 @@ TEST_F(sess, a_restart_loses_the_state)
 	}
 }
 
-/* Up to @len - 1 bytes of file @path into @buf, NUL-terminated; bytes or -1. */
-static ssize_t slurp(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	if (!f)
-		return -1;
-	n = fread(buf, 1, len - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return (ssize_t)n;
-}
-
-/* The pid of the executor the mediator @t runs for VM id @vm_id, or 0. */
-static pid_t executor_of(const struct test_mediator *t, unsigned int vm_id)
-{
-	char path[320], buf[4096], want[16];
-	DIR *d;
-	struct dirent *de;
-	pid_t found = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
-	snprintf(want, sizeof(want), "%u", vm_id);
-	d = opendir(path);
-	if (!d)
-		return 0;
-	while (!found && (de = readdir(d))) {
-		char *tok, *save = NULL;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int)t->pid, de->d_name);
-		if (slurp(path, buf, sizeof(buf)) < 0)
-			continue;
-		for (tok = strtok_r(buf, " \n", &save); tok && !found;
-		     tok = strtok_r(NULL, " \n", &save)) {
-			char cmd[1024];
-			ssize_t len;
-
-			snprintf(path, sizeof(path), "/proc/%s/cmdline", tok);
-			len = slurp(path, cmd, sizeof(cmd));
-			if (len < 0 || !strstr(cmd, "vgpu-executor"))
-				continue;
-			/* NUL-separated arguments: "-i" then the VM's id */
-			for (size_t i = 0; i + 3 < (size_t)len; i += strlen(cmd + i) + 1)
-				if (!strcmp(cmd + i, "-i") && !strcmp(cmd + i + 3, want))
-					found = (pid_t)atoi(tok);
-		}
-	}
-	closedir(d);
-	return found;
-}
-
 /* Wait up to @ms for VM @vm_id's executor to be @gone (or there). */
 static pid_t wait_executor(const struct test_mediator *t, unsigned int vm_id, bool gone, int ms)
 {
 	pid_t pid = 0;
 
 	for (int i = 0; i < ms / 10; i++) {
-		pid = executor_of(t, vm_id);
+		pid = tm_executor_of(t, vm_id);
 		if (gone ? !pid : pid != 0)
 			break;
 		usleep(10000);
@@ -520,18 +466,18 @@ TEST_F(sess, executors_end_with_a_kill_their_vm_or_the_mediator)
 	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 8));
 	run(_metadata, &self->s2, &self->b, &self->r, 0, VGPU_SESS_NONE);
 	h = sc_result(&self->r, 0).value;
-	p1 = executor_of(&self->t, 41);
-	p2 = executor_of(&self->t, 42);
+	p1 = tm_executor_of(&self->t, 41);
+	p2 = tm_executor_of(&self->t, 42);
 	ASSERT_NE(0, p1);
 	ASSERT_NE(0, p2);
-	EXPECT_EQ(0, executor_of(&self->t, 43));	/* no session job, no executor */
+	EXPECT_EQ(0, tm_executor_of(&self->t, 43));	/* no session job, no executor */
 
 	/* killed between jobs: noticed by the next job, which gets a new one */
 	ASSERT_EQ(0, kill(p2, SIGKILL));
 	usleep(50000);
 	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { h }, .len = 8));
 	run(_metadata, &self->s2, &self->b, &self->r, -ESTALE, 0);
-	again = executor_of(&self->t, 42);
+	again = tm_executor_of(&self->t, 42);
 	EXPECT_NE(0, again);
 	EXPECT_NE(p2, again);
 	ASSERT_EQ(0, vm_status(&self->t, "s2", line, sizeof(line)));
@@ -549,28 +495,12 @@ TEST_F(sess, executors_end_with_a_kill_their_vm_or_the_mediator)
 	fclose(f);
 	ASSERT_EQ(0, kill(self->t.pid, SIGHUP));
 	EXPECT_EQ(0, wait_executor(&self->t, 42, true, 3000));
-	EXPECT_EQ(p1, executor_of(&self->t, 41));
+	EXPECT_EQ(p1, tm_executor_of(&self->t, 41));
 
 	/* and the mediator's exit takes the rest */
 	ASSERT_EQ(0, tm_stop(&self->t, SIGTERM));
 	EXPECT_NE(0, kill(p1, 0));
 	EXPECT_EQ(ESRCH, errno);
-}
-
-static int uid_of(pid_t pid)
-{
-	char path[64], line[256];
-	int uid = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		sscanf(line, "Uid: %d", &uid);
-	fclose(f);
-	return uid;
 }
 
 /* executor_uid_base: each VM's executor runs as base + its id */
@@ -596,8 +526,8 @@ TEST(each_vms_executor_runs_as_a_uid_of_its_own)
 		vgpu_sess_add(&b, CMD(.code = VGPU_SESS_ALLOC, .len = 8));
 		run(_metadata, &c[i], &b, &r, 0, VGPU_SESS_NONE);
 	}
-	EXPECT_EQ((int)(base + 41), uid_of(executor_of(&t, 41)));
-	EXPECT_EQ((int)(base + 42), uid_of(executor_of(&t, 42)));
+	EXPECT_EQ((long)(base + 41), test_uid_of(tm_executor_of(&t, 41)));
+	EXPECT_EQ((long)(base + 42), test_uid_of(tm_executor_of(&t, 42)));
 	sc_close(&c[0]);
 	sc_close(&c[1]);
 	vgpu_sess_buf_free(&b);

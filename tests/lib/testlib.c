@@ -381,3 +381,67 @@ int test_wait_rsp(const char *vmdir, uint64_t id, struct vgpu_rsp_hdr *h, unsign
 		close(dfd);
 	return err;
 }
+
+ssize_t test_slurp(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return -1;
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+long test_uid_of(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (test_slurp(path, buf, sizeof(buf)) < 0)
+		return -1;
+	p = strstr(buf, "\nUid:");
+	return p ? strtol(p + 5, NULL, 10) : -1;
+}
+
+/* Its children are some thread's: a worker starts a VM's executor. */
+pid_t tm_executor_of(const struct test_mediator *t, unsigned int vm_id)
+{
+	char path[320], buf[4096], want[16];
+	struct dirent *de;
+	pid_t found = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
+	snprintf(want, sizeof(want), "%u", vm_id);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d))) {
+		char *tok, *save = NULL;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int)t->pid, de->d_name);
+		if (test_slurp(path, buf, sizeof(buf)) < 0)
+			continue;
+		for (tok = strtok_r(buf, " \n", &save); tok && !found;
+		     tok = strtok_r(NULL, " \n", &save)) {
+			char cmd[1024];
+			ssize_t len;
+
+			snprintf(path, sizeof(path), "/proc/%s/cmdline", tok);
+			len = test_slurp(path, cmd, sizeof(cmd));
+			if (len < 0 || !strstr(cmd, "vgpu-executor"))
+				continue;
+			/* NUL-separated arguments: "-i" then the VM's id */
+			for (size_t i = 0; i + 3 < (size_t)len; i += strlen(cmd + i) + 1)
+				if (!strcmp(cmd + i, "-i") && !strcmp(cmd + i + 3, want))
+					found = (pid_t)atoi(tok);
+		}
+	}
+	closedir(d);
+	return found;
+}

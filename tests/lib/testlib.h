@@ -56,8 +56,14 @@ long tm_cpu_ticks(const struct test_mediator *t);
  * polls whatever else the host runs; -1 where the kernel does not say.
  */
 int64_t tm_runnable_ns(const struct test_mediator *t);
+/* The pid of the executor the mediator @t runs for VM id @vm_id, or 0. */
+pid_t tm_executor_of(const struct test_mediator *t, unsigned int vm_id);
 /* Path of a program built next to the tests (vgpu-mediator, vgpuctl). */
 const char *test_bin(const char *name);
+/* Up to @len - 1 bytes of file @path into @buf, NUL-terminated; bytes or -1. */
+ssize_t test_slurp(const char *path, char *buf, size_t len);
+/* The real uid of process @pid, or -1. */
+long test_uid_of(pid_t pid);
 /* The lowest and highest CPU this thread may run on; 0, or -1 on error. */
 int test_cpu_range(int *first, int *last);
 void test_sleep_ms(unsigned int ms);
