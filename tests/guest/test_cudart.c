@@ -41,6 +41,8 @@ static void seed(void)
 	struct timespec ts;
 	uint64_t s;
 
+	/* line-buffered: a test's child _exit()s, and its comments must survive a pipe */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	s = env ? strtoull(env, NULL, 0) :
 	    (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid();

@@ -18,9 +18,10 @@ $(SYSTEM_LOAD): $(GUEST_O)/tests/system/vgpu_load.o $(GUEST_O)/tests/lib/testlib
 		$(GUEST_LIBVGPU)
 	$(CC) $(GUEST_CFLAGS) -static -pthread -o $@ $^ -lm
 
-$(SYSTEM_INITRD): $(SYSTEM_LOAD) $(GUEST_BINS) $(KMOD_KO) tests/system/mkinitrd \
-		tests/system/guest-init tests/vm/mkinitramfs
-	tests/system/mkinitrd $@ $(KMOD_KO) $(GUEST_O)
+$(SYSTEM_INITRD): $(SYSTEM_LOAD) $(GUEST_BINS) $(KMOD_KO) $(GUEST_CUDART_TEST) \
+		tests/system/mkinitrd tests/system/guest-init tests/vm/mkinitramfs
+	tests/system/mkinitrd $@ $(KMOD_KO) $(GUEST_O) \
+		$(if $(GUEST_CUDART_TEST),$(CUDART_SO) $(LIBVGPU_SO))
 
 system-initrd: $(SYSTEM_INITRD)
 
