@@ -350,11 +350,16 @@ static bool pending(const struct vm *vm, uint64_t id)
 	return exists_in(vm->sp.rsp, name);
 }
 
-/* Remove req/@name, which is no request; a directory only if empty. */
-static void drop_req(struct vm *vm, const char *name)
+/*
+ * Remove req/@name, which is no request; a directory only if empty. False
+ * if there was nothing to remove: an inotify event about a name a scan
+ * already handled (or the other way round) is no second copy.
+ */
+static bool drop_req(struct vm *vm, const char *name)
 {
-	if (unlinkat(vm->sp.req, name, 0) < 0 && errno == EISDIR)
-		unlinkat(vm->sp.req, name, AT_REMOVEDIR);
+	if (unlinkat(vm->sp.req, name, 0) == 0)
+		return true;
+	return errno == EISDIR && unlinkat(vm->sp.req, name, AT_REMOVEDIR) == 0;
 }
 
 void vm_note_batch_id(struct vm *vm, const char *name)
@@ -377,9 +382,10 @@ void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 
 		snprintf(shown, sizeof(shown), "%s", name);
 		rsp_scrub(shown);
-		vm_warnx(vm, "req/%s is not named by a request id; removed", shown);
-		drop_req(vm, name);
-		count_rejected(m, vm);
+		if (drop_req(vm, name)) {
+			vm_warnx(vm, "req/%s is not named by a request id; removed", shown);
+			count_rejected(m, vm);
+		}
 		return;
 	}
 	if (id <= vm->last_id) {
@@ -390,10 +396,11 @@ void vm_accept(struct mediator *m, struct vm *vm, const char *name)
 		 * copy); otherwise the copy gets -EEXIST.
 		 */
 		if (pending(vm, id)) {
-			vm_warnx(vm, "request %s: id already pending or answered; copy dropped",
-				 name);
-			drop_req(vm, name);
-			count_rejected(m, vm);
+			if (drop_req(vm, name)) {
+				vm_warnx(vm, "request %s: id already pending or answered; "
+					 "copy dropped", name);
+				count_rejected(m, vm);
+			}
 			return;
 		}
 		priv_name(id, RSP_DUP_SUFFIX, taken);

@@ -610,6 +610,50 @@ TEST_F(med, malformed_requests_get_their_errors_while_good_ones_flow)
 	EXPECT_EQ(0, test_count_entries(strcat(vmdir, "/req")));
 }
 
+/*
+ * Two events about one request (a guest publishing it and then opening it
+ * for writing; the same comes of a scan and an event): the first takes
+ * it, the second finds nothing in req/ and is no copy to drop or count.
+ */
+TEST_F(med, a_second_event_about_a_taken_request_is_no_copy)
+{
+	uint64_t n = test_rand_range(1, 16), id = test_rand_range(1, 1 << 20);	/* 64 output bytes at most */
+	uint8_t *buf = malloc(VGPU_REQ_HDR_SIZE + 8 * n);
+	char vmdir[512], path[600], tmp[600], name[VGPU_ID_NAME_LEN + 1], status[8192];
+	struct vgpu_rsp_hdr h;
+	size_t len;
+	int fd;
+
+	ASSERT_NE(NULL, buf);
+	len = good_request(buf, id, n);
+	tm_vmdir(&self->t, "b", vmdir, sizeof(vmdir));
+	vgpu_id_name(id, name);
+	snprintf(path, sizeof(path), "%s/req/%s", vmdir, name);
+	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", vmdir, name);
+	/*
+	 * Published (IN_MOVED_TO), then opened and closed for writing in place
+	 * (IN_CLOSE_WRITE: two events that inotify does not merge), both
+	 * queued while the mediator cannot read them.
+	 */
+	ASSERT_EQ(0, kill(self->t.pid, SIGSTOP));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ((ssize_t)len, write(fd, buf, len));
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(0, rename(tmp, path));
+	fd = open(path, O_WRONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(0, kill(self->t.pid, SIGCONT));
+	ASSERT_EQ(0, test_wait_rsp(vmdir, id, &h, 10000));
+	EXPECT_EQ(0, h.status) TH_LOG("%s", h.msg);
+	test_sleep_ms(100);	/* the second event has been read too */
+	ASSERT_EQ(0, tm_status(&self->t, status, sizeof(status)));
+	EXPECT_NE(NULL, strstr(strstr(status, "vm b:"), "completed=1 failed=0 rejected=0 "))
+		TH_LOG("%s", status);
+	free(buf);
+}
+
 /* ---- crash, restart, reload, stop ------------------------------------ */
 
 TEST_F(med, sigkill_mid_load_loses_and_duplicates_nothing)
