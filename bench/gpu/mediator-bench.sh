@@ -35,7 +35,8 @@ SECS=${SECS:-2}
 BACKEND=${BACKEND:-cuda}	# cpu: a dry run of this script without a GPU
 GEMM=${GEMM:-8192}		# pool B's load in (d): GEMM x GEMM x GEMM SGEMMs
 PARTS=${PARTS:-main prio iso sess}	# main: (a) (b) (e) and the checks; prio: (c); iso: (d);
-				# sess: issue 13's session jobs
+				# sess: issue 13's session jobs; pool: (b) alone
+B_NS=${B_NS:-20000 100000 1000000}	# (b)'s job lengths (ns); B_NS=20000 for issue 11 §4
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 MED=$O/vgpu-mediator
 SUB=$O/vgpu-submit
@@ -183,8 +184,10 @@ val() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 # ---- 1. (a), (b), correctness: shared SMs, two VMs per pool ---------------
 want main && echo "== mediator (a) NOOP, (b) small jobs, correctness"
-if want main && start_mediator main 0 0 a1:A:medium a2:A:medium b1:B:medium b2:B:medium \
-		       d1:A:medium:1G; then
+want pool && ! want main && echo "== mediator (b) small jobs alone ($B_NS ns)"
+if { want main || want pool; } &&
+   start_mediator main 0 0 a1:A:medium a2:A:medium b1:B:medium b2:B:medium d1:A:medium:1G; then
+	if want main; then
 	# correctness through the whole path, CUDA backend vs the CPU reference
 	for job in "noop" "spin 20000" "vector_add 100003" "saxpy 65537 0.75" \
 		   "reduce_sum 1000003" "checksum 3000017" "sgemm 300 200 100" \
@@ -207,10 +210,11 @@ if want main && start_mediator main 0 0 a1:A:medium a2:A:medium b1:B:medium b2:B
 	     "med_p50_us=$(val "$p" med_p50_us) med_p99_us=$(val "$p" med_p99_us)" \
 	     "run_p50_us=$(val "$p" run_p50_us) n=$(val "$p" n)" \
 	     "submit_p50_us=$sp50 submit_p99_us=$sp99 submit_rps=$srps"
+	fi	# want main
 
 	# (b) SPIN jobs from 2 VMs (one per pool) and 4 VMs (two per pool),
 	# 32 in flight per VM; about SECS seconds each
-	for ns in 20000 100000 1000000; do
+	for ns in $B_NS; do
 		case $ns in
 		20000) total=$((50000 * SECS)) ;;
 		100000) total=$((18000 * SECS)) ;;
@@ -259,12 +263,14 @@ if want main && start_mediator main 0 0 a1:A:medium a2:A:medium b1:B:medium b2:B
 	done
 
 	# (e) through the mediator: 256 MiB SAXPY (256 MiB in, 128 MiB out)
+	if want main; then
 	p=$("$PROBE" -d "$(vmdir d1)" -l saxpy -n 5 -w 1 saxpy 33554432 0x3fc00000)
 	echo "$p" >"$WORK/e-saxpy-probe.txt"
 	echo "mediator_datapath payload_mib=256 $(awk -v r="$(val "$p" run_p50_us)" \
 		-v m="$(val "$p" med_p50_us)" -v e="$(val "$p" e2e_p50_us)" 'BEGIN {
 		b = 402653184; printf "run_ms=%.1f run_gbps=%.2f med_ms=%.1f e2e_ms=%.1f e2e_gbps=%.2f",
 		r / 1e3, b / (r * 1e3), m / 1e3, e / 1e3, b / (e * 1e3) }')"
+	fi
 	ctl >"$WORK/main-vgpuctl.txt" 2>&1
 	stop_mediator
 fi

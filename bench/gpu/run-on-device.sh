@@ -20,6 +20,12 @@
 # (the base of launch_overhead_us) and the session part alone, ending with
 # RESULT_SESSIONS (about 2 minutes).
 #
+# POOL_ONLY=1: build, then POOL_RUNS (default 3) rounds of issue 11 §4's
+# measurement alone: one process doing 20 us jobs back to back, then the
+# mediator with 2 and 4 VMs doing the same (mediator-bench.sh PARTS=pool),
+# one RESULT_POOL line per round and their median (about 1 minute; the
+# target is read on the median, the rounds alternating on one machine).
+#
 # CUDART_ONLY=1: bench/gpu/cudart-run.sh alone (it builds what it needs),
 # ending with RESULT_CUDART (about 2 minutes; machine.txt, bench.log,
 # cudart.log and cudart-logs.tar.gz).
@@ -38,6 +44,8 @@ O=${O:-build/gpu}
 SECS=${SECS:-2}
 SESSIONS_ONLY=${SESSIONS_ONLY:-0}
 CUDART_ONLY=${CUDART_ONLY:-0}
+POOL_ONLY=${POOL_ONLY:-0}
+POOL_RUNS=${POOL_RUNS:-3}
 WORK=${WORK:-/tmp/vgpu-gpu-bench}
 rm -rf "$WORK"
 mkdir -p "$OUTDIR" "$WORK"
@@ -92,6 +100,7 @@ make -f bench/gpu/device.mk O="$O" ${INIH:+INIH="$INIH"} -j8 all >"$OUTDIR/build
 	tail -30 "$OUTDIR/build.log"; echo "RESULT build failed"; exit 1; }
 grep -c 'warning:' "$OUTDIR/build.log" | sed 's/^/build warnings: /'
 
+if [ "$POOL_ONLY" != 1 ]; then
 echo "== correctness"
 tests=("$O/tests/gpu/vgpu-executor-test" "$O/tests/gpu/vgpu-sessions-test")
 [ "$SESSIONS_ONLY" = 1 ] || tests=("$O/tests/gpu/vgpu-cuda-test" "${tests[@]}")
@@ -99,8 +108,34 @@ tests/ktap-run -s gpu -r "$WORK/results" "${tests[@]}" >"$OUTDIR/test.log" 2>&1
 grep -E '^  (not ok|ok)|rel err|seed|SKIP|^gpu:|^  # (v1 |v2|ptx|cubin|4096|.*killed after)' \
 	"$OUTDIR/test.log" | grep -vE '^  ok [0-9]+ op\.(mem|file)_'
 grep -E '^  not ok' "$OUTDIR/test.log" && echo "FAILED tests above"
+fi
 
 bench() { "$BENCH" "$@" 2>>"$WORK/bench.stderr" | tee -a "$LOG"; }
+
+if [ "$POOL_ONLY" = 1 ]; then	# issue 11 §4 alone, POOL_RUNS rounds
+	ratios=()
+	for r in $(seq "$POOL_RUNS"); do
+		echo "== round $r: one process, then the mediator (2 and 4 VMs)"
+		d=$(bench spin 20000 "$SECS" | sed -n 's/^spin_direct .*jobs_per_s=\([0-9.]*\).*/\1/p')
+		m=$(O=$O SECS=$SECS PARTS=pool B_NS=20000 bench/gpu/mediator-bench.sh \
+			"$WORK/mediator-$r" 2>&1 | tee -a "$LOG")
+		p2=$(sed -n 's/^mediator_spin vms=2 .*pool_jobs_per_s=\([0-9]*\).*/\1/p' <<<"$m")
+		p4=$(sed -n 's/^mediator_spin vms=4 .*pool_jobs_per_s=\([0-9]*\).*/\1/p' <<<"$m")
+		mu=$(sed -n 's/^mediator_cpu vms=2 .*main_util=\([0-9.]*\).*/\1/p' <<<"$m")
+		ratios+=("$(awk -v a="$p2" -v b="$d" 'BEGIN { if (a == "" || b == "" || b == 0)
+			print "NA"; else printf "%.3f", a / b }')")
+		echo "RESULT_POOL round=$r direct_jobs_per_s=${d:-NA} pool_jobs_per_s=${p2:-NA}" \
+		     "pool_ratio_vs_direct=${ratios[-1]}" \
+		     "pool_ratio_4vms=$(awk -v a="$p4" -v b="$d" 'BEGIN { if (a == "" || b == "" ||
+			b == 0) print "NA"; else printf "%.3f", a / b }')" \
+		     "main_util=${mu:-NA}" | tee -a "$LOG"
+	done
+	echo "RESULT_POOL median pool_ratio_vs_direct=$(printf '%s\n' "${ratios[@]}" | grep -v NA |
+		sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : "NA" }')" \
+	     "rounds=$POOL_RUNS" | tee -a "$LOG"
+	tar -C "$WORK" -czf "$OUTDIR/logs.tar.gz" . 2>/dev/null
+	exit 0
+fi
 
 if [ "$SESSIONS_ONLY" = 1 ]; then
 	echo "== (a) launch"
