@@ -340,14 +340,11 @@ CUDART_API cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count,
 				       enum cudaMemcpyKind kind, cudaStream_t stream)
 {
 	cudaError_t err = rt_enter();
-	struct rt_stream *s = NULL;
 
-	if (!err && !(s = rt_stream_get(stream)))
-		err = cudaErrorInvalidResourceHandle;
-	if (!err) {
-		s->seq = rt.seq;
+	if (!err)
+		err = rt_stream_issue(stream);
+	if (!err)
 		err = rt_copy(dst, src, count, kind, false);
-	}
 	return rt_leave(err);
 }
 
@@ -408,14 +405,11 @@ CUDART_API cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *s
 					 enum cudaMemcpyKind kind, cudaStream_t stream)
 {
 	cudaError_t err = rt_enter();
-	struct rt_stream *s = NULL;
 
-	if (!err && !(s = rt_stream_get(stream)))
-		err = cudaErrorInvalidResourceHandle;
-	if (!err) {
-		s->seq = rt.seq;
+	if (!err)
+		err = rt_stream_issue(stream);
+	if (!err)
 		err = copy_2d(dst, dpitch, src, spitch, width, height, kind, false);
-	}
 	return rt_leave(err);
 }
 
@@ -468,14 +462,11 @@ CUDART_API cudaError_t cudaMemset(void *ptr, int value, size_t count)
 CUDART_API cudaError_t cudaMemsetAsync(void *ptr, int value, size_t count, cudaStream_t stream)
 {
 	cudaError_t err = rt_enter();
-	struct rt_stream *s = NULL;
 
-	if (!err && !(s = rt_stream_get(stream)))
-		err = cudaErrorInvalidResourceHandle;
-	if (!err) {
-		s->seq = rt.seq;
+	if (!err)
+		err = rt_stream_issue(stream);
+	if (!err)
 		err = mem_set("cudaMemsetAsync", ptr, value, count);
-	}
 	return rt_leave(err);
 }
 

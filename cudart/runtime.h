@@ -203,6 +203,9 @@ cudaError_t rt_store_pointers(uint64_t dst_va, uint64_t dst_off, const void *dat
 
 /* stream.c */
 struct rt_stream *rt_stream_get(cudaStream_t s);
+/* Work is about to go on @stream: it has work in the open batch from now.
+ * cudaErrorInvalidResourceHandle if @stream is none of the process's. */
+cudaError_t rt_stream_issue(cudaStream_t stream);
 void rt_events_done(const struct vgpu_reply *reply, uint32_t epoch, cudaError_t err);
 void rt_event_drop(struct rt_event *e);
 

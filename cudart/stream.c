@@ -24,6 +24,16 @@ struct rt_stream *rt_stream_get(cudaStream_t s)
 	return NULL;
 }
 
+cudaError_t rt_stream_issue(cudaStream_t stream)
+{
+	struct rt_stream *s = rt_stream_get(stream);
+
+	if (!s)
+		return cudaErrorInvalidResourceHandle;
+	s->seq = rt.seq;
+	return cudaSuccess;
+}
+
 static struct rt_event *event_get(cudaEvent_t e)
 {
 	for (struct rt_event *p = rt.events; p; p = p->next)
