@@ -616,11 +616,15 @@ int x_run(struct xstate *s, const uint8_t *list, uint64_t len, uint64_t rsp_max,
 		goto out;
 	}
 	r.base = fixed;
-	/* the outputs the list announces, in one allocation (best effort) */
-	for (uint32_t i = 0; i < ncmds; i++)
-		known += cmds[i].code == VGPU_SESS_COPY_D2H ? (cmds[i].len + 7) & ~7ull :
-			 cmds[i].code == VGPU_SESS_DEVICE_INFO ? VGPU_SESS_DEVINFO_SIZE :
-			 cmds[i].code == VGPU_SESS_MODULE_GLOBAL ? 8 : 0;
+	/* the outputs the list announces, in one allocation (best effort);
+	 * the lengths are the guest's: summed no further than out_max */
+	for (uint32_t i = 0; i < ncmds && known < r.out_max; i++) {
+		uint64_t n = cmds[i].code == VGPU_SESS_COPY_D2H ? cmds[i].len :
+			     cmds[i].code == VGPU_SESS_DEVICE_INFO ? VGPU_SESS_DEVINFO_SIZE :
+			     cmds[i].code == VGPU_SESS_MODULE_GLOBAL ? 8 : 0;
+
+		known = n > r.out_max - known ? r.out_max : known + ((n + 7) & ~7ull);
+	}
 	(void)xbuf_reserve(&r.out, (size_t)(known < r.out_max ? known : r.out_max) +
 			   VGPU_SESS_LOG_MAX);
 	s->lists_run++;
