@@ -170,26 +170,63 @@ else
 fi
 
 # ---- the runs -----------------------------------------------------------
+# hang_report PID PROG FILE: where a run still going near its limit stands
+# (its threads' system calls and wait channels, the VM's spool and private
+# record, the mediator's view): a request left in req/ was never taken, an
+# answer left in rsp/ was never collected, neither is the program's own.
+hang_report() {
+	local pid=$1 prog=$2 t
+
+	{
+		echo "== $(date -u +%H:%M:%S.%N) pid $pid ($prog) still running"
+		for t in /proc/"$pid"/task/*; do
+			echo "thread ${t##*/}: $(cat "$t/comm" 2>/dev/null)" \
+			     "state=$(awk '{ print $3 }' "$t/stat" 2>/dev/null)" \
+			     "wchan=$(cat "$t/wchan" 2>/dev/null) syscall=$(cat "$t/syscall" 2>/dev/null)"
+		done
+		ls -l /proc/"$pid"/fd 2>/dev/null | sed 's/^/fd: /'
+		for d in "$SPOOL/spool/$prog" "$SPOOL/spool/.mediator/$prog"; do
+			echo "-- $d"
+			ls -laR --time-style=+%T.%N "$d" 2>&1 | head -60
+		done
+		echo "-- vgpuctl status"
+		"$O/vgpuctl" -c "$CONF" status 2>&1 | grep -E "^pool|^vm $prog:"
+		echo "-- mediator.log (last 20 lines)"
+		tail -20 "$WORK/mediator.log"
+	} >>"$WORK/hangs.txt" 2>&1
+}
+
 # run SIDE PROG MODE NAME: SIDE native|lib; MODE test|bench; sets RC and
-# MS. Each run gets at most 60 s, less near the end of BUDGET_S.
+# MS. Each run gets at most 60 s (a run through the runtime 30 s, a
+# hang_report written 2 s before), less near the end of BUDGET_S.
 run() {
-	local side=$1 prog=$2 mode=$3 name=$4 t0 t1 args=(-s "$SEED") tmo
+	local side=$1 prog=$2 mode=$3 name=$4 t0 t1 args=(-s "$SEED") tmo tpid wpid
 	local base=$WORK/runs/$name
 
 	[ "$mode" = bench ] && args+=(-b)
 	tmo=$((BUDGET_S + 60 - ($(date +%s) - T_START)))
 	[ "$tmo" -gt 60 ] && tmo=60
+	[ "$side" = lib ] && [ "$tmo" -gt 30 ] && tmo=30
 	[ "$tmo" -lt 5 ] && tmo=5
 	t0=$(date +%s%N)
 	if [ "$side" = native ]; then
 		LD_LIBRARY_PATH=$CUDA_LIB timeout -k 5 "$tmo" "$O/tests/cudart/$prog" "${args[@]}" \
 			>"$base.out" 2>"$base.err"
+		RC=$?
 	else
 		LD_LIBRARY_PATH=$LIBDIR VGPU_DEVICE=$SPOOL/spool/$prog \
 			VGPU_CUDART_DEBUG=$([ "$mode" = test ] && echo 1 || echo 0) \
-			timeout -k 5 "$tmo" "$O/tests/cudart/$prog" "${args[@]}" >"$base.out" 2>"$base.err"
+			timeout -k 5 "$tmo" "$O/tests/cudart/$prog" "${args[@]}" >"$base.out" \
+			2>"$base.err" &
+		tpid=$!
+		( sleep $((tmo - 2)); p=$(pgrep -P "$tpid" | head -1)
+		  [ -n "$p" ] && hang_report "$p" "$prog" ) &
+		wpid=$!
+		wait "$tpid"
+		RC=$?
+		kill "$wpid" 2>/dev/null
+		wait "$wpid" 2>/dev/null
 	fi
-	RC=$?
 	t1=$(date +%s%N)
 	MS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
 	echo "$name rc=$RC wall_ms=$MS" >>"$WORK/runs.txt"
@@ -275,6 +312,12 @@ if [ "$MED_OK" = 1 ]; then
 		say "cudart_warning no line of VGPU_CUDART_DEBUG=1 output matched JOB_RE='$JOB_RE'"
 		max_jobs=na
 	}
+fi
+if [ -s "$WORK/hangs.txt" ]; then
+	say "cudart_hangs $(grep -c '^== ' "$WORK/hangs.txt") runs through the runtime near their" \
+	    "limit (hangs.txt in cudart-logs.tar.gz):"
+	grep -E '^== |^thread |/(req|rsp|tmp):|^[-rwx]{10} .* [0-9a-f]{16}(\.[a-z]+)?$' \
+		"$WORK/hangs.txt" | head -40 | sed 's/^/cudart_hang /' | tee -a "$LOG"
 fi
 median_slow=$(printf '%s\n' "${slow[@]}" | grep . | median)
 say "cudart_median over ${#slow[@]} programs (kernels >= 1 ms, passed): ${slow[*]}"
