@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -104,7 +103,7 @@ struct vgpu_device {
 	pthread_mutex_t lock;		/* guards what follows */
 	pthread_cond_t cond;		/* a job is done, or the collector left */
 	struct vgpu_client *client;	/* not thread-safe: under lock only */
-	int ino_fd;			/* inotify on rsp/: wakes the collector; -1: poll */
+	int wait_fd;			/* the client's: wakes the collector; -1: sleep */
 	bool collecting;		/* a thread waits for responses for everyone */
 	struct job *orphans;
 	bool assigned;			/* the last answer's vm_id, pool, priority */
@@ -134,7 +133,7 @@ static int open_device(struct vgpu_device *d, const char *path, char *why)
 static int open_spool(struct vgpu_device *d, const char *path, char *why)
 {
 	struct vgpu_client_opts opts = { .poll_max_ms = POLL_MAX_MS };
-	char msg[VGPU_MSG_LEN] = "", rsp[4096];
+	char msg[VGPU_MSG_LEN] = "";
 	pthread_condattr_t ca;
 	struct statfs fs;
 	int err;
@@ -147,15 +146,7 @@ static int open_spool(struct vgpu_device *d, const char *path, char *why)
 		say(why, "%s: %s", path, msg);
 		return err;
 	}
-	if (!opts.poll) {
-		snprintf(rsp, sizeof(rsp), "%s/%s", path, VGPU_DIR_RSP);
-		d->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (d->ino_fd < 0 || inotify_add_watch(d->ino_fd, rsp, IN_MOVED_TO | IN_ONLYDIR) < 0) {
-			err = -errno;
-			say(why, "%s: inotify: %s", rsp, strerror(errno));
-			return err;
-		}
-	}
+	d->wait_fd = vgpu_client_wait_fd(d->client);
 	if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
 	    pthread_cond_init(&d->cond, &ca)) {
 		say(why, "cannot make a condition variable");
@@ -198,13 +189,11 @@ VGPU_EXPORT int vgpu_open(const char *target, struct vgpu_device **dev, char *wh
 		say(why, "out of memory");
 		return -ENOMEM;
 	}
-	d->fd = d->ino_fd = -1;
+	d->fd = d->wait_fd = -1;
 	err = S_ISCHR(st.st_mode) ? open_device(d, target, why) : open_spool(d, target, why);
 	if (err) {
 		if (d->fd >= 0)
 			close(d->fd);
-		if (d->ino_fd >= 0)
-			close(d->ino_fd);
 		vgpu_client_close(d->client);
 		free(d);
 		return err;
@@ -233,8 +222,6 @@ VGPU_EXPORT void vgpu_close(struct vgpu_device *dev)
 			dev->orphans = j->next;
 			job_free(j);
 		}
-		if (dev->ino_fd >= 0)
-			close(dev->ino_fd);
 		pthread_cond_destroy(&dev->cond);
 		pthread_mutex_destroy(&dev->lock);
 	} else {
@@ -325,16 +312,18 @@ static int collect(struct vgpu_device *d)
 	return n;
 }
 
-/* Sleep until rsp/ may have changed or @ms pass (-1: no bound); lock not held. */
+/*
+ * Sleep until rsp/ may have changed or @ms pass (-1: no bound); lock not
+ * held. Polls the client's own inotify fd without reading it: the next
+ * collect() reads what woke us, so no event can be taken here and missed
+ * there.
+ */
 static void wait_rsp(struct vgpu_device *d, int64_t ms, unsigned int *backoff_ms)
 {
-	if (d->ino_fd >= 0) {
-		struct pollfd pfd = { d->ino_fd, POLLIN, 0 };
-		char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	if (d->wait_fd >= 0) {
+		struct pollfd pfd = { d->wait_fd, POLLIN, 0 };
 
-		if (poll(&pfd, 1, ms < 0 || ms > INT32_MAX ? -1 : (int)ms) > 0)
-			while (read(d->ino_fd, buf, sizeof(buf)) > 0)
-				;
+		poll(&pfd, 1, ms < 0 || ms > INT32_MAX ? -1 : (int)ms);
 		return;
 	}
 	if (ms < 0 || ms > (int64_t)*backoff_ms)

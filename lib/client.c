@@ -201,6 +201,11 @@ void vgpu_client_close(struct vgpu_client *c)
 	free(c);
 }
 
+int vgpu_client_wait_fd(const struct vgpu_client *c)
+{
+	return c->ino_fd;
+}
+
 unsigned int vgpu_client_inflight(const struct vgpu_client *c)
 {
 	return c->npend;

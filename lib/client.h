@@ -59,6 +59,16 @@ int vgpu_client_submit(struct vgpu_client *c, const struct vgpu_call *call,
  * timeout; -errno on error. A corrupt response yields status -EBADMSG.
  */
 int vgpu_client_next(struct vgpu_client *c, struct vgpu_result *res, int timeout_ms);
+/*
+ * The fd that becomes readable (POLLIN) when a response may have arrived:
+ * the client's inotify on rsp/, which only vgpu_client_next() reads, so a
+ * thread may poll it while another calls vgpu_client_next(). -1 when the
+ * client lists rsp/ instead (opts.poll). A second inotify instance would
+ * not do: the kernel queues an event to one instance after the other, so
+ * a waiter woken by its own copy can look at the client's queue before the
+ * client's copy is there, and then wait for good.
+ */
+int vgpu_client_wait_fd(const struct vgpu_client *c);
 unsigned int vgpu_client_inflight(const struct vgpu_client *c);
 /*
  * With opts.keep_rsp: remove rsp/@id once its answer is safe elsewhere (the
