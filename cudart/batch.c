@@ -266,18 +266,28 @@ cudaError_t rt_room(uint64_t in_bytes, uint64_t out_bytes)
 }
 
 /*
- * Device text (printf, and the message of a failed assert) to the
- * program's stdout, where the CUDA driver writes it: the executor caught it
- * from the driver's stdout.
+ * Device text where the CUDA driver writes it: printf output to the
+ * program's stdout, the message of a failed assert ("...: block: [...],
+ * thread: [...] Assertion `...` failed.") to its stderr. The executor
+ * caught both in one stream, in the order they were written.
  */
 static void put_log(void)
 {
 	size_t len = 0;
-	const char *log = vgpu_reply_log(rt.reply, &len);
+	const char *log = vgpu_reply_log(rt.reply, &len), *end;
 
 	if (!log || !len)
 		return;
-	fwrite(log, 1, len, stdout);
+	for (end = log + len; log < end;) {
+		const char *nl = memchr(log, '\n', (size_t)(end - log));
+		size_t n = nl ? (size_t)(nl - log) + 1 : (size_t)(end - log);
+		bool assert_msg = memmem(log, n, "] Assertion `", 13) != NULL;
+
+		if (assert_msg)
+			fflush(stdout);
+		fwrite(log, 1, n, assert_msg ? stderr : stdout);
+		log += n;
+	}
 	fflush(stdout);
 }
 

@@ -9,10 +9,11 @@
  * device context, says READY, and runs one RUN message at a time: the list
  * comes from, and the response goes to, files it gets only as fds.
  *
- * Device printf and assert text (written by the CUDA driver to stdout) is
- * caught by a pipe on fd 1 and returned with the list that made it; the
- * pipe's write end never blocks, so a flood of text is cut, not a hang.
- * The executor's own log lines go to stderr.
+ * Device printf and assert text (the CUDA driver writes the one to stdout,
+ * the other to stderr) is caught by one pipe on fds 1 and 2 and returned
+ * with the list that made it; the pipe's write end never blocks, so a
+ * flood of text is cut, not a hang. The executor's own log lines go to
+ * where stderr went (a copy of the fd taken first).
  *
  * One thread. It exits when the parent closes the socket, after a FATAL
  * (no device context), or after a DONE that says the context was lost.
@@ -39,7 +40,7 @@
 #include "log.h"
 #include "vgpu/proto.h"
 
-static int text_fd = -1;	/* the read end of the stdout pipe */
+static int text_fd = -1;	/* the read end of the stdout/stderr pipe */
 
 static void usage(FILE *f)
 {
@@ -123,15 +124,26 @@ static int drop_privileges(const char *user, uid_t uid)
 	return 0;
 }
 
-/* fd 1 becomes a pipe's non-blocking write end; text_fd its read end. */
-static int capture_stdout(void)
+/*
+ * fds 1 and 2 become one pipe's non-blocking write end, text_fd its read
+ * end: the driver writes device printf text to stdout and a failed device
+ * assert's message to stderr. The log goes on to where stderr went.
+ */
+static int capture_output(void)
 {
-	int p[2];
+	FILE *log_file;
+	int p[2], lfd;
 
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
+	lfd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 4);
+	log_file = lfd >= 0 ? fdopen(lfd, "w") : NULL;
+	if (!log_file || pipe2(p, O_CLOEXEC | O_NONBLOCK))
 		return -1;
+	setvbuf(log_file, NULL, _IOLBF, 0);
 	(void)fcntl(p[1], F_SETPIPE_SZ, 1 << 20);	/* best effort: the driver's FIFO size */
 	if (dup2(p[1], STDOUT_FILENO) < 0)
+		return -1;
+	log_to(log_file);
+	if (dup2(p[1], STDERR_FILENO) < 0)
 		return -1;
 	close(p[1]);
 	text_fd = p[0];
@@ -146,7 +158,9 @@ static size_t drain_text(char *buf, size_t max, bool *trunc)
 	ssize_t n;
 
 	fflush(stdout);
+	fflush(stderr);
 	clearerr(stdout);	/* a full pipe made the driver's stdio fail: go on */
+	clearerr(stderr);
 	while (text_fd >= 0) {
 		if (got < max)
 			n = read(text_fd, buf + got, max - got);
@@ -357,7 +371,7 @@ int main(int argc, char **argv)
 	}
 	/* no core files of guest data; nothing else open; no privileges */
 	setrlimit(RLIMIT_CORE, &no_core);
-	if (close_other_fds() || drop_privileges(user, uid) || capture_stdout()) {
+	if (close_other_fds() || drop_privileges(user, uid) || capture_output()) {
 		vgpu_emsg_send(sock, VGPU_EMSG_FATAL, "cannot drop privileges", 22, NULL, 0);
 		return 1;
 	}

@@ -15,6 +15,7 @@ static atomic_int log_max = LOG_INFO;	/* set on reload, read by every thread */
 static const char *log_ident = "vgpu";
 static bool log_journal;		/* stderr is the journal: "<N>" prefixes */
 static atomic_bool log_stderr_too;	/* a daemon not yet ready: stderr as well */
+static FILE *log_out;			/* NULL: stderr; set before any thread */
 
 /* systemd sets JOURNAL_STREAM=DEV:INO to stderr's when it is the journal. */
 static bool stderr_is_journal(void)
@@ -40,6 +41,11 @@ void log_init(const char *ident, bool foreground, int level)
 	log_journal = foreground && stderr_is_journal();
 	if (!foreground)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void log_to(FILE *f)
+{
+	log_out = f;
 }
 
 void log_stderr(bool on)
@@ -69,6 +75,7 @@ const char *log_level_name(int level)
 
 void log_msg(int prio, bool with_errno, const char *fmt, ...)
 {
+	FILE *out = log_out ? log_out : stderr;
 	int saved = errno;
 	char msg[1024];
 	va_list ap;
@@ -80,7 +87,7 @@ void log_msg(int prio, bool with_errno, const char *fmt, ...)
 	va_end(ap);
 	if (log_journal) {
 		/* sd-daemon(3)'s prefix: journalctl -p err finds the errors */
-		fprintf(stderr, "<%d>%s%s%s\n", prio, msg, with_errno ? ": " : "",
+		fprintf(out, "<%d>%s%s%s\n", prio, msg, with_errno ? ": " : "",
 			with_errno ? strerror(saved) : "");
 	} else if (log_foreground) {
 		struct timespec ts;
@@ -90,7 +97,7 @@ void log_msg(int prio, bool with_errno, const char *fmt, ...)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		localtime_r(&ts.tv_sec, &tm);
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ld %s[%s]: %s%s%s\n", when, ts.tv_nsec / 1000000,
+		fprintf(out, "%s.%03ld %s[%s]: %s%s%s\n", when, ts.tv_nsec / 1000000,
 			log_ident, log_level_name(prio), msg, with_errno ? ": " : "",
 			with_errno ? strerror(saved) : "");
 	} else {
@@ -99,7 +106,7 @@ void log_msg(int prio, bool with_errno, const char *fmt, ...)
 		else
 			syslog(prio, "%s", msg);
 		if (log_stderr_too && prio <= LOG_WARNING)
-			fprintf(stderr, "%s: %s%s%s\n", log_ident, msg, with_errno ? ": " : "",
+			fprintf(out, "%s: %s%s%s\n", log_ident, msg, with_errno ? ": " : "",
 				with_errno ? strerror(saved) : "");
 	}
 	errno = saved;

@@ -11,10 +11,13 @@
 #define VGPU_LOG_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <syslog.h>
 
 void log_init(const char *ident, bool foreground, int level);
 void log_setlevel(int level);
+/* Foreground lines to @f instead of stderr; before any thread starts. */
+void log_to(FILE *f);
 /* A daemon until it is ready: warnings and errors also go to stderr. */
 void log_stderr(bool on);
 int log_level_from_name(const char *name);	/* "debug".. "err"; -1 if bad */
