@@ -413,6 +413,9 @@ CUDART_API cudaError_t __cudaPopCallConfiguration(dim3 *grid, dim3 *block, size_
 	return cudaSuccess;
 }
 
+static int occupancy(const struct rt_kernel *k, const struct vgpu_device_props *p, int block,
+		     uint64_t dyn);
+
 /*
  * Lay the parameters out as module_describe says and turn every 8-byte
  * aligned word whose value is a fake device address of a live buffer into
@@ -440,6 +443,11 @@ static cudaError_t launch(struct rt_func *f, dim3 grid, dim3 block, void **args,
 		return err;
 	if (k->nparams && !args)
 		return cudaErrorInvalidValue;
+	/* as CUDA does, at the call: the whole grid must be resident at once */
+	if (coop && (rt.props.flags & VGPU_PROPS_F_GPU) && (uint64_t)grid.x * grid.y * grid.z >
+		    (uint64_t)occupancy(k, &rt.props, (int)(block.x * block.y * block.z), shared) *
+		    rt.props.multiprocessors)
+		return cudaErrorCooperativeLaunchTooLarge;
 	memset(rt.params, 0, k->param_len);
 	for (uint32_t i = 0; i < k->nparams; i++)
 		memcpy(rt.params + k->param_off[i], args[i], k->param_size[i]);
