@@ -137,7 +137,7 @@ int main(int argc, char **argv)
 	CHECK(cudaStreamSynchronize(st));
 	bad = 0;
 	for (int i = 0; i < 20; i++) {
-		int j = i + 2;	/* float 8 bytes in = element 2 */
+		int j = i + 8;	/* an offset of 8 floats: element 8 */
 
 		bad += pinned[i] != (j >= 10 && j < 15 ? 0.0f : (float)j);
 	}
