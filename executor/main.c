@@ -10,10 +10,11 @@
  * comes from, and the response goes to, files it gets only as fds.
  *
  * Device printf and assert text (the CUDA driver writes the one to stdout,
- * the other to stderr) is caught by one pipe on fds 1 and 2 and returned
- * with the list that made it; the pipe's write end never blocks, so a
- * flood of text is cut, not a hang. The executor's own log lines go to
- * where stderr went (a copy of the fd taken first).
+ * the other to stderr) is caught by one pipe on fds 1 and 2 (fd 1 alone
+ * with the CPU backend) and returned with the list that made it; the
+ * pipe's write end never blocks, so a flood of text is cut, not a hang.
+ * The executor's own log lines go to where stderr went (a copy of the fd
+ * taken first).
  *
  * One thread. It exits when the parent closes the socket, after a FATAL
  * (no device context), or after a DONE that says the context was lost.
@@ -125,26 +126,34 @@ static int drop_privileges(const char *user, uid_t uid)
 }
 
 /*
- * fds 1 and 2 become one pipe's non-blocking write end, text_fd its read
- * end: the driver writes device printf text to stdout and a failed device
- * assert's message to stderr. The log goes on to where stderr went.
+ * fd 1 becomes a pipe's non-blocking write end, text_fd its read end: the
+ * driver writes device printf text to stdout. With @err_too fd 2 as well,
+ * where the driver writes a failed device assert's message, and the log
+ * goes on to where stderr went (the CUDA backend; the CPU backend leaves
+ * stderr alone, so that a sanitizer's report reaches the mediator's log).
  */
-static int capture_output(void)
+static int capture_output(bool err_too)
 {
-	FILE *log_file;
+	FILE *log_file = NULL;
 	int p[2], lfd;
 
-	lfd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 4);
-	log_file = lfd >= 0 ? fdopen(lfd, "w") : NULL;
-	if (!log_file || pipe2(p, O_CLOEXEC | O_NONBLOCK))
+	if (err_too) {
+		lfd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 4);
+		log_file = lfd >= 0 ? fdopen(lfd, "w") : NULL;
+		if (!log_file)
+			return -1;
+		setvbuf(log_file, NULL, _IOLBF, 0);
+	}
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
 		return -1;
-	setvbuf(log_file, NULL, _IOLBF, 0);
 	(void)fcntl(p[1], F_SETPIPE_SZ, 1 << 20);	/* best effort: the driver's FIFO size */
 	if (dup2(p[1], STDOUT_FILENO) < 0)
 		return -1;
-	log_to(log_file);
-	if (dup2(p[1], STDERR_FILENO) < 0)
-		return -1;
+	if (err_too) {
+		log_to(log_file);
+		if (dup2(p[1], STDERR_FILENO) < 0)
+			return -1;
+	}
 	close(p[1]);
 	text_fd = p[0];
 	return 0;
@@ -371,7 +380,8 @@ int main(int argc, char **argv)
 	}
 	/* no core files of guest data; nothing else open; no privileges */
 	setrlimit(RLIMIT_CORE, &no_core);
-	if (close_other_fds() || drop_privileges(user, uid) || capture_output()) {
+	if (close_other_fds() || drop_privileges(user, uid) ||
+	    capture_output(s.be != &xbackend_cpu)) {
 		vgpu_emsg_send(sock, VGPU_EMSG_FATAL, "cannot drop privileges", 22, NULL, 0);
 		return 1;
 	}
