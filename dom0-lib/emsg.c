@@ -8,12 +8,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "emsg.h"
@@ -141,10 +143,42 @@ int vgpu_emsg_expect(struct vgpu_emsg *m, uint32_t type, uint32_t len, unsigned 
 	return -EBADMSG;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int vgpu_emsg_wait(int sock, uint64_t spin_ns, uint64_t deadline_ns)
+{
+	uint64_t now = mono_ns(), spin_end = spin_ns < deadline_ns - now ? now + spin_ns :
+			deadline_ns;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = sock, .events = POLLIN };
+		int r, ms = 0;
+
+		if (now >= deadline_ns)
+			return -ETIMEDOUT;
+		if (now >= spin_end)	/* sleep, to the next millisecond past the deadline */
+			ms = deadline_ns == UINT64_MAX || deadline_ns - now > (uint64_t)INT32_MAX *
+			     1000000 ? -1 : (int)((deadline_ns - now + 999999) / 1000000);
+		r = poll(&pfd, 1, ms);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r > 0)
+			return 0;
+		now = mono_ns();
+	}
+}
+
 int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 {
 	char epoch[16], vm[16], dev[16], mem[24], handles[16], mods[24], ms[16], uid[16];
-	char *argv[24], *no_env[] = { NULL };
+	char spin[16];
+	char *argv[26], *no_env[] = { NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t sa;
 	sigset_t none, all;
@@ -182,6 +216,11 @@ int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 			argv[argc++] = (char *)"-U";
 			argv[argc++] = uid;
 		}
+	}
+	if (c->spin_us) {
+		snprintf(spin, sizeof(spin), "%" PRIu32, c->spin_us);
+		argv[argc++] = (char *)"-s";
+		argv[argc++] = spin;
 	}
 	if (c->test_cmds)
 		argv[argc++] = (char *)"-T";

@@ -116,6 +116,15 @@ int vgpu_emsg_expect(struct vgpu_emsg *m, uint32_t type, uint32_t len, unsigned 
 		     char *why);
 void vgpu_emsg_close_fds(struct vgpu_emsg *m);
 
+/*
+ * Wait until @sock is readable: 0; -ETIMEDOUT at @deadline_ns
+ * (CLOCK_MONOTONIC, UINT64_MAX: never); or -errno. The first @spin_ns it
+ * polls without sleeping, so that an answer that comes soon is taken
+ * without the scheduler's wake-up (tens of microseconds on a virtual
+ * machine), at the price of that much CPU time when it does not.
+ */
+int vgpu_emsg_wait(int sock, uint64_t spin_ns, uint64_t deadline_ns);
+
 /* How to start an executor (the command line of vgpu-executor(8)). */
 struct vgpu_exec_conf {
 	const char *path;		/* the vgpu-executor binary */
@@ -129,6 +138,7 @@ struct vgpu_exec_conf {
 	uint32_t handle_quota;		/* live handles */
 	uint64_t module_quota;		/* bytes of module images */
 	uint32_t time_ms;		/* a job's limit, as the executor reports it */
+	uint32_t spin_us;		/* after a job, poll this long for the next */
 	bool test_cmds;			/* accept test_crash / test_hang */
 	bool debug;			/* log debug lines (to stderr) */
 	char *const *env;		/* its environment (NULL: an empty one) */

@@ -181,24 +181,14 @@ void exec_stop(struct vm_exec *x)
 	pthread_mutex_destroy(&x->lock);
 }
 
-/* Wait for a message on @sock at most until @deadline_ns: 0, -ETIMEDOUT,
- * or vgpu_emsg_recv()'s error (-EPIPE: the executor is gone). */
-static int recv_until(int sock, uint64_t deadline_ns, struct vgpu_emsg *msg)
+/* Wait for a message on @sock at most until @deadline_ns, polling for
+ * the first @spin_ns: 0, -ETIMEDOUT, or vgpu_emsg_recv()'s error (-EPIPE:
+ * the executor is gone). */
+static int recv_until(int sock, uint64_t spin_ns, uint64_t deadline_ns, struct vgpu_emsg *msg)
 {
-	for (;;) {
-		struct pollfd pfd = { .fd = sock, .events = POLLIN };
-		uint64_t now = vgpu_now_ns();
-		int r, ms;
+	int err = vgpu_emsg_wait(sock, spin_ns, deadline_ns);
 
-		if (now >= deadline_ns)
-			return -ETIMEDOUT;
-		ms = (int)((deadline_ns - now + 999999) / 1000000);
-		r = poll(&pfd, 1, ms);
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (r > 0)
-			return vgpu_emsg_recv(sock, msg);
-	}
+	return err ? err : vgpu_emsg_recv(sock, msg);
 }
 
 /*
@@ -220,6 +210,7 @@ static int start(struct mediator *m, const struct job *j, const struct exec_limi
 		.handle_quota = lim->handles,
 		.module_quota = lim->module_bytes,
 		.time_ms = lim->time_ms,
+		.spin_us = m->conf.worker_spin_us,
 		.test_cmds = m->conf.session_test_cmds,
 		.debug = m->verbose,
 	};
@@ -258,7 +249,7 @@ static int start(struct mediator *m, const struct job *j, const struct exec_limi
 	}
 	x->epoch = c.epoch;
 	x->starts++;
-	err = recv_until(x->sock, vgpu_now_ns() + EXEC_READY_MS * 1000000ull, &msg);
+	err = recv_until(x->sock, 0, vgpu_now_ns() + EXEC_READY_MS * 1000000ull, &msg);
 	if (!err && !vgpu_emsg_expect(&msg, VGPU_EMSG_READY, sizeof(struct vgpu_emsg_ready), 0,
 				      text)) {
 		if (mps)
@@ -453,7 +444,8 @@ static int run_on(struct mediator *m, struct vm *vm, struct job *j,
 		return -EAGAIN;
 	}
 	if (!err)
-		err = recv_until(x->sock, vgpu_now_ns() + lim->time_ms * 1000000ull, &msg);
+		err = recv_until(x->sock, (uint64_t)m->conf.worker_spin_us * 1000,
+				 vgpu_now_ns() + lim->time_ms * 1000000ull, &msg);
 	if (err == -ETIMEDOUT) {
 		kill_reap(x, how, sizeof(how));
 		j->status = -ETIMEDOUT;

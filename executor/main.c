@@ -47,7 +47,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: vgpu-executor [-dT] [-b cpu|cuda] [-g device] -e epoch [-i vm_id]\n"
 		   "                     [-m mem_bytes] [-n handles] [-M module_bytes]\n"
-		   "                     [-t time_limit_ms] [-u user [-U uid]]\n"
+		   "                     [-s spin_us] [-t time_limit_ms] [-u user [-U uid]]\n"
 		   "       vgpu-executor --version\n"
 		   "Started by vgpu-mediator with its socket as fd 3; see vgpu-executor(8).\n");
 }
@@ -305,14 +305,14 @@ int main(int argc, char **argv)
 	const char *user = NULL, *env;
 	uid_t uid = 0;
 	char why[VGPU_SESS_MSG_LEN] = "";
-	uint64_t v, vm_id = 0, epoch = 0, device = 0;
+	uint64_t v, vm_id = 0, epoch = 0, device = 0, spin_ns = 0;
 	struct rlimit no_core = { 0, 0 };
 	struct stat st;
 	bool debug = false;
 	int c, err, sock = VGPU_EXEC_SOCK_FD;
 	pid_t parent = getppid();
 
-	while ((c = getopt_long(argc, argv, "b:de:g:hi:m:M:n:t:Tu:U:V", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:de:g:hi:m:M:n:s:t:Tu:U:V", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (!strcmp(optarg, "cpu"))
@@ -335,8 +335,10 @@ int main(int argc, char **argv)
 		case 'd': debug = true; break;
 		case 'T': s.test_cmds = true; break;
 		case 'u': user = optarg; break;
-		case 'e': case 'g': case 'i': case 'm': case 'M': case 'n': case 't': case 'U':
+		case 'e': case 'g': case 'i': case 'm': case 'M': case 'n': case 's': case 't':
+		case 'U':
 			if (parse_u64(optarg, c == 'e' || c == 'U' ? 0x7fffffff :
+				      c == 's' ? 1000000 :
 				      c == 'g' || c == 'i' || c == 'n' || c == 't' ?
 				      UINT32_MAX : UINT64_MAX, &v)) {
 				fprintf(stderr, "vgpu-executor: -%c %s: not a number in range\n", c,
@@ -349,6 +351,7 @@ int main(int argc, char **argv)
 			if (c == 'm') s.mem_quota = v;
 			if (c == 'M') s.module_quota = v;
 			if (c == 'n') s.handle_quota = (uint32_t)v;
+			if (c == 's') spin_ns = v * 1000;
 			if (c == 't') s.time_limit_ms = (uint32_t)v;
 			if (c == 'U') uid = (uid_t)v;
 			break;
@@ -404,7 +407,10 @@ int main(int argc, char **argv)
 	for (;;) {
 		struct vgpu_emsg m;
 
-		err = vgpu_emsg_recv(sock, &m);
+		/* the next RUN often follows at once: poll for it a while first */
+		err = vgpu_emsg_wait(sock, spin_ns, UINT64_MAX);
+		if (!err)
+			err = vgpu_emsg_recv(sock, &m);
 		if (err && err != -EBADMSG) {	/* -EPIPE: the parent is done with us */
 			if (err != -EPIPE)
 				log_warnx("vm %" PRIu64 ": socket: %s", vm_id, strerror(-err));

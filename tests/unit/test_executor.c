@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <linux/capability.h>
 #include <unistd.h>
 
@@ -39,13 +40,13 @@ struct xproc {
 	uint32_t epoch;
 };
 
-static int start(struct xproc *x, uint32_t epoch, uint64_t mem, uint32_t handles,
-		 bool test_cmds)
+static int start_spin(struct xproc *x, uint32_t epoch, uint64_t mem, uint32_t handles,
+		      bool test_cmds, uint32_t spin_us)
 {
 	struct vgpu_exec_conf c = {
 		.path = test_bin("vgpu-executor"), .user = "nobody", .backend = VGPU_EXEC_CPU,
 		.epoch = epoch, .vm_id = epoch, .mem_quota = mem, .handle_quota = handles,
-		.module_quota = 1 << 20, .test_cmds = test_cmds,
+		.module_quota = 1 << 20, .test_cmds = test_cmds, .spin_us = spin_us,
 	};
 	struct vgpu_emsg m;
 	char why[VGPU_SESS_MSG_LEN];
@@ -59,6 +60,12 @@ static int start(struct xproc *x, uint32_t epoch, uint64_t mem, uint32_t handles
 	if (!err)
 		err = vgpu_emsg_expect(&m, VGPU_EMSG_READY, sizeof(struct vgpu_emsg_ready), 0, why);
 	return err;
+}
+
+static int start(struct xproc *x, uint32_t epoch, uint64_t mem, uint32_t handles,
+		 bool test_cmds)
+{
+	return start_spin(x, epoch, mem, handles, test_cmds, 0);
 }
 
 /* Close the socket (the executor exits) and reap it; its wait status. */
@@ -165,7 +172,8 @@ FIXTURE_SETUP(exec)
 {
 	test_seed();
 	memset(&self->r, 0, sizeof(self->r));
-	ASSERT_EQ(0, start(&self->x, 5, 1 << 20, 64, false));
+	/* polling for the next RUN between lists, as the mediator starts them */
+	ASSERT_EQ(0, start_spin(&self->x, 5, 1 << 20, 64, false, 50));
 	vgpu_sess_begin(&self->b);
 }
 
@@ -616,6 +624,57 @@ TEST(a_hung_executor_is_killed_by_its_parent)
 	EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) TH_LOG("0x%x", st);
 	vgpu_sess_buf_free(&l);
 	EXPECT_EQ(0, stop(&by));
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Both ends of a session wait with vgpu_emsg_wait(): it polls for its
+ * spin time (CPU spent), then sleeps (none) until the message or the
+ * deadline, and takes a message that is already there at once. */
+TEST(emsg_wait_spins_then_sleeps_until_the_deadline_or_a_message)
+{
+	uint64_t t0, c0, wall, cpu;
+	int sv[2];
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
+	/* sleeping only: 30 ms of wall time, little CPU */
+	t0 = mono_ns(), c0 = cpu_ns();
+	EXPECT_EQ(-ETIMEDOUT, vgpu_emsg_wait(sv[0], 0, t0 + 30000000));
+	wall = mono_ns() - t0, cpu = cpu_ns() - c0;
+	EXPECT_GE(wall, 30000000u);
+	EXPECT_LT(cpu, 10000000u) TH_LOG("%llu ns of CPU asleep", (unsigned long long)cpu);
+	/* 20 ms of polling within 30: most of the 20 ms is CPU */
+	t0 = mono_ns(), c0 = cpu_ns();
+	EXPECT_EQ(-ETIMEDOUT, vgpu_emsg_wait(sv[0], 20000000, t0 + 30000000));
+	wall = mono_ns() - t0, cpu = cpu_ns() - c0;
+	EXPECT_GE(wall, 30000000u);
+	EXPECT_GE(cpu, 2000000u) TH_LOG("%llu ns of CPU polling", (unsigned long long)cpu);
+	/* a spin longer than the time left ends at the deadline */
+	t0 = mono_ns();
+	EXPECT_EQ(-ETIMEDOUT, vgpu_emsg_wait(sv[0], UINT64_MAX, t0 + 5000000));
+	EXPECT_GE(mono_ns() - t0, 5000000u);
+	/* a message: at once, spinning or not, with no deadline */
+	ASSERT_EQ(0, vgpu_emsg_send(sv[1], VGPU_EMSG_DONE, NULL, 0, NULL, 0));
+	EXPECT_EQ(0, vgpu_emsg_wait(sv[0], 0, UINT64_MAX));
+	EXPECT_EQ(0, vgpu_emsg_wait(sv[0], 1000000000, UINT64_MAX));
+	/* the peer gone: readable (end of file), for the caller's recv to say */
+	close(sv[1]);
+	EXPECT_EQ(0, vgpu_emsg_wait(sv[0], 0, mono_ns() + 1000000000));
+	close(sv[0]);
 }
 
 TEST_F(exec, bad_messages_from_the_parent_are_refused)
