@@ -26,7 +26,9 @@
 # Details (mediator logs, client output, vgpuctl snapshots) go to WORKDIR
 # (default build/gpu-mediator). Scale with SECS (default 2); PARTS picks
 # the sections (default "main prio iso sess"); ISO_CONFIGS, ISO_ROUNDS and
-# ISO_T shape (d), see there.
+# ISO_T shape (d), see there; SESS_MODES the modes of sess (default all of
+# them); MED_KEYS adds lines to [mediator] of every mediator started (an
+# A/B of one key: MED_KEYS="worker_spin_us = 0").
 set -u -o pipefail
 cd "$(dirname "$0")/../.." || exit 1
 O=${O:-build/gpu}
@@ -448,10 +450,10 @@ if want sess; then
 	timeout 120 "$SESS" -T "$SECS" direct 2>>"$WORK/sess-bench.stderr" ||
 		echo "sess_error direct: exit status $?"
 	"$SESS" vms >"$WORK/sess-vms.conf"
-	med_keys=
-	[ "$BACKEND" = cpu ] && med_keys="session_test_commands = yes"
+	med_keys=${MED_KEYS:-}
+	[ "$BACKEND" = cpu ] && med_keys+=$'\nsession_test_commands = yes'
 	if MED_KEYS=$med_keys VM_CONF=$WORK/sess-vms.conf start_mediator sess 0 0; then
-		for m in launch jobs fault hang xvm quota timeslice copy; do
+		for m in ${SESS_MODES:-launch jobs fault hang xvm quota timeslice copy}; do
 			timeout 180 "$SESS" -s "$SPOOL/$SCEN" -T "$SECS" "$m" \
 				2>>"$WORK/sess-bench.stderr" || echo "sess_error $m: exit status $?"
 		done
