@@ -62,6 +62,10 @@ NR_ARGS = 4
 DEVICE_F_SPOOL = 1 << 0
 DEVICE_F_ASSIGNED = 1 << 1
 DEVICE_F_AGENT = 1 << 2
+PROPS_F_GPU = 1 << 0
+PROPS_F_COOPERATIVE = 1 << 1
+PROPS_F_CONCURRENT_KERNELS = 1 << 2
+PROPS_F_ECC = 1 << 3
 REPLY_F_ANSWERED = 1 << 0
 REPLY_F_LOG_TRUNCATED = 1 << 1
 LAUNCH_F_COOPERATIVE = 1 << 0
@@ -73,6 +77,21 @@ _p = ctypes.c_void_p
 class _DeviceInfo(ctypes.Structure):
     _fields_ = [("argsz", _u32), ("flags", _u32), ("vm_id", _u32), ("pool", _u32),
                 ("priority", _u32), ("api_version", _u32), ("max_job_bytes", _u64)]
+
+
+class _DeviceProps(ctypes.Structure):
+    _fields_ = [("argsz", _u32), ("flags", _u32), ("name", ctypes.c_char * 256),
+                ("uuid", ctypes.c_uint8 * 16), ("cc_major", _u32), ("cc_minor", _u32),
+                ("multiprocessors", _u32), ("warp_size", _u32), ("total_mem", _u64),
+                ("mem_used", _u64), ("module_quota", _u64), ("module_used", _u64),
+                ("handle_quota", _u32), ("handles_used", _u32), ("clock_khz", _u32),
+                ("mem_clock_khz", _u32), ("mem_bus_width", _u32), ("l2_bytes", _u32),
+                ("max_threads_per_block", _u32), ("max_block", _u32 * 3),
+                ("max_grid", _u32 * 3), ("shared_per_block", _u32),
+                ("shared_per_block_optin", _u32), ("shared_per_sm", _u32),
+                ("regs_per_block", _u32), ("regs_per_sm", _u32), ("max_threads_per_sm", _u32),
+                ("max_blocks_per_sm", _u32), ("const_bytes", _u32), ("time_limit_ms", _u32),
+                ("epoch", _u32), ("reserved", _u32), ("lists_run", _u64)]
 
 
 class _Patch(ctypes.Structure):
@@ -106,6 +125,7 @@ def _load():
         "vgpu_open": (ctypes.c_int, [S, PP, S]),
         "vgpu_close": (None, [P]),
         "vgpu_device_info": (ctypes.c_int, [P, ctypes.POINTER(_DeviceInfo), S]),
+        "vgpu_device_props": (ctypes.c_int, [P, ctypes.POINTER(_DeviceProps), ctypes.c_uint, S]),
         "vgpu_call_op": (ctypes.c_int, [P, _u32, A4, P, _u64, P, _u64, U64P, ctypes.c_uint, S]),
         "vgpu_op_bytes": (ctypes.c_int, [_u32, A4, U64P, U64P, S]),
         "vgpu_list_new": (ctypes.c_int, [PP]),
@@ -222,6 +242,29 @@ class Device:
         why = _why()
         _check(_lib.vgpu_device_info(self._h, ctypes.byref(i), why), why)
         return {f: getattr(i, f) for f, _ in _DeviceInfo._fields_ if f != "argsz"}
+
+    def props(self, timeout_ms=0):
+        """A dict: the GPU as this VM sees it (struct vgpu_device_props: name,
+        compute capability, its pool's multiprocessors, its memory quota as
+        total_mem and its use, limits, the session's epoch); a one-command
+        job, which starts the VM's session if it has none. name is a str,
+        uuid bytes, max_block and max_grid tuples."""
+        p = _DeviceProps(argsz=ctypes.sizeof(_DeviceProps))
+        why = _why()
+        _check(_lib.vgpu_device_props(self._h, ctypes.byref(p), timeout_ms, why), why)
+        d = {}
+        for f, _ in _DeviceProps._fields_:
+            v = getattr(p, f)
+            if f in ("argsz", "reserved"):
+                continue
+            if f == "name":
+                v = v.decode("utf-8", "replace")
+            elif f == "uuid":
+                v = bytes(v)
+            elif f in ("max_block", "max_grid"):
+                v = tuple(v)
+            d[f] = v
+        return d
 
     def call_op(self, op, args, data=b"", out_len=None, timeout_ms=0):
         """Run built-in op @op on @data; returns its output as bytes."""

@@ -5,7 +5,8 @@ floats in, run the built-in op saxpy (y = alpha * x + y) on them, copy y
 out, free the buffers, and check every element against plain Python
 arithmetic (protocol.rst's tolerance for saxpy: 1e-6 relative). Then the
 handles outlive the list: a second run reads x back by the handle the first
-gave, frees it, and a third finds it freed (-EBADF, command 0).
+gave, frees it, and a third finds it freed (-EBADF, command 0). Last, the
+device's properties as this VM sees them show the session empty.
 
     python3 saxpy.py [TARGET] [-n N] [--seed SEED]
 
@@ -103,7 +104,15 @@ def main():
         info = dev.info()
         print("# VM %d, pool %s, priority %d" % (info["vm_id"], "AB"[info["pool"] & 1],
                                                  info["priority"]))
-    ok = bad == 0 and same and gone
+        # What the VM's session holds now: nothing (both buffers freed),
+        # in the epoch that ran the lists above.
+        props = dev.props()
+        empty = props["mem_used"] == 0 and props["handles_used"] == 0 and \
+            props["epoch"] == reply.info["epoch"] and props["total_mem"] > 0
+        print("# %s (%s), %d multiprocessors, %d of %d bytes held, epoch %d" % (
+            props["name"], "GPU" if props["flags"] & vgpu.PROPS_F_GPU else "CPU reference",
+            props["multiprocessors"], props["mem_used"], props["total_mem"], props["epoch"]))
+    ok = bad == 0 and same and gone and empty
     print("saxpy: %s" % ("ok" if ok else "FAILED"))
     return 0 if ok else 1
 
