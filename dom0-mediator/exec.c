@@ -15,8 +15,8 @@
  *     a list"), and costs no executor;
  *  2. if the VM has no live executor, start one (a new epoch) and wait for
  *     its READY;
- *  3. send RUN with the request file twice (read-only for the list, the
- *     file itself for the response, written after the request) and wait
+ *  3. send RUN with the request file as both of its fds (the list, and
+ *     the response written after the request) and wait
  *     for DONE at most the VM's session_time_limit_ms;
  *  4. over the limit: SIGKILL, reap, answer -ETIMEDOUT. End of file (it
  *     crashed, or something killed it): reap, answer -EFAULT naming how it
@@ -420,20 +420,16 @@ static int run_on(struct mediator *m, struct vm *vm, struct job *j,
 	};
 	struct vgpu_emsg_done done;
 	struct vgpu_emsg msg;
-	char path[32], how[32], text[VGPU_SESS_MSG_LEN];
-	int fds[2], err;
+	char how[32], text[VGPU_SESS_MSG_LEN];
+	int fds[2] = { j->fd, j->fd }, err;
 
-	/* The list read-only; the response into the request file, after it. */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", j->fd);
-	fds[0] = open(path, O_RDONLY | O_CLOEXEC);
-	if (fds[0] < 0) {
-		j->status = -EIO;
-		snprintf(j->msg, sizeof(j->msg), "cannot reopen the request: %s", strerror(errno));
-		return 0;
-	}
-	fds[1] = j->fd;
+	/*
+	 * The list and the response are the one accepted file, the response
+	 * after the request: one descriptor serves as both (a read-only one
+	 * beside it would guard nothing, and reopening one through /proc cost
+	 * a path walk on every job).
+	 */
 	err = vgpu_emsg_send(x->sock, VGPU_EMSG_RUN, &run, sizeof(run), fds, 2);
-	close(fds[0]);
 	if (err == -EPIPE || err == -ECONNRESET) {
 		kill_reap(x, how, sizeof(how));
 		vm_warnx(vm, "executor epoch %" PRIu32 " died before a job (%s); session state lost",
