@@ -490,6 +490,7 @@ static int run_on(struct mediator *m, struct vm *vm, struct job *j,
 		return 0;
 	}
 	j->status = done.status;
+	j->exec_ns = done.run_ns;
 	copy_msg(j->msg, done.msg);
 	j->out_len = done.rsp_len;
 	j->out_crc = done.rsp_crc;
@@ -514,6 +515,7 @@ void exec_run(struct mediator *m, unsigned int pool, struct job *j,
 	j->msg[0] = '\0';
 	j->out_len = 0;
 	j->out_crc = 0;
+	j->exec_ns = 0;
 	j->status = 0;	/* started_ns: the worker's stamp as it took @j */
 	if (check_list(m, pool, j))
 		goto out;

@@ -213,6 +213,11 @@ static void format(FILE *f, const struct snap *s, const struct nvml *n)
 	for (unsigned int i = 0; i < s->nvms; i++)
 		fprintf(f, "vgpu_vm_gpu_seconds_total{vm=\"%s\"} %.9f\n", s->vms[i].conf.name,
 			(double)s->vms[i].st.run.sum_ns / 1e9);
+	help(f, "vgpu_vm_executor_seconds_total", "counter", "Of the VM's session jobs' time, "
+	     "the time inside its executors, by their clocks.");
+	for (unsigned int i = 0; i < s->nvms; i++)
+		fprintf(f, "vgpu_vm_executor_seconds_total{vm=\"%s\"} %.9f\n", s->vms[i].conf.name,
+			(double)s->vms[i].st.exec_ns / 1e9);
 	help(f, "vgpu_vm_job_wait_seconds", "histogram", "Time from accepted to started, per job.");
 	for (unsigned int i = 0; i < s->nvms; i++)
 		hist(f, "vgpu_vm_job_wait_seconds", s->vms[i].conf.name, &s->vms[i].st.wait);

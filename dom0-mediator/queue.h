@@ -53,6 +53,8 @@ struct job {
 					 * session job its session response's */
 	uint32_t out_crc;		/* of the out_len bytes written */
 	uint64_t started_ns, finished_ns;
+	uint64_t exec_ns;		/* a session job: its run inside the executor,
+					 * by the executor's clock (DONE's run_ns) */
 	char msg[VGPU_MSG_LEN];		/* "ok", or why it failed */
 };
 

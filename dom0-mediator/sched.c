@@ -277,9 +277,10 @@ static void run_session(struct mediator *m, unsigned int pool, struct job *j,
 }
 
 /* A session job's counters, with m->lock held. */
-static void count_session(struct vm *vm, unsigned int events)
+static void count_session(struct vm *vm, const struct job *j, unsigned int events)
 {
 	vm->st.sess_jobs++;
+	vm->st.exec_ns += j->exec_ns;
 	if (events & EXEC_EV_RESTARTED)
 		vm->st.exec_restarts++;
 	if (events & (EXEC_EV_DIED | EXEC_EV_TIMEOUT))
@@ -436,7 +437,7 @@ static void *worker(void *arg)
 
 		pthread_mutex_lock(&m->lock);
 		if (j->hdr.op == VGPU_OP_SESSION)
-			count_session(j->vm, events);
+			count_session(j->vm, j, events);
 		account(m, j);
 		run_ns = j->finished_ns - j->started_ns;
 		jobq_charge(&p->q, j, run_ns);

@@ -126,13 +126,13 @@ void snap_text(FILE *f, const struct snap *s)
 			" weight=%u run_ns=%" PRIu64 " wait_ns=%" PRIu64 " session_jobs=%" PRIu64
 			" executor_restarts=%" PRIu64 " executor_deaths=%" PRIu64
 			" session_timeouts=%" PRIu64 " isolation=%s mps_faults=%" PRIu64
-			" mps_lost=%" PRIu64 " mps_demotions=%" PRIu64 "\n",
+			" mps_lost=%" PRIu64 " mps_demotions=%" PRIu64 " executor_ns=%" PRIu64 "\n",
 			c->name, c->id, vgpu_pool_name(c->pool), vgpu_prio_name(c->prio),
 			s->vms[i].jobs, st->accepted, st->completed, st->failed, st->rejected,
 			st->expired, st->bytes_in, st->bytes_out, c->weight, st->run_ns,
 			st->wait_ns, st->sess_jobs, st->exec_restarts, st->exec_deaths,
 			st->sess_timeouts, s->vms[i].mps ? "mps" : "process", st->mps_faults,
-			st->mps_lost, st->mps_demotions);
+			st->mps_lost, st->mps_demotions, st->exec_ns);
 		if (s->vms[i].why[0])
 			fprintf(f, "vm %s: not served: %s\n", c->name, s->vms[i].why);
 	}
@@ -213,13 +213,14 @@ void snap_json(FILE *f, const struct snap *s)
 			"\"run_ns\":%" PRIu64 ",\"wait_ns\":%" PRIu64 ",\"session_jobs\":%" PRIu64
 			",\"executor_restarts\":%" PRIu64 ",\"executor_deaths\":%" PRIu64
 			",\"session_timeouts\":%" PRIu64 ",\"isolation\":\"%s\",\"mps_faults\":%"
-			PRIu64 ",\"mps_lost\":%" PRIu64 ",\"mps_demotions\":%" PRIu64 ",",
+			PRIu64 ",\"mps_lost\":%" PRIu64 ",\"mps_demotions\":%" PRIu64
+			",\"executor_ns\":%" PRIu64 ",",
 			i ? "," : "", c->name, c->id, vgpu_pool_name(c->pool),
 			vgpu_prio_name(c->prio), s->vms[i].jobs, st->accepted, st->completed,
 			st->failed, st->rejected, st->expired, st->bytes_in, st->bytes_out,
 			c->weight, st->run_ns, st->wait_ns, st->sess_jobs, st->exec_restarts,
 			st->exec_deaths, st->sess_timeouts, s->vms[i].mps ? "mps" : "process",
-			st->mps_faults, st->mps_lost, st->mps_demotions);
+			st->mps_faults, st->mps_lost, st->mps_demotions, st->exec_ns);
 		fprintf(f, "\"served\":%s,\"why\":", s->vms[i].why[0] ? "false" : "true");
 		json_str(f, s->vms[i].why);
 		fputc(',', f);

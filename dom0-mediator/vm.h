@@ -41,6 +41,10 @@ struct vm_stats {
 	/* Sessions (exec.c) [L]: jobs run, executors started after the VM's
 	 * first, executors that died (crash, fault, kill), jobs over the limit. */
 	uint64_t sess_jobs, exec_restarts, exec_deaths, sess_timeouts;
+	/* Sessions [L]: of run_ns, the time inside the executors (their own
+	 * clocks: reading the list, running it, writing the response); the
+	 * rest is the worker's check and the messages both ways. */
+	uint64_t exec_ns;
 	/* isolation = mps (mps.c) [L]: its client's faults (each restarted the
 	 * daemon), its jobs or executors lost to another VM's fault, and its
 	 * moves back to process isolation (0 or 1 until a restart). */

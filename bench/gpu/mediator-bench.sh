@@ -22,6 +22,7 @@
 #   sess_direct, sess_launch, sess_jobs, sess_fault, sess_hang, sess_xvm,
 #   sess_quota, sess_timeslice, sess_copy ...               issue 13's session jobs
 #                                                           (bench/gpu/sess_bench.c)
+#   sess_exec vm= jobs= run_mean_us= executor_mean_us=     where a session job's run goes
 #
 # Details (mediator logs, client output, vgpuctl snapshots) go to WORKDIR
 # (default build/gpu-mediator). Scale with SECS (default 2); PARTS picks
@@ -458,6 +459,16 @@ if want sess; then
 				2>>"$WORK/sess-bench.stderr" || echo "sess_error $m: exit status $?"
 		done
 		ctl >"$WORK/sess-vgpuctl.txt" 2>&1
+		# per VM: its session jobs' mean run (worker's clock) and the
+		# part of it inside the executor (the executor's clock)
+		awk '/^vm .*session_jobs=/ {
+			for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+			if (v["session_jobs"] > 0)
+				printf "sess_exec vm=%s jobs=%d run_mean_us=%.2f executor_mean_us=%.2f\n",
+					substr($2, 1, length($2) - 1), v["session_jobs"],
+					v["run_ns"] / v["session_jobs"] / 1000,
+					v["executor_ns"] / v["session_jobs"] / 1000
+		}' "$WORK/sess-vgpuctl.txt"
 		stop_mediator
 	fi
 fi

@@ -216,6 +216,15 @@ TEST_F(sess, handles_persist_between_jobs_and_stay_the_vms)
 	ASSERT_EQ(0, vm_status(&self->t, "s2", line, sizeof(line)));
 	EXPECT_NE(NULL, strstr(line, "session_jobs=2 executor_restarts=0 executor_deaths=0 "
 			       "session_timeouts=0")) TH_LOG("%s", line);
+	/* the executors' share of the jobs' run: some, and within it */
+	{
+		const char *r = strstr(line, " run_ns="), *x = strstr(line, " executor_ns=");
+		unsigned long long run_ns = r ? strtoull(r + 8, NULL, 10) : 0;
+		unsigned long long exec_ns = x ? strtoull(x + 13, NULL, 10) : 0;
+
+		EXPECT_LT(0ull, exec_ns) TH_LOG("%s", line);
+		EXPECT_LE(exec_ns, run_ns) TH_LOG("%s", line);
+	}
 }
 
 TEST_F(sess, quotas_are_exact_at_the_boundary)
