@@ -15,10 +15,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "emsg.h"
+#include "spool.h"
 
 _Static_assert(sizeof(struct vgpu_emsg_ready) == 80, "READY body");
 _Static_assert(sizeof(struct vgpu_emsg_run) == 40, "RUN body");
@@ -143,17 +143,9 @@ int vgpu_emsg_expect(struct vgpu_emsg *m, uint32_t type, uint32_t len, unsigned 
 	return -EBADMSG;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int vgpu_emsg_wait(int sock, uint64_t spin_ns, uint64_t deadline_ns)
 {
-	uint64_t now = mono_ns(), spin_end = spin_ns < deadline_ns - now ? now + spin_ns :
+	uint64_t now = vgpu_now_ns(), spin_end = spin_ns < deadline_ns - now ? now + spin_ns :
 			deadline_ns;
 
 	for (;;) {
@@ -170,7 +162,7 @@ int vgpu_emsg_wait(int sock, uint64_t spin_ns, uint64_t deadline_ns)
 			return -errno;
 		if (r > 0)
 			return 0;
-		now = mono_ns();
+		now = vgpu_now_ns();
 	}
 }
 

@@ -626,14 +626,6 @@ TEST(a_hung_executor_is_killed_by_its_parent)
 	EXPECT_EQ(0, stop(&by));
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t cpu_ns(void)
 {
 	struct timespec ts;
@@ -652,28 +644,28 @@ TEST(emsg_wait_spins_then_sleeps_until_the_deadline_or_a_message)
 
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
 	/* sleeping only: 30 ms of wall time, little CPU */
-	t0 = mono_ns(), c0 = cpu_ns();
+	t0 = vgpu_now_ns(), c0 = cpu_ns();
 	EXPECT_EQ(-ETIMEDOUT, vgpu_emsg_wait(sv[0], 0, t0 + 30000000));
-	wall = mono_ns() - t0, cpu = cpu_ns() - c0;
+	wall = vgpu_now_ns() - t0, cpu = cpu_ns() - c0;
 	EXPECT_GE(wall, 30000000u);
 	EXPECT_LT(cpu, 10000000u) TH_LOG("%llu ns of CPU asleep", (unsigned long long)cpu);
 	/* 20 ms of polling within 30: most of the 20 ms is CPU */
-	t0 = mono_ns(), c0 = cpu_ns();
+	t0 = vgpu_now_ns(), c0 = cpu_ns();
 	EXPECT_EQ(-ETIMEDOUT, vgpu_emsg_wait(sv[0], 20000000, t0 + 30000000));
-	wall = mono_ns() - t0, cpu = cpu_ns() - c0;
+	wall = vgpu_now_ns() - t0, cpu = cpu_ns() - c0;
 	EXPECT_GE(wall, 30000000u);
 	EXPECT_GE(cpu, 2000000u) TH_LOG("%llu ns of CPU polling", (unsigned long long)cpu);
 	/* a spin longer than the time left ends at the deadline */
-	t0 = mono_ns();
+	t0 = vgpu_now_ns();
 	EXPECT_EQ(-ETIMEDOUT, vgpu_emsg_wait(sv[0], UINT64_MAX, t0 + 5000000));
-	EXPECT_GE(mono_ns() - t0, 5000000u);
+	EXPECT_GE(vgpu_now_ns() - t0, 5000000u);
 	/* a message: at once, spinning or not, with no deadline */
 	ASSERT_EQ(0, vgpu_emsg_send(sv[1], VGPU_EMSG_DONE, NULL, 0, NULL, 0));
 	EXPECT_EQ(0, vgpu_emsg_wait(sv[0], 0, UINT64_MAX));
 	EXPECT_EQ(0, vgpu_emsg_wait(sv[0], 1000000000, UINT64_MAX));
 	/* the peer gone: readable (end of file), for the caller's recv to say */
 	close(sv[1]);
-	EXPECT_EQ(0, vgpu_emsg_wait(sv[0], 0, mono_ns() + 1000000000));
+	EXPECT_EQ(0, vgpu_emsg_wait(sv[0], 0, vgpu_now_ns() + 1000000000));
 	close(sv[0]);
 }
 
