@@ -490,7 +490,10 @@ static int run_on(struct mediator *m, struct vm *vm, struct job *j,
 		return 0;
 	}
 	j->status = done.status;
-	j->exec_ns = done.run_ns;
+	/* the executor's clock, which it could misreport: at most the run so far */
+	j->exec_ns = vgpu_now_ns() - j->started_ns;
+	if (done.run_ns < j->exec_ns)
+		j->exec_ns = done.run_ns;
 	copy_msg(j->msg, done.msg);
 	j->out_len = done.rsp_len;
 	j->out_crc = done.rsp_crc;
