@@ -27,6 +27,7 @@
 #include "kselftest_harness.h"
 
 #include "emsg.h"
+#include "spool.h"
 #include "testlib.h"
 #include "vgpu/ops.h"
 #include "vgpu/session.h"
