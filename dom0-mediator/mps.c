@@ -9,7 +9,8 @@
  *
  * The daemon is found by its control pipe: nvidia-cuda-mps-control -d
  * forks the daemon and exits, so the mediator knows no pid of it; the
- * daemon is up once pipe/control exists, and gone once it does not.
+ * daemon is up while something listens on pipe/control, and gone once
+ * nothing does (NVIDIA's leaves the socket behind: control_there()).
  * Starting waits for the first, stopping for the second, each for at most
  * MPS_WAIT_MS, and each runs the program with the daemon's environment:
  * ours, with CUDA_MPS_PIPE_DIRECTORY and CUDA_MPS_LOG_DIRECTORY replaced.
@@ -29,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -145,12 +148,43 @@ static int run_control(const struct mps *s, const char *arg, const char *input)
 	return wait_bounded(pid);
 }
 
+/*
+ * Does a daemon serve the control pipe? Its name alone does not say:
+ * NVIDIA's daemon (driver 580) leaves its control socket behind when it
+ * exits, so a socket counts while something listens on it, and a FIFO
+ * (the tests' stand-in) while something reads it. Anything else there,
+ * or a socket we cannot ask, counts as a daemon: better a quit sent to
+ * no one than a second daemon on one directory.
+ */
 static bool control_there(const struct mps *s)
 {
-	char path[PATH_MAX + 16];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	bool there;
+	int fd;
 
-	snprintf(path, sizeof(path), "%s/control", s->pipe_dir);
-	return !access(path, F_OK);
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control", s->pipe_dir) >=
+	    sizeof(sa.sun_path))
+		return true;	/* mps_setup() refuses such an mps_dir */
+	if (stat(sa.sun_path, &st))
+		return false;
+	if (S_ISFIFO(st.st_mode)) {
+		fd = open(sa.sun_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			return errno != ENXIO;	/* ENXIO: nobody reads it */
+		close(fd);
+		return true;
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return true;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return true;
+	/* EPROTOTYPE: a listener of another socket type, still a listener */
+	there = !connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+		(errno != ECONNREFUSED && errno != ENOENT);
+	close(fd);
+	return there;
 }
 
 /* Wait at most MPS_WAIT_MS for the control pipe to be @there. */
@@ -247,6 +281,13 @@ int mps_setup(struct mediator *m)
 	    snprintf(s->log_dir, sizeof(s->log_dir), "%s/log", m->conf.mps_dir) >=
 	    (int)sizeof(s->log_dir)) {
 		log_errx("mps_dir %s: too long", m->conf.mps_dir);
+		return -1;
+	}
+	/* the daemon binds pipe/control, a socket: its path has 107 bytes at most */
+	if (strlen(s->pipe_dir) + sizeof("/control") > sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		log_errx("mps_dir %s: too long for the MPS daemon's socket (pipe/control must fit "
+			 "%zu bytes)", m->conf.mps_dir,
+			 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 		return -1;
 	}
 	s->fault_limit = m->conf.mps_fault_limit;

@@ -185,6 +185,20 @@ static bool alive(pid_t pid)
 	return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
 }
 
+/*
+ * Does the fake daemon run? Its pipe stays when it stops, as NVIDIA's
+ * control socket does, so the pid file it keeps while it runs tells.
+ */
+static bool daemon_up(const char *logd)
+{
+	char path[600], text[32];
+
+	snprintf(path, sizeof(path), "%s/daemon.pid", logd);
+	if (test_slurp(path, text, sizeof(text)) <= 0)
+		return false;
+	return alive((pid_t)atoi(text));
+}
+
 FIXTURE_SETUP(mps)
 {
 	char dir[512];
@@ -305,7 +319,7 @@ TEST_F(mps, the_daemon_is_private_and_executors_get_their_share)
 	EXPECT_EQ(1, count_log(self->logd, "daemon.env", want));
 	EXPECT_EQ(0, count_log(self->logd, "daemon.env", "/tmp/nvidia-mps"));
 	snprintf(path, sizeof(path), "%s/control", self->pipe);
-	EXPECT_EQ(0, access(path, F_OK));
+	EXPECT_TRUE(daemon_up(self->logd));
 	ASSERT_EQ(0, status_line(&self->t, "mps daemon", line, sizeof(line)));
 	EXPECT_NE(NULL, strstr(line, "mps daemon running; started 1,")) TH_LOG("%s", line);
 
@@ -463,7 +477,8 @@ TEST_F(mps, reload_and_exit_stop_the_daemon)
 				"[vm m1]\nid = 51\npool = A\npriority = medium\n"));
 	ASSERT_EQ(0, reload(&self->t));
 	EXPECT_EQ(1, count_log(self->logd, "control.log", "quit"));
-	EXPECT_NE(0, access(path, F_OK));
+	EXPECT_FALSE(daemon_up(self->logd));
+	EXPECT_EQ(0, access(path, F_OK));	/* left behind, as NVIDIA's socket is */
 	ASSERT_EQ(0, status_line(&self->t, "mps daemon", line, sizeof(line)));
 	EXPECT_NE(NULL, strstr(line, "mps daemon not running")) TH_LOG("%s", line);
 	EXPECT_FALSE(alive(m1));	/* killed, reaped at m1's next job */
@@ -475,7 +490,7 @@ TEST_F(mps, reload_and_exit_stop_the_daemon)
 	ASSERT_EQ(0, write_conf(&self->t, KEYS, vms));
 	ASSERT_EQ(0, reload(&self->t));
 	EXPECT_EQ(2, count_log(self->logd, "invocations", "args=[-d]"));
-	EXPECT_EQ(0, access(path, F_OK));
+	EXPECT_TRUE(daemon_up(self->logd));
 	alloc_on(_metadata, self, M1);
 	expect_env(_metadata, self, M1, self->pct[0], self->mem[0]);
 
@@ -487,7 +502,8 @@ TEST_F(mps, reload_and_exit_stop_the_daemon)
 	EXPECT_TRUE(alive(daemon));
 	ASSERT_EQ(0, tm_stop(&self->t, SIGTERM));
 	EXPECT_EQ(2, count_log(self->logd, "control.log", "quit"));
-	EXPECT_NE(0, access(path, F_OK));
+	EXPECT_FALSE(daemon_up(self->logd));
+	EXPECT_EQ(0, count_in(self->t.log, "did not go")) TH_LOG("see %s", self->t.log);
 	for (int i = 0; i < 300 && alive(daemon); i++)
 		usleep(10000);
 	EXPECT_FALSE(alive(daemon)) TH_LOG("fake daemon %d still runs", (int)daemon);
@@ -500,23 +516,25 @@ TEST_F(mps, a_daemon_left_behind_is_stopped_before_the_start)
 
 	ASSERT_EQ(128 + SIGKILL, tm_stop(&self->t, SIGKILL));
 	snprintf(path, sizeof(path), "%s/control", self->pipe);
-	ASSERT_EQ(0, access(path, F_OK));	/* the old daemon still runs */
+	ASSERT_TRUE(daemon_up(self->logd));	/* the old daemon still runs */
 	ASSERT_EQ(0, tm_start(&self->t)) TH_LOG("see %s", self->t.log);
 	EXPECT_EQ(1, count_in(self->t.log, "a daemon already runs on"));
 	EXPECT_EQ(1, count_log(self->logd, "control.log", "quit"));
 	EXPECT_EQ(2, count_log(self->logd, "invocations", "args=[-d]"));
-	EXPECT_EQ(0, access(path, F_OK));
+	EXPECT_TRUE(daemon_up(self->logd));
 	alloc_on(_metadata, self, M2);
 	expect_env(_metadata, self, M2, self->pct[1], self->mem[1]);
 
 	/* and one that starts with no VM in MPS mode stops it too */
 	ASSERT_EQ(128 + SIGKILL, tm_stop(&self->t, SIGKILL));
-	ASSERT_EQ(0, access(path, F_OK));
+	ASSERT_TRUE(daemon_up(self->logd));
 	ASSERT_EQ(0, write_conf(&self->t, KEYS, VMS_PROC));
 	ASSERT_EQ(0, tm_start(&self->t)) TH_LOG("see %s", self->t.log);
 	EXPECT_EQ(1, count_in(self->t.log, "no VM in MPS mode, but a daemon runs on"));
 	EXPECT_EQ(2, count_log(self->logd, "control.log", "quit"));
-	EXPECT_NE(0, access(path, F_OK));
+	EXPECT_FALSE(daemon_up(self->logd));
+	EXPECT_EQ(0, access(path, F_OK));	/* its pipe stays */
+	EXPECT_EQ(0, count_in(self->t.log, "did not go")) TH_LOG("see %s", self->t.log);
 	EXPECT_EQ(2, count_log(self->logd, "invocations", "args=[-d]"));
 }
 
@@ -584,7 +602,7 @@ TEST_F(mps, a_bad_reload_keeps_the_daemon)
 	EXPECT_NE(NULL, strstr(line, "key 'isolation': expected process or mps, got 'mpss'"))
 		TH_LOG("%s", line);
 	snprintf(path, sizeof(path), "%s/control", self->pipe);
-	EXPECT_EQ(0, access(path, F_OK));
+	EXPECT_TRUE(daemon_up(self->logd));
 	EXPECT_EQ(0, count_log(self->logd, "control.log", "quit"));
 	alloc_on(_metadata, self, M1);
 	expect_env(_metadata, self, M1, self->pct[0], self->mem[0]);
