@@ -22,6 +22,8 @@
  *   launch     VM a1, one job at a time: a list of one empty-kernel launch
  *              (kind=kernel), and a list of one timestamp (kind=list)
  *   jobs       VMs a1 and a2 (pool A), 16 in flight each: 20 us spin_ns jobs
+ *   jobs1      VM a1 alone, 32 in flight: the same jobs on one executor
+ *              (what alternating two executors' contexts costs)
  *   fault      VM f1 (pool A) faults (an illegal address) again and again
  *              while VM b1 (pool B) runs 1000 jobs, each checked
  *   hang       VM h1 (pool A, 1000 ms limit) launches a kernel that never
@@ -806,11 +808,11 @@ static int mode_launch(void)
 	return 0;
 }
 
-/* ---- jobs: 20 us user jobs from two VMs of one pool --------------------- */
+/* ---- jobs: 20 us user jobs from two VMs of one pool (or one VM) -------- */
 
-static int mode_jobs(void)
+static int run_jobs(int nvms)
 {
-	const unsigned int depth = 16;
+	const unsigned int depth = 32 / (unsigned int)nvms;
 	atomic_bool stop = false;
 	struct vm v[2];
 	struct stream s[2];
@@ -819,14 +821,15 @@ static int mode_jobs(void)
 	struct samples e2e = { 0 }, run = { 0 };
 
 	vm_open(&v[0], "a1");
-	vm_open(&v[1], "a2");
-	for (int i = 0; i < 2; i++) {
+	if (nvms > 1)
+		vm_open(&v[1], "a2");
+	for (int i = 0; i < nvms; i++) {
 		vm_load(&v[i]);
 		s[i] = (struct stream){ .v = &v[i], .depth = depth, .stop = &stop,
 					.build = build_spin, .arg = PROBE_NS };
 	}
 	/* a warm-up of 1000 jobs each, then the timed run */
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < nvms; i++) {
 		struct stream w = { .v = &v[i], .depth = depth, .count = 1000, .stop = &stop,
 				    .build = build_spin, .arg = PROBE_NS };
 
@@ -836,14 +839,14 @@ static int mode_jobs(void)
 		free(w.run.v);
 	}
 	t0 = vgpu_now_ns();
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < nvms; i++)
 		stream_start(&s[i], &t[i]);
 	usleep((useconds_t)(secs * 1e6));
 	atomic_store(&stop, true);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < nvms; i++)
 		stream_join(&s[i], t[i]);
 	t1 = vgpu_now_ns();
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < nvms; i++) {
 		done += atomic_load(&s[i].done);
 		errors += s[i].errors;
 		for (size_t k = 0; k < s[i].e2e.n; k++) {
@@ -854,13 +857,24 @@ static int mode_jobs(void)
 		free(s[i].run.v);
 		vm_close(&v[i]);
 	}
-	printf("sess_jobs kind=%s vms=2 pool=A ns=%llu depth=%u jobs_per_s=%.0f jobs=%" PRIu64
-	       " errors=%" PRIu64 " vm_p50_us=%.1f run_p50_us=%.2f\n", kind(), PROBE_NS, depth,
+	printf("sess_jobs kind=%s vms=%d pool=A ns=%llu depth=%u jobs_per_s=%.0f jobs=%" PRIu64
+	       " errors=%" PRIu64 " vm_p50_us=%.1f run_p50_us=%.2f\n", kind(), nvms, PROBE_NS, depth,
 	       (double)done / ((double)(t1 - t0) / 1e9), done, errors,
 	       pct_us(e2e.v, e2e.n, 50), pct_us(run.v, run.n, 50));
 	free(e2e.v);
 	free(run.v);
 	return 0;
+}
+
+static int mode_jobs(void)
+{
+	return run_jobs(2);
+}
+
+/* jobs1: a1 alone, 32 in flight: jobs' rate without switching executors */
+static int mode_jobs1(void)
+{
+	return run_jobs(1);
 }
 
 /* ---- fault: f1 faults while b1 runs 1000 checked jobs -------------------- */
@@ -1346,6 +1360,7 @@ static const struct {
 	int (*fn)(void);
 } modes[] = {
 	{ "direct", mode_direct }, { "launch", mode_launch }, { "jobs", mode_jobs },
+	{ "jobs1", mode_jobs1 },
 	{ "fault", mode_fault }, { "hang", mode_hang }, { "xvm", mode_xvm },
 	{ "quota", mode_quota }, { "timeslice", mode_timeslice }, { "copy", mode_copy },
 };
