@@ -13,7 +13,9 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -166,15 +168,141 @@ int vgpu_emsg_wait(int sock, uint64_t spin_ns, uint64_t deadline_ns)
 	}
 }
 
+_Static_assert(sizeof(struct vgpu_mbox) <= VGPU_MBOX_DATA, "the mailbox's header");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomics shared between processes");
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+#define MBOX_SEALS	(F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+int vgpu_mbox_create(int *fd, struct vgpu_mbox **mb)
+{
+	void *p;
+	int f, err;
+
+	f = memfd_create("vgpu-mbox", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (f < 0)
+		return -errno;
+	if (ftruncate(f, VGPU_MBOX_SIZE) || fcntl(f, F_ADD_SEALS, MBOX_SEALS)) {
+		err = -errno;
+		close(f);
+		return err;
+	}
+	p = mmap(NULL, VGPU_MBOX_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+	if (p == MAP_FAILED) {
+		err = -errno;
+		close(f);
+		return err;
+	}
+	*fd = f;
+	*mb = p;
+	return 0;
+}
+
+int vgpu_mbox_map(int fd, struct vgpu_mbox **mb)
+{
+	struct stat st;
+	void *p;
+
+	/* sealed, so that the size checked is the size for good */
+	if (fstat(fd, &st) || fcntl(fd, F_GET_SEALS) != MBOX_SEALS)
+		return -EBADF;
+	if (st.st_size != VGPU_MBOX_SIZE)
+		return -EINVAL;
+	p = mmap(NULL, VGPU_MBOX_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*mb = p;
+	return 0;
+}
+
+void vgpu_mbox_unmap(struct vgpu_mbox *mb)
+{
+	if (mb)
+		munmap(mb, VGPU_MBOX_SIZE);
+}
+
+int vgpu_mbox_post(atomic_uint *seq, uint32_t v, atomic_uint *peer_sleeps, int sock)
+{
+	int err;
+
+	/* seq_cst both: either the sleeper sees @v, or we see it sleeping */
+	atomic_store(seq, v);
+	if (!atomic_load(peer_sleeps))
+		return 0;
+	err = vgpu_emsg_send(sock, VGPU_EMSG_KICK, NULL, 0, NULL, 0);
+	return err == -ECONNRESET ? -EPIPE : err;
+}
+
+/* Take a KICK waiting on @sock: 0; 1 if another message waits; -EAGAIN; -EPIPE; -errno. */
+static int take_kick(int sock)
+{
+	uint32_t hdr[2];
+	ssize_t n;
+
+	do
+		n = recv(sock, hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return -EPIPE;
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : errno == ECONNRESET ? -EPIPE : -errno;
+	if ((size_t)n != sizeof(hdr) || hdr[0] != VGPU_EMSG_KICK || hdr[1])
+		return 1;	/* the caller's vgpu_emsg_recv() checks it */
+	do
+		n = recv(sock, hdr, sizeof(hdr), MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : 0;
+}
+
+int vgpu_mbox_wait(atomic_uint *seq, uint32_t old, atomic_uint *my_sleeps, int sock,
+		   uint64_t spin_ns, uint64_t deadline_ns)
+{
+	uint64_t now = vgpu_now_ns(), spin_end = spin_ns < deadline_ns - now ? now + spin_ns :
+			deadline_ns;
+	int err;
+
+	while (atomic_load_explicit(seq, memory_order_acquire) == old) {
+		if (now >= spin_end)
+			goto sleep;
+		for (int i = 0; i < 64; i++)	/* the clock less often than the word */
+			cpu_relax();
+		now = vgpu_now_ns();
+	}
+	return 0;
+sleep:
+	for (;;) {
+		atomic_store(my_sleeps, 1);
+		if (atomic_load(seq) != old) {
+			atomic_store(my_sleeps, 0);
+			return 0;
+		}
+		err = vgpu_emsg_wait(sock, 0, deadline_ns);
+		atomic_store(my_sleeps, 0);
+		if (err)
+			return err;
+		err = take_kick(sock);
+		if (err && err != -EAGAIN)
+			return err;	/* 1: a message; -EPIPE: gone */
+		if (atomic_load(seq) != old)
+			return 0;
+	}
+}
+
 int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 {
 	char epoch[16], vm[16], dev[16], mem[24], handles[16], mods[24], ms[16], uid[16];
 	char spin[16];
-	char *argv[26], *no_env[] = { NULL };
+	char *argv[28], *no_env[] = { NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t sa;
 	sigset_t none, all;
-	int sv[2], argc = 0, err;
+	int sv[2], argc = 0, mbox_fd = -1, err;
 
 	snprintf(epoch, sizeof(epoch), "%" PRIu32, c->epoch);
 	snprintf(vm, sizeof(vm), "%" PRIu32, c->vm_id);
@@ -216,13 +344,24 @@ int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 	}
 	if (c->test_cmds)
 		argv[argc++] = (char *)"-T";
+	if (c->mbox)
+		argv[argc++] = (char *)"-x";
 	if (c->debug)
 		argv[argc++] = (char *)"-d";
 	argv[argc] = NULL;
 
+	/* off fds 3 and 4, which the dup2s below fill, and close-on-exec here */
+	if (c->mbox) {
+		mbox_fd = fcntl(c->mbox_fd, F_DUPFD_CLOEXEC, 10);
+		if (mbox_fd < 0)
+			return -errno;
+	}
 	err = vgpu_emsg_socketpair(sv);
-	if (err)
+	if (err) {
+		if (mbox_fd >= 0)
+			close(mbox_fd);
 		return err;
+	}
 	/* dup2 onto itself would keep close-on-exec: keep the child's end off fd 3 */
 	if (sv[1] == VGPU_EXEC_SOCK_FD) {
 		int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
@@ -231,6 +370,8 @@ int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 			err = -errno;
 			close(sv[0]);
 			close(sv[1]);
+			if (mbox_fd >= 0)
+				close(mbox_fd);
 			return err;
 		}
 		close(sv[1]);
@@ -252,6 +393,8 @@ int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 		err = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 		if (!err)
 			err = posix_spawn_file_actions_adddup2(&fa, sv[1], VGPU_EXEC_SOCK_FD);
+		if (!err && c->mbox)
+			err = posix_spawn_file_actions_adddup2(&fa, mbox_fd, VGPU_EXEC_MBOX_FD);
 		if (!err)
 			err = posix_spawn(pid, c->path, &fa, &sa, argv,
 					  c->env ? c->env : no_env);
@@ -259,6 +402,8 @@ int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock)
 	}
 	posix_spawnattr_destroy(&sa);
 	close(sv[1]);
+	if (mbox_fd >= 0)
+		close(mbox_fd);
 	if (err) {
 		close(sv[0]);
 		return -err;

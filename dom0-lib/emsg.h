@@ -20,6 +20,7 @@
 #ifndef VGPU_EMSG_H
 #define VGPU_EMSG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -36,6 +37,7 @@ enum vgpu_emsg_type {
 	VGPU_EMSG_FATAL	= 2,	/* executor -> parent: text; the executor exits */
 	VGPU_EMSG_RUN	= 3,	/* parent -> executor: struct vgpu_emsg_run; fds: list, response */
 	VGPU_EMSG_DONE	= 4,	/* executor -> parent: struct vgpu_emsg_done */
+	VGPU_EMSG_KICK	= 5,	/* either way, no body: the mailbox's counter moved */
 };
 
 enum vgpu_exec_backend {
@@ -94,6 +96,64 @@ struct vgpu_emsg {
 	uint8_t body[VGPU_EMSG_BODY_MAX];
 };
 
+/*
+ * The mailbox: a memfd that the parent creates for each executor (sealed
+ * so that neither side can shrink it under the other), passed as the
+ * executor's fd 4 (-x) and mapped by both. A RUN whose list and response
+ * both fit an area goes through it rather than the socket and the
+ * request file: the parent copies the list into the list area, fills run
+ * and bumps run_seq; the executor runs it, copies the response into the
+ * response area, fills done and sets done_seq to run_seq. Each waits for
+ * the other's counter polling it for its spin time, then sleeps on the
+ * socket with its *_sleeps word set; the side that moves a counter sends
+ * a KICK when it sees the other's word set. So a job that comes and goes
+ * within the spin costs no system call either way. The socket still
+ * carries READY, FATAL, the RUNs too big for the mailbox and their DONEs,
+ * and its end of file still says that the other side is gone.
+ *
+ * The parent trusts nothing in it: it copies done out once and checks it
+ * as it checks a DONE message, and reads only the response bytes that
+ * the check allows; the list it parsed is its own copy.
+ */
+#define VGPU_EXEC_MBOX_FD	4
+#define VGPU_MBOX_SIZE		(32u << 20)	/* the memfd; untouched pages cost nothing */
+#define VGPU_MBOX_DATA		4096u		/* the list area's offset */
+#define VGPU_MBOX_AREA		((VGPU_MBOX_SIZE - VGPU_MBOX_DATA) / 2)	/* each area's size */
+#define VGPU_MBOX_RSP		(VGPU_MBOX_DATA + VGPU_MBOX_AREA)	/* the response area's */
+
+struct vgpu_mbox {
+	atomic_uint run_seq;		/* parent: bumped once run and the list are in place */
+	atomic_uint done_seq;		/* executor: = run_seq once done and the response are */
+	atomic_uint exec_sleeps;	/* executor: 1 while it sleeps on the socket */
+	atomic_uint parent_sleeps;	/* parent: the same */
+	struct vgpu_emsg_run run;	/* list_off VGPU_MBOX_DATA, rsp_off VGPU_MBOX_RSP */
+	struct vgpu_emsg_done done;
+};
+
+/* Parent: a new mailbox, *@fd (close-on-exec) and *@mb mapped; 0 or -errno. */
+int vgpu_mbox_create(int *fd, struct vgpu_mbox **mb);
+/* Executor: map the mailbox @fd, which must be one vgpu_mbox_create() made. */
+int vgpu_mbox_map(int fd, struct vgpu_mbox **mb);
+void vgpu_mbox_unmap(struct vgpu_mbox *mb);
+static inline uint8_t *vgpu_mbox_at(struct vgpu_mbox *mb, uint32_t off)
+{
+	return (uint8_t *)mb + off;
+}
+
+/* Set *@seq to @v, then KICK the other side through @sock if *@peer_sleeps:
+ * 0 or -errno (-EPIPE: it is gone). */
+int vgpu_mbox_post(atomic_uint *seq, uint32_t v, atomic_uint *peer_sleeps, int sock);
+
+/*
+ * Wait until *@seq is no longer @old: 0; 1 when a message other than KICK
+ * waits on @sock (the caller receives it); -ETIMEDOUT at @deadline_ns
+ * (CLOCK_MONOTONIC, UINT64_MAX: never); -EPIPE when the other side is gone;
+ * or -errno. Polls *@seq for @spin_ns first, then sleeps on @sock with
+ * *@my_sleeps set, taking the KICKs it finds.
+ */
+int vgpu_mbox_wait(atomic_uint *seq, uint32_t old, atomic_uint *my_sleeps, int sock,
+		   uint64_t spin_ns, uint64_t deadline_ns);
+
 /* socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC): 0 or -errno. */
 int vgpu_emsg_socketpair(int sv[2]);
 
@@ -139,6 +199,8 @@ struct vgpu_exec_conf {
 	uint64_t module_quota;		/* bytes of module images */
 	uint32_t time_ms;		/* a job's limit, as the executor reports it */
 	uint32_t spin_us;		/* after a job, poll this long for the next */
+	bool mbox;			/* @mbox_fd is its mailbox (else: all through the socket) */
+	int mbox_fd;
 	bool test_cmds;			/* accept test_crash / test_hang */
 	bool debug;			/* log debug lines (to stderr) */
 	char *const *env;		/* its environment (NULL: an empty one) */
@@ -146,7 +208,7 @@ struct vgpu_exec_conf {
 
 /*
  * Fork and exec an executor for @c: its end of a new socketpair becomes its
- * fd 3; stdin is /dev/null, stdout and stderr are inherited. Returns 0 with
+ * fd 3, @c->mbox_fd (if @c->mbox) its fd 4; stdin is /dev/null, stdout and stderr are inherited. Returns 0 with
  * *@pid and *@sock (the parent's end, close-on-exec), or -errno. The
  * caller then waits for READY (or FATAL, or EOF) on *@sock.
  */

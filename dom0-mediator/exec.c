@@ -5,8 +5,8 @@
  * runs a VM's session job here with the VM's x->lock held; the last
  * vm_put() stops the VM's executor; the main thread sets up the epochs.
  * Touches the job it is given (its file and outcome), its VM's struct
- * vm_exec and vm_warnx(), the pool's I/O team and m->epochs; never
- * m->lock.
+ * vm_exec (and the executor's mailbox, read as untrusted) and
+ * vm_warnx(), the pool's I/O team and m->epochs; never m->lock.
  *
  * A session job, as the worker sees it:
  *  1. read the list through the pool's I/O team, check its CRC and check
@@ -15,9 +15,11 @@
  *     a list"), and costs no executor;
  *  2. if the VM has no live executor, start one (a new epoch) and wait for
  *     its READY;
- *  3. send RUN with the request file as both of its fds (the list, and
- *     the response written after the request) and wait
- *     for DONE at most the VM's session_time_limit_ms;
+ *  3. put the list in the executor's mailbox (emsg.h) and wait there
+ *     for its DONE at most the VM's session_time_limit_ms, then write
+ *     the response after the request; a list or response too big for
+ *     the mailbox goes as a RUN message with the request file as both
+ *     of its fds (the list, and the response written after the request);
  *  4. over the limit: SIGKILL, reap, answer -ETIMEDOUT. End of file (it
  *     crashed, or something killed it): reap, answer -EFAULT naming how it
  *     died. DONE that says the device context was lost: answer it, reap.
@@ -65,6 +67,8 @@ void exec_init(struct vm_exec *x)
 	pthread_mutex_init(&x->lock, NULL);
 	x->pid = 0;
 	x->sock = -1;
+	x->mbox = NULL;
+	x->mbox_seq = 0;
 	x->epoch = 0;
 	x->starts = 0;
 }
@@ -164,6 +168,8 @@ static void kill_reap(struct vm_exec *x, char *how, size_t len)
 	if (x->sock >= 0)
 		close(x->sock);
 	x->sock = -1;
+	vgpu_mbox_unmap(x->mbox);
+	x->mbox = NULL;
 	if (x->pid <= 0)
 		return;
 	kill(x->pid, SIGKILL);	/* nothing if it is already a zombie */
@@ -237,8 +243,21 @@ static int start(struct mediator *m, const struct job *j, const struct exec_limi
 	}
 	x->mps = mps;
 	c.epoch = next_epoch(m);
-	err = vgpu_exec_spawn(&c, &x->pid, &x->sock);
+	/* a new mailbox for each executor: nothing an old one wrote is read */
+	err = vgpu_mbox_create(&c.mbox_fd, &x->mbox);
 	if (err) {
+		x->mbox = NULL;
+		vm_warnx(vm, "no mailbox for the executor (%s): its lists go through the socket "
+			 "and files", strerror(-err));
+	}
+	c.mbox = x->mbox != NULL;
+	x->mbox_seq = 0;
+	err = vgpu_exec_spawn(&c, &x->pid, &x->sock);
+	if (c.mbox)
+		close(c.mbox_fd);	/* the executor has its own; the mapping stays */
+	if (err) {
+		vgpu_mbox_unmap(x->mbox);
+		x->mbox = NULL;
 		if (mps)
 			mps_client_end(&m->mps, x, false);
 		x->pid = 0;
@@ -370,8 +389,9 @@ static void answer_refused(struct job *j, const uint8_t *list, int err, uint32_t
 	j->out_crc = vgpu_crc32c(0, buf, sizeof(buf));
 }
 
-/* Step 1: read and check the list. 0 if the executor may have it. */
-static int check_list(struct mediator *m, unsigned int pool, struct job *j)
+/* Step 1: read and check the list. 0 if the executor may have it, with
+ * the list read in *@listp (the caller's to free). */
+static int check_list(struct mediator *m, unsigned int pool, struct job *j, uint8_t **listp)
 {
 	uint64_t len = j->hdr.payload_len;
 	char why[VGPU_SESS_MSG_LEN];
@@ -398,22 +418,77 @@ static int check_list(struct mediator *m, unsigned int pool, struct job *j)
 		return j->status = err == -EBADMSG ? err : -EIO;
 	}
 	err = vgpu_sess_parse(list, len, &cmds, &ncmds, &failed, why);
+	free(cmds);
 	if (err) {
 		answer_refused(j, list, err, failed, why);
 		vm_warnx(j->vm, "session job %016" PRIx64 " refused: %s", j->hdr.id, j->msg);
+		free(list);
+		return err;
 	}
-	free(cmds);
-	free(list);
-	return err;
+	*listp = list;
+	return 0;
+}
+
+/*
+ * Step 3 through the mailbox: put @run and @list in it, wait for the
+ * executor's DONE there and copy it to @done, the response to @j's file.
+ * 0; -EPIPE before the executor took the RUN (it is gone); -ETIMEDOUT;
+ * -EPIPE after (it died); -EBADMSG with @text when it broke the protocol;
+ * -EIO with @j's outcome set when the response could not be written.
+ */
+static int mbox_run(struct mediator *m, struct vm_exec *x, struct job *j,
+		    const struct vgpu_emsg_run *run, const uint8_t *list, uint64_t deadline_ns,
+		    struct vgpu_emsg_done *done, char *text, bool *taken)
+{
+	struct vgpu_mbox *mb = x->mbox;
+	struct vgpu_emsg_run r = *run;
+	uint32_t seq = x->mbox_seq + 1;
+	int err;
+
+	r.list_off = VGPU_MBOX_DATA;
+	r.rsp_off = VGPU_MBOX_RSP;
+	memcpy(vgpu_mbox_at(mb, VGPU_MBOX_DATA), list, run->list_len);
+	memcpy(&mb->run, &r, sizeof(r));
+	err = vgpu_mbox_post(&mb->run_seq, seq, &mb->exec_sleeps, x->sock);
+	if (err)
+		return err == -EPIPE ? -EPIPE : -EIO;
+	x->mbox_seq = seq;
+	*taken = true;
+	err = vgpu_mbox_wait(&mb->done_seq, seq - 1, &mb->parent_sleeps, x->sock,
+			     (uint64_t)m->conf.worker_spin_us * 1000, deadline_ns);
+	if (err == 1) {
+		snprintf(text, VGPU_SESS_MSG_LEN, "a message on the socket during a mailbox RUN");
+		return -EBADMSG;
+	}
+	if (err)
+		return err;
+	memcpy(done, &mb->done, sizeof(*done));	/* once: it may change under us */
+	if (atomic_load(&mb->done_seq) != seq) {
+		snprintf(text, VGPU_SESS_MSG_LEN, "done_seq %u for RUN %u",
+			 atomic_load(&mb->done_seq), seq);
+		return -EBADMSG;
+	}
+	if (done->rsp_len > run->rsp_max)
+		return 0;	/* the caller's check refuses it */
+	err = done->rsp_len ? vgpu_pwrite_full(j->fd, vgpu_mbox_at(mb, VGPU_MBOX_RSP),
+					       (size_t)done->rsp_len, run->rsp_off) : 0;
+	if (err) {	/* the list ran; its answer has no session response */
+		done->status = -EIO;
+		done->rsp_len = 0;
+		snprintf(done->msg, sizeof(done->msg), "cannot write the response: %s",
+			 strerror(-err));
+	}
+	return 0;
 }
 
 /* Steps 3 and 4 on a live executor: 0 when @j's outcome is recorded,
  * -EAGAIN when the executor was dead before it took the job. */
-static int run_on(struct mediator *m, struct vm *vm, struct job *j,
+static int run_on(struct mediator *m, struct vm *vm, struct job *j, const uint8_t *list,
 		  const struct exec_limits *lim, unsigned int *events)
 {
 	struct vm_exec *x = &vm->exec;
 	uint64_t req_size = j->hdr.hdr_size + j->hdr.payload_len;
+	uint64_t deadline_ns = vgpu_now_ns() + lim->time_ms * 1000000ull;
 	struct vgpu_emsg_run run = {
 		.id = j->hdr.id, .list_off = j->hdr.hdr_size, .list_len = j->hdr.payload_len,
 		.rsp_off = req_size, .rsp_max = j->hdr.out_len,
@@ -422,15 +497,32 @@ static int run_on(struct mediator *m, struct vm *vm, struct job *j,
 	struct vgpu_emsg msg;
 	char how[32], text[VGPU_SESS_MSG_LEN];
 	int fds[2] = { j->fd, j->fd }, err;
+	bool taken = false;
 
-	/*
-	 * The list and the response are the one accepted file, the response
-	 * after the request: one descriptor serves as both (a read-only one
-	 * beside it would guard nothing, and reopening one through /proc cost
-	 * a path walk on every job).
-	 */
-	err = vgpu_emsg_send(x->sock, VGPU_EMSG_RUN, &run, sizeof(run), fds, 2);
-	if (err == -EPIPE || err == -ECONNRESET) {
+	if (x->mbox && run.list_len <= VGPU_MBOX_AREA && run.rsp_max <= VGPU_MBOX_AREA) {
+		err = mbox_run(m, x, j, &run, list, deadline_ns, &done, text, &taken);
+	} else {
+		/*
+		 * Too big for the mailbox: the list and the response are the
+		 * one accepted file, the response after the request. One
+		 * descriptor serves as both (a read-only one beside it would
+		 * guard nothing, and reopening one through /proc cost a path
+		 * walk on every job).
+		 */
+		err = vgpu_emsg_send(x->sock, VGPU_EMSG_RUN, &run, sizeof(run), fds, 2);
+		if (err == -ECONNRESET)
+			err = -EPIPE;
+		if (!err) {
+			taken = true;
+			err = recv_until(x->sock, (uint64_t)m->conf.worker_spin_us * 1000,
+					 deadline_ns, &msg);
+		}
+		if (!err)
+			err = vgpu_emsg_expect(&msg, VGPU_EMSG_DONE, sizeof(done), 0, text);
+		if (!err)
+			memcpy(&done, msg.body, sizeof(done));
+	}
+	if (err == -EPIPE && !taken) {
 		kill_reap(x, how, sizeof(how));
 		vm_warnx(vm, "executor epoch %" PRIu32 " died before a job (%s); session state lost",
 			 x->epoch, how);
@@ -439,9 +531,6 @@ static int run_on(struct mediator *m, struct vm *vm, struct job *j,
 			mps_ended(m, vm, NULL, events);
 		return -EAGAIN;
 	}
-	if (!err)
-		err = recv_until(x->sock, (uint64_t)m->conf.worker_spin_us * 1000,
-				 vgpu_now_ns() + lim->time_ms * 1000000ull, &msg);
 	if (err == -ETIMEDOUT) {
 		kill_reap(x, how, sizeof(how));
 		j->status = -ETIMEDOUT;
@@ -466,10 +555,7 @@ static int run_on(struct mediator *m, struct vm *vm, struct job *j,
 			mps_ended(m, vm, j, events);
 		return 0;
 	}
-	if (!err)
-		err = vgpu_emsg_expect(&msg, VGPU_EMSG_DONE, sizeof(done), 0, text);
 	if (!err) {
-		memcpy(&done, msg.body, sizeof(done));
 		done.msg[sizeof(done.msg) - 1] = '\0';
 		if (done.id != run.id || done.rsp_len > run.rsp_max ||
 		    (!done.status && !done.rsp_len)) {
@@ -513,6 +599,7 @@ void exec_run(struct mediator *m, unsigned int pool, struct job *j,
 {
 	struct vm *vm = j->vm;
 	struct vm_exec *x = &vm->exec;
+	uint8_t *list = NULL;
 	int err;
 
 	j->msg[0] = '\0';
@@ -520,7 +607,7 @@ void exec_run(struct mediator *m, unsigned int pool, struct job *j,
 	j->out_crc = 0;
 	j->exec_ns = 0;
 	j->status = 0;	/* started_ns: the worker's stamp as it took @j */
-	if (check_list(m, pool, j))
+	if (check_list(m, pool, j, &list))
 		goto out;
 	pthread_mutex_lock(&x->lock);
 	for (int tries = 0; tries < 2; tries++) {
@@ -542,13 +629,14 @@ void exec_run(struct mediator *m, unsigned int pool, struct job *j,
 			if (x->starts > 1)
 				*events |= EXEC_EV_RESTARTED;
 		}
-		err = run_on(m, vm, j, lim, events);
+		err = run_on(m, vm, j, list, lim, events);
 		if (err != -EAGAIN)
 			break;
 		j->status = -EIO;
 		snprintf(j->msg, sizeof(j->msg), "executor died before the job");
 	}
 	pthread_mutex_unlock(&x->lock);
+	free(list);
 out:
 	j->finished_ns = vgpu_now_ns();
 	if (!j->status)

@@ -40,6 +40,8 @@ struct vm_exec {
 	pthread_mutex_t lock;		/* held across a session job */
 	pid_t pid;			/* 0: none running */
 	int sock;			/* our end of its socketpair, or -1 */
+	struct vgpu_mbox *mbox;		/* its mailbox (emsg.h), mapped; NULL: none */
+	uint32_t mbox_seq;		/* the run_seq of the last RUN put in it */
 	uint32_t epoch;			/* its handle epoch */
 	unsigned int starts;		/* executors started for the VM */
 	/* isolation = mps (mps.h): [lock] unless marked */

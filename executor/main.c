@@ -6,8 +6,10 @@
  * quotas on the command line and its end of a SOCK_SEQPACKET socketpair as
  * fd 3. Before it reads anything untrusted it closes every other fd,
  * becomes the configured user, and sets no_new_privs; it then creates the
- * device context, says READY, and runs one RUN message at a time: the list
- * comes from, and the response goes to, files it gets only as fds.
+ * device context, says READY, and runs one RUN at a time: the list comes
+ * from, and the response goes to, the mailbox the parent shares with it
+ * (-x: fd 4, emsg.h) or, for lists too big for it and without -x, files
+ * it gets only as fds.
  *
  * Device printf and assert text (the CUDA driver writes the one to stdout,
  * the other to stderr) is caught by one pipe on fds 1 and 2 (fd 1 alone
@@ -47,7 +49,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: vgpu-executor [-dT] [-b cpu|cuda] [-g device] -e epoch [-i vm_id]\n"
 		   "                     [-m mem_bytes] [-n handles] [-M module_bytes]\n"
-		   "                     [-s spin_us] [-t time_limit_ms] [-u user [-U uid]]\n"
+		   "                     [-s spin_us] [-t time_limit_ms] [-u user [-U uid]] [-x]\n"
 		   "       vgpu-executor --version\n"
 		   "Started by vgpu-mediator with its socket as fd 3; see vgpu-executor(8).\n");
 }
@@ -288,6 +290,54 @@ done:
 		log_warnx("sending DONE failed: the parent is gone");
 }
 
+/*
+ * One RUN through the mailbox (emsg.h): the list is in its list area (the
+ * parent's, which it leaves alone until DONE), the response goes to its
+ * response area, DONE to its done, and done_seq to @seq, the run_seq of
+ * this RUN.
+ */
+static void run_mbox(struct xstate *s, int sock, struct vgpu_mbox *mb, uint32_t seq)
+{
+	struct vgpu_emsg_done done = { .failed = VGPU_SESS_NONE };
+	struct vgpu_sess_rsp_hdr h;
+	struct vgpu_emsg_run run;
+	struct xbuf *rsp = &rsp_buf;
+	uint64_t t0 = now_ns();
+	int err;
+
+	memcpy(&run, &mb->run, sizeof(run));
+	done.id = run.id;
+	if (run.list_off != VGPU_MBOX_DATA || run.list_len > VGPU_MBOX_AREA ||
+	    run.rsp_off != VGPU_MBOX_RSP || run.rsp_max > VGPU_MBOX_AREA ||
+	    run.rsp_max < VGPU_SESS_RSP_HDR_SIZE) {
+		err = -EINVAL;
+		snprintf(done.msg, sizeof(done.msg), "RUN in the mailbox: list %" PRIu64
+			 " or rsp_max %" PRIu64 " out of range", run.list_len, run.rsp_max);
+		goto done;
+	}
+	err = x_run(s, vgpu_mbox_at(mb, VGPU_MBOX_DATA), run.list_len, run.rsp_max, drain_text,
+		    rsp, &h);
+	if (err) {
+		snprintf(done.msg, sizeof(done.msg), "out of host memory for the response");
+		goto done;
+	}
+	memcpy(vgpu_mbox_at(mb, VGPU_MBOX_RSP), rsp->p, rsp->len);	/* <= rsp_max */
+	done.rsp_len = rsp->len;
+	done.rsp_crc = vgpu_crc32c(0, rsp->p, rsp->len);
+	done.status = h.status;
+	done.failed = h.failed;
+	memcpy(done.msg, h.msg, sizeof(done.msg));
+	err = h.status;
+done:
+	done.status = err;
+	if (*s->be->lost)
+		done.flags |= VGPU_EMSG_DONE_F_LOST;
+	done.run_ns = now_ns() - t0;
+	memcpy(&mb->done, &done, sizeof(done));
+	if (vgpu_mbox_post(&mb->done_seq, seq, &mb->parent_sleeps, sock))
+		log_warnx("posting DONE failed: the parent is gone");
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -308,11 +358,13 @@ int main(int argc, char **argv)
 	uint64_t v, vm_id = 0, epoch = 0, device = 0, spin_ns = 0;
 	struct rlimit no_core = { 0, 0 };
 	struct stat st;
-	bool debug = false;
+	struct vgpu_mbox *mb = NULL;
+	bool debug = false, use_mbox = false;
+	uint32_t seen = 0;
 	int c, err, sock = VGPU_EXEC_SOCK_FD;
 	pid_t parent = getppid();
 
-	while ((c = getopt_long(argc, argv, "b:de:g:hi:m:M:n:s:t:Tu:U:V", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:de:g:hi:m:M:n:s:t:Tu:U:Vx", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (!strcmp(optarg, "cpu"))
@@ -334,6 +386,7 @@ int main(int argc, char **argv)
 			break;
 		case 'd': debug = true; break;
 		case 'T': s.test_cmds = true; break;
+		case 'x': use_mbox = true; break;
 		case 'u': user = optarg; break;
 		case 'e': case 'g': case 'i': case 'm': case 'M': case 'n': case 's': case 't':
 		case 'U':
@@ -381,6 +434,15 @@ int main(int argc, char **argv)
 		log_warnx("fd %d is not a socket: start me from vgpu-mediator", sock);
 		return 1;
 	}
+	/* mapped before fd 4 closes with the others */
+	if (use_mbox) {
+		err = vgpu_mbox_map(VGPU_EXEC_MBOX_FD, &mb);
+		if (err) {
+			log_warnx("fd %d is not a mailbox: %s", VGPU_EXEC_MBOX_FD, strerror(-err));
+			return 1;
+		}
+		seen = atomic_load(&mb->run_seq);
+	}
 	/* no core files of guest data; nothing else open; no privileges */
 	setrlimit(RLIMIT_CORE, &no_core);
 	if (close_other_fds() || drop_privileges(user, uid) ||
@@ -408,7 +470,19 @@ int main(int argc, char **argv)
 		struct vgpu_emsg m;
 
 		/* the next RUN often follows at once: poll for it a while first */
-		err = vgpu_emsg_wait(sock, spin_ns, UINT64_MAX);
+		if (mb) {	/* in the mailbox, or on the socket if too big for it */
+			err = vgpu_mbox_wait(&mb->run_seq, seen, &mb->exec_sleeps, sock, spin_ns,
+					     UINT64_MAX);
+			if (!err) {
+				seen = atomic_load(&mb->run_seq);
+				run_mbox(&s, sock, mb, seen);
+				goto ran;
+			}
+			if (err == 1)
+				err = 0;
+		} else {
+			err = vgpu_emsg_wait(sock, spin_ns, UINT64_MAX);
+		}
 		if (!err)
 			err = vgpu_emsg_recv(sock, &m);
 		if (err && err != -EBADMSG) {	/* -EPIPE: the parent is done with us */
@@ -426,6 +500,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		run_one(&s, sock, &m);
+ran:
 		if (*s.be->lost) {
 			log_warnx("vm %" PRIu64 ": device context lost: exiting", vm_id);
 			return 2;
@@ -434,5 +509,6 @@ int main(int argc, char **argv)
 	x_reset(&s);
 	xbuf_free(&list_buf);
 	xbuf_free(&rsp_buf);
+	vgpu_mbox_unmap(mb);
 	return 0;
 }

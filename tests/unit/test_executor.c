@@ -5,12 +5,16 @@
  * command lists against a model of device memory (fresh printed seed);
  * handles of one executor refused by another; quotas exact at their
  * boundary; every run-time error of protocol.rst; the crash and hang test
- * commands; bad messages from the parent; the dropped privileges.
+ * commands; bad messages from the parent; the dropped privileges. The
+ * fixture's tests run twice: lists through files and fds, and through the
+ * mailbox (emsg.h) as the mediator sends them; the mailbox's wait and post
+ * are tested on their own against lost wake-ups.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,10 +43,12 @@ struct xproc {
 	pid_t pid;
 	int sock;
 	uint32_t epoch;
+	struct vgpu_mbox *mb;	/* its mailbox, or NULL: lists through files */
+	uint32_t seq;		/* the last run_seq posted */
 };
 
 static int start_spin(struct xproc *x, uint32_t epoch, uint64_t mem, uint32_t handles,
-		      bool test_cmds, uint32_t spin_us)
+		      bool test_cmds, uint32_t spin_us, bool mbox)
 {
 	struct vgpu_exec_conf c = {
 		.path = test_bin("vgpu-executor"), .user = "nobody", .backend = VGPU_EXEC_CPU,
@@ -54,7 +60,17 @@ static int start_spin(struct xproc *x, uint32_t epoch, uint64_t mem, uint32_t ha
 	int err;
 
 	x->epoch = epoch;
+	x->mb = NULL;
+	x->seq = 0;
+	if (mbox) {
+		err = vgpu_mbox_create(&c.mbox_fd, &x->mb);
+		if (err)
+			return err;
+		c.mbox = true;
+	}
 	err = vgpu_exec_spawn(&c, &x->pid, &x->sock);
+	if (mbox)
+		close(c.mbox_fd);
 	if (err)
 		return err;
 	err = vgpu_emsg_recv(x->sock, &m);
@@ -66,7 +82,7 @@ static int start_spin(struct xproc *x, uint32_t epoch, uint64_t mem, uint32_t ha
 static int start(struct xproc *x, uint32_t epoch, uint64_t mem, uint32_t handles,
 		 bool test_cmds)
 {
-	return start_spin(x, epoch, mem, handles, test_cmds, 0);
+	return start_spin(x, epoch, mem, handles, test_cmds, 0, false);
 }
 
 /* Close the socket (the executor exits) and reap it; its wait status. */
@@ -80,6 +96,8 @@ static int stop(struct xproc *x)
 	if (x->pid > 0)
 		waitpid(x->pid, &st, 0);
 	x->pid = 0;
+	vgpu_mbox_unmap(x->mb);
+	x->mb = NULL;
 	return st;
 }
 
@@ -102,9 +120,49 @@ struct xres {
 	int parse_err;
 };
 
+/* The bytes of a DONE's response at @p, checked and parsed into @r. */
+static int take_rsp(struct xres *r, const uint8_t *p)
+{
+	char why[VGPU_SESS_MSG_LEN];
+
+	r->bytes = malloc(r->done.rsp_len + 1);
+	if (!r->bytes)
+		return -ENOMEM;
+	memcpy(r->bytes, p, r->done.rsp_len);
+	if (vgpu_crc32c(0, r->bytes, r->done.rsp_len) != r->done.rsp_crc)
+		return -EBADMSG;
+	r->parse_err = vgpu_sess_rsp_parse(r->bytes, r->done.rsp_len, &r->rsp, why);
+	return 0;
+}
+
+/* run_list() through the mailbox, as the mediator's mbox_run() does. */
+static int run_mbox(struct xproc *x, const struct vgpu_sess_buf *b, uint64_t rsp_max,
+		    int timeout_ms, struct xres *r)
+{
+	struct vgpu_emsg_run run = {
+		.id = 7, .list_off = VGPU_MBOX_DATA, .list_len = b->len, .rsp_off = VGPU_MBOX_RSP,
+		.rsp_max = rsp_max,
+	};
+	int err;
+
+	memcpy(vgpu_mbox_at(x->mb, VGPU_MBOX_DATA), b->p, b->len);
+	memcpy(&x->mb->run, &run, sizeof(run));
+	err = vgpu_mbox_post(&x->mb->run_seq, ++x->seq, &x->mb->exec_sleeps, x->sock);
+	if (!err)
+		err = vgpu_mbox_wait(&x->mb->done_seq, x->seq - 1, &x->mb->parent_sleeps,
+				     x->sock, 20000, vgpu_now_ns() + timeout_ms * 1000000ull);
+	if (err)
+		return err == 1 ? -EBADMSG : err;
+	memcpy(&r->done, &x->mb->done, sizeof(r->done));
+	if (atomic_load(&x->mb->done_seq) != x->seq || r->done.rsp_len > rsp_max)
+		return -EBADMSG;
+	return take_rsp(r, vgpu_mbox_at(x->mb, VGPU_MBOX_RSP));
+}
+
 /*
  * Send the list and wait up to @timeout_ms for DONE: 0, -ETIMEDOUT, -EPIPE
- * (the executor died) or another -errno.
+ * (the executor died) or another -errno. Through the mailbox if @x has one
+ * and the list and response fit, as the mediator does.
  */
 static int run_list(struct xproc *x, const struct vgpu_sess_buf *b, uint64_t rsp_max,
 		    int timeout_ms, struct xres *r)
@@ -119,6 +177,8 @@ static int run_list(struct xproc *x, const struct vgpu_sess_buf *b, uint64_t rsp
 	int fds[2], err;
 
 	memset(r, 0, sizeof(*r));
+	if (x->mb && b->len <= VGPU_MBOX_AREA && rsp_max <= VGPU_MBOX_AREA)
+		return run_mbox(x, b, rsp_max, timeout_ms, r);
 	fds[0] = memfd_with(b->p, b->len, LIST_OFF);
 	fds[1] = memfd_with(NULL, 0, 0);
 	if (fds[0] < 0 || fds[1] < 0)
@@ -131,14 +191,15 @@ static int run_list(struct xproc *x, const struct vgpu_sess_buf *b, uint64_t rsp
 	if (!err)
 		err = vgpu_emsg_expect(&m, VGPU_EMSG_DONE, sizeof(r->done), 0, why);
 	if (!err) {
+		uint8_t *p;
+
 		memcpy(&r->done, m.body, sizeof(r->done));
-		r->bytes = malloc(r->done.rsp_len + 1);
-		if (pread(fds[1], r->bytes, r->done.rsp_len, RSP_OFF) != (ssize_t)r->done.rsp_len)
+		p = malloc(r->done.rsp_len + 1);
+		if (!p || pread(fds[1], p, r->done.rsp_len, RSP_OFF) != (ssize_t)r->done.rsp_len)
 			err = -EIO;
-		else if (vgpu_crc32c(0, r->bytes, r->done.rsp_len) != r->done.rsp_crc)
-			err = -EBADMSG;
 		else
-			r->parse_err = vgpu_sess_rsp_parse(r->bytes, r->done.rsp_len, &r->rsp, why);
+			err = take_rsp(r, p);
+		free(p);
 	}
 	close(fds[0]);
 	close(fds[1]);
@@ -169,12 +230,27 @@ FIXTURE(exec)
 	struct xres r;
 };
 
+FIXTURE_VARIANT(exec)
+{
+	bool mbox;
+};
+
+FIXTURE_VARIANT_ADD(exec, files)
+{
+	.mbox = false,
+};
+
+FIXTURE_VARIANT_ADD(exec, mailbox)
+{
+	.mbox = true,
+};
+
 FIXTURE_SETUP(exec)
 {
 	test_seed();
 	memset(&self->r, 0, sizeof(self->r));
 	/* polling for the next RUN between lists, as the mediator starts them */
-	ASSERT_EQ(0, start_spin(&self->x, 5, 1 << 20, 64, false, 50));
+	ASSERT_EQ(0, start_spin(&self->x, 5, 1 << 20, 64, false, 50, variant->mbox));
 	vgpu_sess_begin(&self->b);
 }
 
@@ -668,6 +744,177 @@ TEST(emsg_wait_spins_then_sleeps_until_the_deadline_or_a_message)
 	close(sv[1]);
 	EXPECT_EQ(0, vgpu_emsg_wait(sv[0], 0, vgpu_now_ns() + 1000000000));
 	close(sv[0]);
+}
+
+/* One side of a ping-pong through a mailbox: the parent's or the executor's. */
+struct pingpong {
+	struct vgpu_mbox *mb;
+	int sock;
+	bool parent;
+	unsigned int rounds, seed;
+	int err;		/* the first failure, or 0 */
+};
+
+static void *pingpong_side(void *arg)
+{
+	struct pingpong *pp = arg;
+	struct vgpu_mbox *mb = pp->mb;
+	unsigned int seed = pp->seed;
+
+	for (uint32_t i = 1; i <= pp->rounds && !pp->err; i++) {
+		/* spin: none (every wait sleeps) to longer than the other's delay */
+		uint64_t spin = rand_r(&seed) % 3 ? 0 : rand_r(&seed) % 40000;
+		uint64_t deadline = vgpu_now_ns() + 10000000000ull;	/* lost: 10 s */
+
+		if (rand_r(&seed) % 4 == 0)
+			usleep(rand_r(&seed) % 50);
+		if (pp->parent) {
+			pp->err = vgpu_mbox_post(&mb->run_seq, i, &mb->exec_sleeps, pp->sock);
+			if (!pp->err)
+				pp->err = vgpu_mbox_wait(&mb->done_seq, i - 1, &mb->parent_sleeps,
+							 pp->sock, spin, deadline);
+			if (!pp->err && atomic_load(&mb->done_seq) != i)
+				pp->err = -EBADMSG;
+		} else {
+			pp->err = vgpu_mbox_wait(&mb->run_seq, i - 1, &mb->exec_sleeps, pp->sock,
+						 spin, deadline);
+			if (!pp->err)
+				pp->err = vgpu_mbox_post(&mb->done_seq, i, &mb->parent_sleeps,
+							 pp->sock);
+		}
+	}
+	return NULL;
+}
+
+TEST(mbox_post_and_wait_never_lose_a_wake_up)
+{
+	struct pingpong side[2];
+	struct vgpu_mbox *mb;
+	pthread_t t[2];
+	int sv[2], fd;
+
+	test_seed();
+	ASSERT_EQ(0, vgpu_emsg_socketpair(sv));
+	ASSERT_EQ(0, vgpu_mbox_create(&fd, &mb));
+	for (int i = 0; i < 2; i++) {
+		side[i] = (struct pingpong){ .mb = mb, .sock = sv[i], .parent = i == 0,
+					     .rounds = 5000, .seed = (unsigned int)test_rand() };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, pingpong_side, &side[i]));
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_EQ(0, side[i].err) TH_LOG("%s side: %s", i ? "executor" : "parent",
+						 strerror(-side[i].err));
+	}
+	EXPECT_EQ(5000u, atomic_load(&mb->done_seq));
+	vgpu_mbox_unmap(mb);
+	close(fd);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+TEST(mbox_wait_tells_a_timeout_a_message_and_the_peer_gone)
+{
+	struct vgpu_mbox *mb;
+	struct vgpu_emsg m;
+	uint64_t t0;
+	int sv[2], fd;
+
+	ASSERT_EQ(0, vgpu_emsg_socketpair(sv));
+	ASSERT_EQ(0, vgpu_mbox_create(&fd, &mb));
+	/* nothing moves: the deadline, spinning or asleep */
+	t0 = vgpu_now_ns();
+	EXPECT_EQ(-ETIMEDOUT, vgpu_mbox_wait(&mb->done_seq, 0, &mb->parent_sleeps, sv[0], 0,
+					     t0 + 20000000));
+	EXPECT_GE(vgpu_now_ns() - t0, 20000000u);
+	EXPECT_EQ(-ETIMEDOUT, vgpu_mbox_wait(&mb->done_seq, 0, &mb->parent_sleeps, sv[0],
+					     UINT64_MAX, vgpu_now_ns() + 5000000));
+	EXPECT_EQ(0u, atomic_load(&mb->parent_sleeps));
+	/* a stray KICK is taken and is no wake-up */
+	ASSERT_EQ(0, vgpu_emsg_send(sv[1], VGPU_EMSG_KICK, NULL, 0, NULL, 0));
+	EXPECT_EQ(-ETIMEDOUT, vgpu_mbox_wait(&mb->done_seq, 0, &mb->parent_sleeps, sv[0], 0,
+					     vgpu_now_ns() + 20000000));
+	EXPECT_EQ(-ETIMEDOUT, vgpu_emsg_wait(sv[0], 0, vgpu_now_ns() + 1000000));	/* taken */
+	/* a moved counter, seen spinning or asleep, with no KICK needed */
+	atomic_store(&mb->done_seq, 1);
+	EXPECT_EQ(0, vgpu_mbox_wait(&mb->done_seq, 0, &mb->parent_sleeps, sv[0], 0, UINT64_MAX));
+	EXPECT_EQ(0, vgpu_mbox_wait(&mb->done_seq, 0, &mb->parent_sleeps, sv[0], 1000000,
+				    UINT64_MAX));
+	/* no sleeper: a post sends nothing */
+	EXPECT_EQ(0, vgpu_mbox_post(&mb->run_seq, 1, &mb->exec_sleeps, sv[0]));
+	EXPECT_EQ(-ETIMEDOUT, vgpu_emsg_wait(sv[1], 0, vgpu_now_ns() + 10000000));
+	/* another message: for the caller, left on the socket */
+	ASSERT_EQ(0, vgpu_emsg_send(sv[1], VGPU_EMSG_DONE, NULL, 0, NULL, 0));
+	EXPECT_EQ(1, vgpu_mbox_wait(&mb->done_seq, 1, &mb->parent_sleeps, sv[0], 0, UINT64_MAX));
+	ASSERT_EQ(0, vgpu_emsg_recv(sv[0], &m));
+	EXPECT_EQ((uint32_t)VGPU_EMSG_DONE, m.type);
+	/* the peer gone, asleep or posting to a sleeper */
+	atomic_store(&mb->exec_sleeps, 1);
+	close(sv[1]);
+	EXPECT_EQ(-EPIPE, vgpu_mbox_wait(&mb->done_seq, 1, &mb->parent_sleeps, sv[0], 0,
+					 vgpu_now_ns() + 1000000000));
+	EXPECT_EQ(-EPIPE, vgpu_mbox_post(&mb->run_seq, 2, &mb->exec_sleeps, sv[0]));
+	vgpu_mbox_unmap(mb);
+	close(fd);
+	close(sv[0]);
+}
+
+TEST(a_mailbox_is_a_sealed_memfd_of_its_size)
+{
+	struct vgpu_mbox *mb, *other;
+	int fd, bad;
+
+	ASSERT_EQ(0, vgpu_mbox_create(&fd, &mb));
+	/* neither side can shrink it under the other (a SIGBUS in the mediator) */
+	EXPECT_NE(0, ftruncate(fd, 4096));
+	EXPECT_EQ(EPERM, errno);
+	ASSERT_EQ(0, vgpu_mbox_map(fd, &other));
+	vgpu_mbox_unmap(other);
+	/* unsealed, or of another size: refused */
+	bad = memfd_create("t", MFD_CLOEXEC);
+	ASSERT_LE(0, bad);
+	ASSERT_EQ(0, ftruncate(bad, VGPU_MBOX_SIZE));
+	EXPECT_EQ(-EBADF, vgpu_mbox_map(bad, &other));
+	close(bad);
+	bad = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ASSERT_LE(0, bad);
+	ASSERT_EQ(0, ftruncate(bad, VGPU_MBOX_SIZE / 2));
+	ASSERT_EQ(0, fcntl(bad, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
+	EXPECT_EQ(-EINVAL, vgpu_mbox_map(bad, &other));
+	close(bad);
+	vgpu_mbox_unmap(mb);
+	close(fd);
+}
+
+TEST_F(exec, a_mailbox_run_out_of_range_is_refused)
+{
+	struct vgpu_emsg_run run = {
+		.id = 9, .list_off = VGPU_MBOX_DATA, .list_len = VGPU_MBOX_AREA + 1,
+		.rsp_off = VGPU_MBOX_RSP, .rsp_max = 4096,
+	};
+	struct vgpu_mbox *mb = self->x.mb;
+
+	if (!variant->mbox)
+		SKIP(return, "lists through files here");
+	/* a list past its area, then a response area elsewhere */
+	for (int i = 0; i < 2; i++) {
+		if (i) {
+			run.list_len = 64;
+			run.rsp_off = VGPU_MBOX_DATA;
+		}
+		memcpy(&mb->run, &run, sizeof(run));
+		ASSERT_EQ(0, vgpu_mbox_post(&mb->run_seq, ++self->x.seq, &mb->exec_sleeps,
+					    self->x.sock));
+		ASSERT_EQ(0, vgpu_mbox_wait(&mb->done_seq, self->x.seq - 1, &mb->parent_sleeps,
+					    self->x.sock, 0, vgpu_now_ns() + 5000000000ull));
+		EXPECT_EQ(-EINVAL, mb->done.status);
+		EXPECT_EQ(0u, mb->done.rsp_len);
+		EXPECT_EQ(9u, mb->done.id);
+		printf("# %s\n", mb->done.msg);
+	}
+	/* and it still runs a good list */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TIMESTAMP));
+	run_expect(_metadata, &self->x, &self->b, &self->r, 0, VGPU_SESS_NONE);
 }
 
 TEST_F(exec, bad_messages_from_the_parent_are_refused)
