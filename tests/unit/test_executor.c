@@ -917,6 +917,26 @@ TEST_F(exec, a_mailbox_run_out_of_range_is_refused)
 	run_expect(_metadata, &self->x, &self->b, &self->r, 0, VGPU_SESS_NONE);
 }
 
+/* Mailbox or not, one executor takes a list too big for it as a message. */
+TEST_F(exec, a_response_too_big_for_the_mailbox_goes_through_files)
+{
+	for (int i = 0; i < 3; i++) {
+		uint64_t rsp_max = i == 1 ? VGPU_MBOX_AREA + 4096ull : 1 << 20;
+
+		xres_free(&self->r);
+		vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TIMESTAMP));
+		ASSERT_EQ(0, vgpu_sess_finish(&self->b));
+		ASSERT_EQ(0, run_list(&self->x, &self->b, rsp_max, 5000, &self->r));
+		EXPECT_EQ(0, self->r.parse_err);
+		EXPECT_EQ(0, self->r.done.status) TH_LOG("%s", self->r.done.msg);
+		EXPECT_EQ(1u, self->r.rsp.hdr.nrun);
+		vgpu_sess_buf_free(&self->b);
+		vgpu_sess_begin(&self->b);
+	}
+	if (self->x.mb)	/* the first and the last through the mailbox */
+		EXPECT_EQ(2u, atomic_load(&self->x.mb->done_seq));
+}
+
 TEST_F(exec, bad_messages_from_the_parent_are_refused)
 {
 	struct vgpu_emsg_run run = { .list_len = 32, .rsp_max = 4096 };
