@@ -230,16 +230,45 @@ static int write_all(int fd, const void *buf, uint64_t len, uint64_t off)
  */
 static struct xbuf list_buf, rsp_buf;
 
-/* One RUN: read the list, run it, write the response, say DONE. */
+/*
+ * Run @list of @run: the response stays in rsp_buf for the caller to put
+ * in its place, @done says what it is. The list's status, or -ENOMEM.
+ */
+static int run_list(struct xstate *s, const struct vgpu_emsg_run *run, const uint8_t *list,
+		    struct vgpu_emsg_done *done)
+{
+	struct vgpu_sess_rsp_hdr h;
+	int err;
+
+	err = x_run(s, list, run->list_len, run->rsp_max, drain_text, &rsp_buf, &h);
+	if (err) {
+		snprintf(done->msg, sizeof(done->msg), "out of host memory for the response");
+		return err;
+	}
+	done->rsp_len = rsp_buf.len;
+	done->rsp_crc = vgpu_crc32c(0, rsp_buf.p, rsp_buf.len);
+	done->failed = h.failed;
+	memcpy(done->msg, h.msg, sizeof(done->msg));
+	return h.status;
+}
+
+/* What every DONE ends with: @err, a lost context, the time since @t0. */
+static void end_done(const struct xstate *s, struct vgpu_emsg_done *done, int err, uint64_t t0)
+{
+	done->status = err;
+	if (*s->be->lost)
+		done->flags |= VGPU_EMSG_DONE_F_LOST;
+	done->run_ns = now_ns() - t0;
+}
+
+/* One RUN message: read the list, run it, write the response, say DONE. */
 static void run_one(struct xstate *s, int sock, struct vgpu_emsg *m)
 {
 	struct vgpu_emsg_done done = { .failed = VGPU_SESS_NONE };
-	struct vgpu_sess_rsp_hdr h;
 	struct vgpu_emsg_run run;
-	struct xbuf *rsp = &rsp_buf;
 	uint64_t t0 = now_ns();
 	uint8_t *list = NULL;
-	int err;
+	int err, werr;
 
 	memcpy(&run, m->body, sizeof(run));
 	done.id = run.id;
@@ -264,27 +293,15 @@ static void run_one(struct xstate *s, int sock, struct vgpu_emsg *m)
 		snprintf(done.msg, sizeof(done.msg), "reading the list: %s", strerror(-err));
 		goto done;
 	}
-	err = x_run(s, list, run.list_len, run.rsp_max, drain_text, rsp, &h);
-	if (err) {
-		snprintf(done.msg, sizeof(done.msg), "out of host memory for the response");
-		goto done;
-	}
-	err = write_all(m->fds[1], rsp->p, rsp->len, run.rsp_off);
-	if (err) {
+	err = run_list(s, &run, list, &done);
+	werr = done.rsp_len ? write_all(m->fds[1], rsp_buf.p, rsp_buf.len, run.rsp_off) : 0;
+	if (werr) {
+		err = werr;
+		done.rsp_len = 0;
 		snprintf(done.msg, sizeof(done.msg), "writing the response: %s", strerror(-err));
-		goto done;
 	}
-	done.rsp_len = rsp->len;
-	done.rsp_crc = vgpu_crc32c(0, rsp->p, rsp->len);
-	done.status = h.status;
-	done.failed = h.failed;
-	memcpy(done.msg, h.msg, sizeof(done.msg));
-	err = h.status;
 done:
-	done.status = err;
-	if (*s->be->lost)
-		done.flags |= VGPU_EMSG_DONE_F_LOST;
-	done.run_ns = now_ns() - t0;
+	end_done(s, &done, err, t0);
 	vgpu_emsg_close_fds(m);
 	if (vgpu_emsg_send(sock, VGPU_EMSG_DONE, &done, sizeof(done), NULL, 0))
 		log_warnx("sending DONE failed: the parent is gone");
@@ -299,9 +316,7 @@ done:
 static void run_mbox(struct xstate *s, int sock, struct vgpu_mbox *mb, uint32_t seq)
 {
 	struct vgpu_emsg_done done = { .failed = VGPU_SESS_NONE };
-	struct vgpu_sess_rsp_hdr h;
 	struct vgpu_emsg_run run;
-	struct xbuf *rsp = &rsp_buf;
 	uint64_t t0 = now_ns();
 	int err;
 
@@ -313,26 +328,12 @@ static void run_mbox(struct xstate *s, int sock, struct vgpu_mbox *mb, uint32_t 
 		err = -EINVAL;
 		snprintf(done.msg, sizeof(done.msg), "RUN in the mailbox: list %" PRIu64
 			 " or rsp_max %" PRIu64 " out of range", run.list_len, run.rsp_max);
-		goto done;
+	} else {
+		err = run_list(s, &run, vgpu_mbox_at(mb, VGPU_MBOX_DATA), &done);
+		if (done.rsp_len)	/* <= rsp_max */
+			memcpy(vgpu_mbox_at(mb, VGPU_MBOX_RSP), rsp_buf.p, done.rsp_len);
 	}
-	err = x_run(s, vgpu_mbox_at(mb, VGPU_MBOX_DATA), run.list_len, run.rsp_max, drain_text,
-		    rsp, &h);
-	if (err) {
-		snprintf(done.msg, sizeof(done.msg), "out of host memory for the response");
-		goto done;
-	}
-	memcpy(vgpu_mbox_at(mb, VGPU_MBOX_RSP), rsp->p, rsp->len);	/* <= rsp_max */
-	done.rsp_len = rsp->len;
-	done.rsp_crc = vgpu_crc32c(0, rsp->p, rsp->len);
-	done.status = h.status;
-	done.failed = h.failed;
-	memcpy(done.msg, h.msg, sizeof(done.msg));
-	err = h.status;
-done:
-	done.status = err;
-	if (*s->be->lost)
-		done.flags |= VGPU_EMSG_DONE_F_LOST;
-	done.run_ns = now_ns() - t0;
+	end_done(s, &done, err, t0);
 	memcpy(&mb->done, &done, sizeof(done));
 	if (vgpu_mbox_post(&mb->done_seq, seq, &mb->parent_sleeps, sock))
 		log_warnx("posting DONE failed: the parent is gone");
