@@ -432,9 +432,10 @@ static int check_list(struct mediator *m, unsigned int pool, struct job *j, uint
 /*
  * Step 3 through the mailbox: put @run and @list in it, wait for the
  * executor's DONE there and copy it to @done, the response to @j's file.
- * 0; -EPIPE before the executor took the RUN (it is gone); -ETIMEDOUT;
- * -EPIPE after (it died); -EBADMSG with @text when it broke the protocol;
- * -EIO with @j's outcome set when the response could not be written.
+ * 0 (also when the response could not be written: @done then says -EIO
+ * with no bytes); -EPIPE, with *@taken false if the executor was gone
+ * before the RUN, true if it died during it; -ETIMEDOUT; -EBADMSG with
+ * @text when it broke the protocol; -EIO when the KICK could not be sent.
  */
 static int mbox_run(struct mediator *m, struct vm_exec *x, struct job *j,
 		    const struct vgpu_emsg_run *run, const uint8_t *list, uint64_t deadline_ns,
