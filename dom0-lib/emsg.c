@@ -260,6 +260,15 @@ static int take_kick(int sock)
 	return n < 0 ? -errno : 0;
 }
 
+int vgpu_mbox_take_kicks(int sock)
+{
+	int err;
+
+	while (!(err = take_kick(sock)))
+		;
+	return err == -EAGAIN ? 0 : err;
+}
+
 int vgpu_mbox_wait(atomic_uint *seq, uint32_t old, atomic_uint *my_sleeps, int sock,
 		   uint64_t spin_ns, uint64_t deadline_ns)
 {

@@ -154,6 +154,16 @@ int vgpu_mbox_post(atomic_uint *seq, uint32_t v, atomic_uint *peer_sleeps, int s
 int vgpu_mbox_wait(atomic_uint *seq, uint32_t old, atomic_uint *my_sleeps, int sock,
 		   uint64_t spin_ns, uint64_t deadline_ns);
 
+/*
+ * Take every KICK waiting on @sock: 0 when nothing else waits; 1 when
+ * another message does (the caller receives it); -EPIPE when the other
+ * side is gone; or -errno. A KICK can come after its waiter stopped
+ * waiting: the poster read the sleep word set just before the waiter
+ * saw the sequence move on. Such a late KICK says nothing; whoever looks
+ * at the socket between runs takes it with this.
+ */
+int vgpu_mbox_take_kicks(int sock);
+
 /* socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC): 0 or -errno. */
 int vgpu_emsg_socketpair(int sv[2]);
 
@@ -201,7 +211,7 @@ struct vgpu_exec_conf {
 	uint32_t spin_us;		/* after a job, poll this long for the next */
 	bool mbox;			/* @mbox_fd is its mailbox (else: all through the socket) */
 	int mbox_fd;
-	bool test_cmds;			/* accept test_crash / test_hang */
+	bool test_cmds;			/* accept test_crash / test_hang / test_kick */
 	bool debug;			/* log debug lines (to stderr) */
 	char *const *env;		/* its environment (NULL: an empty one) */
 };

@@ -110,7 +110,7 @@ struct conf {
 	char executor_user[64];		/* what executors run as when we are root */
 	uint32_t executor_uid_base;	/* each VM's executor runs as this + its id
 					 * (the user's groups); 0: the user's uid */
-	bool session_test_cmds;		/* executors accept test_crash/test_hang */
+	bool session_test_cmds;		/* executors accept the test_* commands */
 	/* Isolation (mps.c): the VMs' default, and the MPS daemon's keys. */
 	enum isolation isolation;	/* ISO_PROCESS unless "isolation = mps" */
 	char iso_where[WHERE_MAX];	/* "file:line" of the key, or "" */

@@ -189,12 +189,18 @@ void exec_stop(struct vm_exec *x)
 
 /* Wait for a message on @sock at most until @deadline_ns, polling for
  * the first @spin_ns: 0, -ETIMEDOUT, or vgpu_emsg_recv()'s error (-EPIPE:
- * the executor is gone). */
+ * the executor is gone). Late KICKs (vgpu_mbox_take_kicks()) are passed
+ * over. */
 static int recv_until(int sock, uint64_t spin_ns, uint64_t deadline_ns, struct vgpu_emsg *msg)
 {
-	int err = vgpu_emsg_wait(sock, spin_ns, deadline_ns);
+	int err;
 
-	return err ? err : vgpu_emsg_recv(sock, msg);
+	do {
+		err = vgpu_emsg_wait(sock, spin_ns, deadline_ns);
+		if (!err)
+			err = vgpu_emsg_recv(sock, msg);
+	} while (!err && msg->type == VGPU_EMSG_KICK && !msg->len && !msg->nfds);
+	return err;
 }
 
 /*
@@ -338,8 +344,9 @@ static bool died_idle(struct mediator *m, struct vm *vm, unsigned int *events)
 
 	if (!x->pid)
 		return false;
-	/* Between jobs it says nothing: readable means end of file or garbage. */
-	if (poll(&pfd, 1, 0) == 0)
+	/* Between jobs it says nothing but a late KICK (vgpu_mbox_take_kicks()):
+	 * anything else readable is end of file or garbage. */
+	if (poll(&pfd, 1, 0) == 0 || vgpu_mbox_take_kicks(x->sock) == 0)
 		return false;
 	kill_reap(x, how, sizeof(how));
 	vm_warnx(vm, "executor epoch %" PRIu32 " died while idle (%s); session state lost", x->epoch,

@@ -87,6 +87,7 @@ struct xstate {
 	const struct xbackend *be;
 	uint32_t epoch;
 	bool test_cmds;
+	bool kick_after;			/* test_kick ran: KICK once answered */
 	uint64_t mem_quota, mem_used;		/* bytes: buffers + module images */
 	uint64_t module_quota, module_used;	/* bytes of module images */
 	uint32_t handle_quota;

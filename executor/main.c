@@ -303,6 +303,8 @@ static void run_one(struct xstate *s, int sock, struct vgpu_emsg *m)
 done:
 	end_done(s, &done, err, t0);
 	vgpu_emsg_close_fds(m);
+	if (s->kick_after)	/* test_kick: one before the DONE too */
+		vgpu_emsg_send(sock, VGPU_EMSG_KICK, NULL, 0, NULL, 0);
 	if (vgpu_emsg_send(sock, VGPU_EMSG_DONE, &done, sizeof(done), NULL, 0))
 		log_warnx("sending DONE failed: the parent is gone");
 }
@@ -502,6 +504,10 @@ int main(int argc, char **argv)
 		}
 		run_one(&s, sock, &m);
 ran:
+		if (s.kick_after) {	/* test_kick: as a post that crossed the parent's look does */
+			s.kick_after = false;
+			vgpu_emsg_send(sock, VGPU_EMSG_KICK, NULL, 0, NULL, 0);
+		}
 		if (*s.be->lost) {
 			log_warnx("vm %" PRIu64 ": device context lost: exiting", vm_id);
 			return 2;

@@ -543,6 +543,11 @@ static int run_cmd(struct xrun *r, const struct vgpu_sess_cmd *c, struct vgpu_se
 			return fail(msg, -EPERM, "test_hang: test commands are off");
 		for (;;)
 			pause();
+	case VGPU_SESS_TEST_KICK:
+		if (!s->test_cmds)
+			return fail(msg, -EPERM, "test_kick: test commands are off");
+		s->kick_after = true;
+		return 0;
 	default:
 		return fail(msg, -EBADRQC, "unknown command code %u", c->code);
 	}

@@ -52,6 +52,8 @@ const char *vgpu_sess_code_name(uint32_t code)
 		return "test_crash";
 	if (code == VGPU_SESS_TEST_HANG)
 		return "test_hang";
+	if (code == VGPU_SESS_TEST_KICK)
+		return "test_kick";
 	if (code < VGPU_SESS_NR_CODES && code_names[code])
 		return code_names[code];
 	return "unknown";
@@ -552,6 +554,7 @@ static int check_cmd(struct vgpu_sess_cmd *cmds, struct vgpu_sess_cmd *c, const 
 	case VGPU_SESS_DEVICE_INFO:
 	case VGPU_SESS_TEST_CRASH:
 	case VGPU_SESS_TEST_HANG:
+	case VGPU_SESS_TEST_KICK:
 		return need_len(blen, 0, name, why);
 	default:
 		return fail(why, -EBADRQC, "unknown command code %u", c->code);

@@ -72,6 +72,7 @@ enum vgpu_sess_code {
 	VGPU_SESS_NR_CODES,
 	VGPU_SESS_TEST_CRASH	= 0x7f00,	/* test-only: the executor dies (SIGSEGV) */
 	VGPU_SESS_TEST_HANG	= 0x7f01,	/* test-only: the executor never answers */
+	VGPU_SESS_TEST_KICK	= 0x7f02,	/* test-only: a late mailbox KICK after the answer */
 };
 
 /* Command flags. */

@@ -410,6 +410,8 @@ TEST(test_commands_are_off_by_default)
 	vgpu_sess_add(&b, CMD(.code = VGPU_SESS_TEST_HANG));
 	run(_metadata, &c, &b, &r, -EPERM, 0);
 	EXPECT_EQ(sc_result(&r, 0).status, -EPERM);
+	vgpu_sess_add(&b, CMD(.code = VGPU_SESS_TEST_KICK));
+	run(_metadata, &c, &b, &r, -EPERM, 0);
 	vgpu_sess_add(&b, CMD(.code = VGPU_SESS_ALLOC, .len = 8));
 	run(_metadata, &c, &b, &r, 0, VGPU_SESS_NONE);
 	EXPECT_NE(0u, sc_result(&r, 0).value);
@@ -418,6 +420,52 @@ TEST(test_commands_are_off_by_default)
 	sc_close(&c);
 	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
 	tm_cleanup(&t);
+}
+
+/*
+ * A mailbox post can KICK a mediator that has already seen the job done
+ * (it read the sleep word just before the mediator saw done_seq move):
+ * the KICK then waits on the socket, and must count for nothing, not for
+ * an executor that died between jobs (the first GPU run of the mailbox
+ * lost a session so) nor for a bad answer to the next list that goes
+ * through the socket. test_kick sends such a KICK after its answer.
+ */
+TEST_F(sess, a_late_kick_is_no_death)
+{
+	const uint64_t big = 17 << 20;	/* over the 16 MiB mailbox area */
+	char line[1024];
+	uint64_t h, id;
+	struct sess_reply r;
+
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_ALLOC, .len = 64));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TEST_KICK));
+	run(_metadata, &self->s2, &self->b, &self->r, 0, VGPU_SESS_NONE);
+	h = sc_result(&self->r, 0).value;
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_MEMSET, .ref = { h }, .len = 64,
+				    .value = 0x5a));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TEST_KICK));
+	run(_metadata, &self->s2, &self->b, &self->r, 0, VGPU_SESS_NONE);
+
+	/* a response room too big for the mailbox: RUN and DONE messages */
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { h }, .len = 8));
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_TEST_KICK));
+	ASSERT_EQ(0, vgpu_sess_finish(&self->b));
+	ASSERT_EQ(0, sc_submit(&self->s2, self->b.p, self->b.len, big, &id));
+	vgpu_sess_buf_free(&self->b);
+	vgpu_sess_begin(&self->b);
+	ASSERT_EQ(0, sc_wait(&self->s2, id, big, 10000, &r));
+	EXPECT_EQ(0, r.rh.status) TH_LOG("%s", r.rh.msg);
+	ASSERT_EQ(0, r.parse_err) TH_LOG("%s", r.why);
+	EXPECT_EQ(0x5a, r.s.out[sc_result(&r, 0).out_off + 7]);
+	sc_reply_free(&r);
+
+	vgpu_sess_add(&self->b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { h }, .off = { 63 },
+				    .len = 1));
+	run(_metadata, &self->s2, &self->b, &self->r, 0, VGPU_SESS_NONE);
+	EXPECT_EQ(0x5a, self->r.s.out[sc_result(&self->r, 0).out_off]);
+	ASSERT_EQ(0, vm_status(&self->t, "s2", line, sizeof(line)));
+	EXPECT_NE(NULL, strstr(line, "session_jobs=4 executor_restarts=0 executor_deaths=0 "))
+		TH_LOG("%s", line);
 }
 
 /* A restart loses every executor: the old handles are stale after it. */

@@ -859,6 +859,33 @@ TEST(mbox_wait_tells_a_timeout_a_message_and_the_peer_gone)
 	close(sv[0]);
 }
 
+TEST(late_kicks_are_taken_and_nothing_else)
+{
+	struct vgpu_emsg m;
+	int sv[2], n;
+
+	test_seed();
+	n = (int)test_rand_range(1, 5);
+	ASSERT_EQ(0, vgpu_emsg_socketpair(sv));
+	EXPECT_EQ(0, vgpu_mbox_take_kicks(sv[0]));	/* none: nothing waits */
+	for (int i = 0; i < n; i++)
+		ASSERT_EQ(0, vgpu_emsg_send(sv[1], VGPU_EMSG_KICK, NULL, 0, NULL, 0));
+	EXPECT_EQ(0, vgpu_mbox_take_kicks(sv[0]));
+	EXPECT_EQ(-ETIMEDOUT, vgpu_emsg_wait(sv[0], 0, vgpu_now_ns() + 1000000));
+	/* KICKs then a DONE: the DONE stays for the caller */
+	for (int i = 0; i < n; i++)
+		ASSERT_EQ(0, vgpu_emsg_send(sv[1], VGPU_EMSG_KICK, NULL, 0, NULL, 0));
+	ASSERT_EQ(0, vgpu_emsg_send(sv[1], VGPU_EMSG_DONE, NULL, 0, NULL, 0));
+	EXPECT_EQ(1, vgpu_mbox_take_kicks(sv[0]));
+	ASSERT_EQ(0, vgpu_emsg_recv(sv[0], &m));
+	EXPECT_EQ((uint32_t)VGPU_EMSG_DONE, m.type);
+	/* KICKs then end of file: gone */
+	ASSERT_EQ(0, vgpu_emsg_send(sv[1], VGPU_EMSG_KICK, NULL, 0, NULL, 0));
+	close(sv[1]);
+	EXPECT_EQ(-EPIPE, vgpu_mbox_take_kicks(sv[0]));
+	close(sv[0]);
+}
+
 TEST(a_mailbox_is_a_sealed_memfd_of_its_size)
 {
 	struct vgpu_mbox *mb, *other;
