@@ -20,7 +20,9 @@
  *              API (cuLaunchKernel + cuCtxSynchronize): an empty kernel's
  *              launch+sync p50, and 20 us spin_ns jobs per second
  *   launch     VM a1, one job at a time: a list of one empty-kernel launch
- *              (kind=kernel), and a list of one timestamp (kind=list)
+ *              (kind=kernel), and a list of one timestamp (kind=list);
+ *              e2e = in (publish to queued) + med (queued to finished:
+ *              wait + run) + back (finished to the answer collected)
  *   jobs       VMs a1 and a2 (pool A), 16 in flight each: 20 us spin_ns jobs
  *   jobs1      VM a1 alone, 32 in flight: the same jobs on one executor
  *              (what alternating two executors' contexts costs)
@@ -750,7 +752,7 @@ static int mode_direct(void)
 static void one_at_a_time(struct vm *v, const struct vgpu_sess_buf *b, unsigned int warm,
 			  unsigned int n, const char *label)
 {
-	struct samples e2e = { 0 }, med = { 0 }, run = { 0 }, wait = { 0 };
+	struct samples e2e = { 0 }, med = { 0 }, run = { 0 }, wait = { 0 }, in = { 0 }, back = { 0 };
 	struct job j;
 	double p50, p99;
 
@@ -766,12 +768,18 @@ static void one_at_a_time(struct vm *v, const struct vgpu_sess_buf *b, unsigned 
 		sample(&med, j.rh.finished_ns - j.rh.queued_ns);
 		sample(&run, j.rh.finished_ns - j.rh.started_ns);
 		sample(&wait, j.rh.started_ns - j.rh.queued_ns);
+		/* one clock (CLOCK_MONOTONIC) on both sides of the spool */
+		sample(&in, j.rh.queued_ns - j.t0);
+		sample(&back, j.t1 - j.rh.finished_ns);
 	}
 	p99 = pct_us(e2e.v, e2e.n, 99);
 	p50 = pct_us(e2e.v, e2e.n, 50);
 	printf("sess_launch %s n=%u e2e_p50_us=%.2f e2e_p99_us=%.2f med_p50_us=%.2f "
-	       "run_p50_us=%.2f wait_p50_us=%.2f\n", label, n, p50, p99,
-	       pct_us(med.v, med.n, 50), pct_us(run.v, run.n, 50), pct_us(wait.v, wait.n, 50));
+	       "run_p50_us=%.2f wait_p50_us=%.2f in_p50_us=%.2f back_p50_us=%.2f\n", label, n,
+	       p50, p99, pct_us(med.v, med.n, 50), pct_us(run.v, run.n, 50),
+	       pct_us(wait.v, wait.n, 50), pct_us(in.v, in.n, 50), pct_us(back.v, back.n, 50));
+	free(in.v);
+	free(back.v);
 	free(e2e.v);
 	free(med.v);
 	free(run.v);
