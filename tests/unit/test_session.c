@@ -220,7 +220,7 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
 	{ "unknown command", -EBADRQC, 0, { { .code = 99 } }, 1, -1, 0, 0, 0 },
-	{ "unknown test-range command", -EBADRQC, 0, { { .code = 0x7f02 } }, 1, -1, 0, 0, 0 },
+	{ "unknown test-range command", -EBADRQC, 0, { { .code = 0x7f03 } }, 1, -1, 0, 0, 0 },
 	{ "forward reference", -EINVAL, 0,
 	  { { .code = VGPU_SESS_FREE, .ref = { VGPU_SESS_SLOT(1) } }, ALLOC(8) }, 2, -1, 0, 0, 0 },
 	{ "self reference", -EINVAL, 0,
