@@ -774,6 +774,8 @@ int main(int argc, char **argv)
 		log_errx("cannot create the event loop: out of memory or fds");
 		goto out;
 	}
+	/* awake for the next request as the workers are for the next job */
+	loop_spin(m.loop, (uint64_t)m.conf.worker_spin_us * 1000);
 	if (trace_ring_init(&m.trace, m.conf.trace_jobs)) {
 		log_errx("out of memory for trace_jobs = %u", m.conf.trace_jobs);
 		goto out;

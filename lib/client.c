@@ -394,8 +394,9 @@ static int64_t ms_left(uint64_t deadline_ns)
 
 int vgpu_client_next(struct vgpu_client *c, struct vgpu_result *res, int timeout_ms)
 {
-	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX :
-			    vgpu_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t now = vgpu_now_ns();
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t spin_end = now + (uint64_t)c->opts.spin_us * 1000;
 
 	for (;;) {
 		int err = c->opts.poll ? list_rsp(c) : drain_inotify(c);
@@ -422,6 +423,8 @@ int vgpu_client_next(struct vgpu_client *c, struct vgpu_result *res, int timeout
 			nanosleep(&ts, NULL);
 			if (c->backoff_ms * 2 <= c->opts.poll_max_ms)
 				c->backoff_ms *= 2;
+		} else if (c->opts.spin_us && vgpu_now_ns() < spin_end) {
+			continue;	/* drain_inotify() reads without blocking */
 		} else {
 			struct pollfd pfd = { c->ino_fd, POLLIN, 0 };
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "loop.h"
+#include "spool.h"		/* vgpu_now_ns() */
 
 struct watch {
 	int fd;
@@ -20,6 +21,7 @@ struct watch {
 struct loop {
 	int epfd;
 	bool stop;
+	uint64_t spin_ns;	/* loop_spin() */
 	struct watch *watches;	/* few: a dozen fds at most */
 };
 
@@ -133,13 +135,20 @@ void loop_timer_del(struct loop *l, int tfd)
 	close(tfd);
 }
 
+void loop_spin(struct loop *l, uint64_t spin_ns)
+{
+	l->spin_ns = spin_ns;
+}
+
 int loop_run(struct loop *l)
 {
 	struct epoll_event evs[16];
+	uint64_t spin_end = 0;
 
 	l->stop = false;
 	while (!l->stop) {
-		int n = epoll_wait(l->epfd, evs, 16, -1);
+		bool spin = l->spin_ns && vgpu_now_ns() < spin_end;
+		int n = epoll_wait(l->epfd, evs, 16, spin ? 0 : -1);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -157,6 +166,8 @@ int loop_run(struct loop *l)
 			w->cb(l, w->fd, evs[i].events, w->ctx);
 		}
 		reap(l, false);
+		if (n > 0 && l->spin_ns)	/* from the end of the round */
+			spin_end = vgpu_now_ns() + l->spin_ns;
 	}
 	return 0;
 }

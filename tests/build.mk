@@ -15,7 +15,7 @@ $(KSFT_HDR): | $(DEPS_STAMP)
 TEST_CFLAGS := -isystem $(KSFT_DIR) -Itests/lib -Idom0-mediator -Wno-missing-prototypes
 
 UNIT_TESTS := $(addprefix $(O)/tests/unit/,test_proto test_ops test_queue test_policy \
-	      test_config test_vm test_session test_executor test_cudart_launch)
+	      test_config test_vm test_session test_executor test_cudart_launch test_loop)
 INTEGRATION_TESTS := $(O)/tests/integration/test_mediator $(O)/tests/integration/test_fairness \
 		     $(O)/tests/integration/test_daemon \
 		     $(O)/tests/integration/test_hostile $(O)/tests/integration/test_sessions \
@@ -101,6 +101,8 @@ $(O)/tests/unit/test_cudart_launch: $(O)/tests/unit/test_cudart_launch.o $(CUDAR
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 
 $(O)/tests/unit/test_session: $(O)/tests/unit/test_session.o $(TESTLIB) $(LIBVGPU)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
+$(O)/tests/unit/test_loop: $(O)/tests/unit/test_loop.o $(TESTLIB) $(LIBVGPU)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBVGPU_LDLIBS)
 # test_executor runs vgpu-executor (built next to it) through its socket,
 # and reads the mediator's unit from this tree.

@@ -28,7 +28,8 @@
 # (default build/gpu-mediator). Scale with SECS (default 2); PARTS picks
 # the sections (default "main prio iso sess"); ISO_CONFIGS, ISO_ROUNDS and
 # ISO_T shape (d), see there; SESS_MODES the modes of sess (default all of
-# them); MED_KEYS adds lines to [mediator] of every mediator started (an
+# them), SESS_SPIN_US its clients' polling before they sleep (-S, default
+# 0); MED_KEYS adds lines to [mediator] of every mediator started (an
 # A/B of one key: MED_KEYS="worker_spin_us = 0").
 set -u -o pipefail
 cd "$(dirname "$0")/../.." || exit 1
@@ -455,7 +456,7 @@ if want sess; then
 	[ "$BACKEND" = cpu ] && med_keys+=$'\nsession_test_commands = yes'
 	if MED_KEYS=$med_keys VM_CONF=$WORK/sess-vms.conf start_mediator sess 0 0; then
 		for m in ${SESS_MODES:-launch jobs fault hang xvm quota timeslice copy}; do
-			timeout 180 "$SESS" -s "$SPOOL/$SCEN" -T "$SECS" "$m" \
+			timeout 180 "$SESS" -s "$SPOOL/$SCEN" -T "$SECS" -S "${SESS_SPIN_US:-0}" "$m" \
 				2>>"$WORK/sess-bench.stderr" || echo "sess_error $m: exit status $?"
 		done
 		ctl >"$WORK/sess-vgpuctl.txt" 2>&1

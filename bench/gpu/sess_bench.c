@@ -9,10 +9,11 @@
  * puts the RESULT_SESSIONS line together. The kernels are PTX written
  * here (kernels[] below), loaded into each VM's session as a guest would.
  *
- *   vgpu-sess-bench [-s SPOOL] [-T SECONDS] MODE
+ *   vgpu-sess-bench [-s SPOOL] [-T SECONDS] [-S SPIN_US] MODE
  *
  * SPOOL holds the VM directories (default /tmp/vgpu-bench-spool/sess);
- * SECONDS scales the timed modes (default 2). Each mode prints one line
+ * SECONDS scales the timed modes (default 2); SPIN_US is how long the
+ * clients poll for an answer before they sleep (default 0: at once). Each mode prints one line
  * (two for launch and direct) and exits 0, or prints "sess_error MODE:
  * why" and exits 1:
  *
@@ -233,6 +234,7 @@ static const char kernels[] =
 
 static const char *spool = "/tmp/vgpu-bench-spool/sess";
 static double secs = 2;
+static unsigned int client_spin_us;	/* -S: vgpu_client_opts.spin_us */
 static const char *mode;
 static bool have_kernels;	/* the VMs' executors run modules (not the CPU backend) */
 
@@ -392,11 +394,12 @@ static void vm_open(struct vm *v, const char *name)
 {
 	char dir[1024], why[VGPU_MSG_LEN];
 	int err;
+	struct vgpu_client_opts o = { .spin_us = client_spin_us };
 
 	memset(v, 0, sizeof(*v));
 	v->name = name;
 	snprintf(dir, sizeof(dir), "%s/%s", spool, name);
-	err = vgpu_client_open(dir, NULL, &v->c, why);
+	err = vgpu_client_open(dir, &o, &v->c, why);
 	if (err)
 		die("vm %s: %s", name, why);
 }
@@ -1375,8 +1378,8 @@ static const struct {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vgpu-sess-bench [-s SPOOL] [-T SECONDS] MODE\n"
-		   "modes: direct launch jobs fault hang xvm quota timeslice copy vms ptx\n");
+	fprintf(f, "usage: vgpu-sess-bench [-s SPOOL] [-T SECONDS] [-S SPIN_US] MODE\n"
+		   "modes: direct launch jobs jobs1 fault hang xvm quota timeslice copy vms ptx\n");
 }
 
 int main(int argc, char **argv)
@@ -1384,9 +1387,10 @@ int main(int argc, char **argv)
 	int opt;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt(argc, argv, "s:T:h")) != -1) {
+	while ((opt = getopt(argc, argv, "s:S:T:h")) != -1) {
 		switch (opt) {
 		case 's': spool = optarg; break;
+		case 'S': client_spin_us = (unsigned int)strtoul(optarg, NULL, 10); break;
 		case 'T': secs = atof(optarg); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The event loop (lib/loop.c): loop_spin() keeps the thread polling for
+ * the next event a while after each round, and still sleeps when idle.
+ * One thread runs the loop; a helper thread writes to a pipe it watches.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+
+#include "loop.h"
+#include "spool.h"		/* vgpu_now_ns() */
+#include "testlib.h"
+
+#define EVENTS 20
+
+struct pipe_test {
+	int fds[2];
+	unsigned int seen, gap_us;
+};
+
+static void on_byte(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct pipe_test *p = ctx;
+	char c;
+
+	(void)events;
+	if (read(fd, &c, 1) == 1 && ++p->seen == EVENTS)
+		loop_stop(l);
+}
+
+/* EVENTS bytes, each @gap_us after the last. */
+static void *writer(void *arg)
+{
+	struct pipe_test *p = arg;
+
+	for (int i = 0; i < EVENTS; i++) {
+		nanosleep(&(struct timespec){ 0, (long)p->gap_us * 1000 }, NULL);
+		if (write(p->fds[1], "x", 1) != 1)
+			break;
+	}
+	return NULL;
+}
+
+/* Voluntary context switches of this thread while the loop takes EVENTS
+ * bytes @gap_us apart, polling @spin_us after each. */
+static long sleeps_while(struct __test_metadata *_metadata, unsigned int spin_us,
+			 unsigned int gap_us)
+{
+	struct pipe_test p = { .gap_us = gap_us };
+	struct rusage r0, r1;
+	struct loop *l = loop_new();
+	pthread_t t;
+
+	ASSERT_NE(NULL, l);
+	ASSERT_EQ(0, pipe(p.fds));
+	ASSERT_EQ(0, loop_add(l, p.fds[0], EPOLLIN, on_byte, &p));
+	loop_spin(l, (uint64_t)spin_us * 1000);
+	ASSERT_EQ(0, getrusage(RUSAGE_THREAD, &r0));
+	ASSERT_EQ(0, pthread_create(&t, NULL, writer, &p));
+	EXPECT_EQ(0, loop_run(l));
+	ASSERT_EQ(0, getrusage(RUSAGE_THREAD, &r1));
+	pthread_join(t, NULL);
+	EXPECT_EQ(EVENTS, p.seen);
+	loop_free(l);
+	close(p.fds[0]);
+	close(p.fds[1]);
+	return r1.ru_nvcsw - r0.ru_nvcsw;
+}
+
+TEST(without_spin_the_loop_sleeps_for_each_event)
+{
+	long n = sleeps_while(_metadata, 0, 1000);
+
+	EXPECT_GE(n, EVENTS / 2);
+	printf("# %ld sleeps for %d events\n", n, EVENTS);
+	fflush(stdout);
+}
+
+TEST(a_spinning_loop_takes_a_prompt_event_awake)
+{
+	/* the bytes come 300 us apart, well inside a 20 ms spin */
+	long n = sleeps_while(_metadata, 20000, 300);
+
+	EXPECT_LT(n, EVENTS / 2);
+	printf("# %ld sleeps for %d events\n", n, EVENTS);
+	fflush(stdout);
+}
+
+TEST(a_spinning_loop_still_sleeps_when_idle)
+{
+	struct timespec c0, c1;
+	uint64_t t0, cpu_ns, wall_ns;
+	long n;
+
+	/* 20 ms between bytes, 1 ms of spin after each: mostly asleep */
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	t0 = vgpu_now_ns();
+	n = sleeps_while(_metadata, 1000, 20000);
+	wall_ns = vgpu_now_ns() - t0;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	cpu_ns = (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000u + (uint64_t)c1.tv_nsec -
+		 (uint64_t)c0.tv_nsec;
+	EXPECT_GE(n, EVENTS / 2);
+	EXPECT_LT(cpu_ns, wall_ns / 4);
+	printf("# cpu %.1f ms of %.1f ms, %ld sleeps\n", (double)cpu_ns / 1e6,
+	       (double)wall_ns / 1e6, n);
+	fflush(stdout);
+}
+
+TEST_HARNESS_MAIN
