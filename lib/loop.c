@@ -147,7 +147,7 @@ int loop_run(struct loop *l)
 
 	l->stop = false;
 	while (!l->stop) {
-		bool spin = l->spin_ns && vgpu_now_ns() < spin_end;
+		bool spin = l->spin_ns && vgpu_now_ns() < spin_end, io = false;
 		int n = epoll_wait(l->epfd, evs, 16, spin ? 0 : -1);
 
 		if (n < 0) {
@@ -163,10 +163,11 @@ int loop_run(struct loop *l)
 				continue;
 			if (w->timer && read(w->fd, &expirations, sizeof(expirations)) < 0)
 				continue;
+			io |= !w->timer;
 			w->cb(l, w->fd, evs[i].events, w->ctx);
 		}
 		reap(l, false);
-		if (n > 0 && l->spin_ns)	/* from the end of the round */
+		if (io && l->spin_ns)	/* from the end of the round */
 			spin_end = vgpu_now_ns() + l->spin_ns;
 	}
 	return 0;

@@ -28,10 +28,10 @@ int loop_timer_add(struct loop *l, uint64_t first_ms, uint64_t every_ms,
 		   loop_cb cb, void *ctx);
 void loop_timer_del(struct loop *l, int tfd);
 /*
- * After each round of callbacks, poll for @spin_ns before sleeping, so
- * that an event coming soon after the last finds the thread awake (a
- * sleeping thread's wake-up costs tens of microseconds in a VM). 0, the
- * default: sleep at once.
+ * After each round of callbacks with a descriptor's (not only timers'),
+ * poll for @spin_ns before sleeping, so that an event coming soon after
+ * the last finds the thread awake (a sleeping thread's wake-up costs tens
+ * of microseconds in a VM). 0, the default: sleep at once.
  */
 void loop_spin(struct loop *l, uint64_t spin_ns);
 /* Runs until loop_stop(); returns 0, or -errno if epoll fails. */

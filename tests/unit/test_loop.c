@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The event loop (lib/loop.c): loop_spin() keeps the thread polling for
- * the next event a while after each round, and still sleeps when idle.
+ * the next event a while after each round with a descriptor's event
+ * (timers alone do not start it), and still sleeps when idle.
  * One thread runs the loop; a helper thread writes to a pipe it watches.
  */
 #include <errno.h>
@@ -113,6 +114,35 @@ TEST(a_spinning_loop_still_sleeps_when_idle)
 	printf("# cpu %.1f ms of %.1f ms, %ld sleeps\n", (double)cpu_ns / 1e6,
 	       (double)wall_ns / 1e6, n);
 	fflush(stdout);
+}
+
+static void on_tick(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	unsigned int *ticks = ctx;
+
+	(void)fd, (void)events;
+	if (++*ticks == EVENTS)
+		loop_stop(l);
+}
+
+TEST(timers_alone_do_not_make_it_spin)
+{
+	struct loop *l = loop_new();
+	struct timespec c0, c1;
+	unsigned int ticks = 0;
+	uint64_t cpu_ns;
+
+	ASSERT_NE(NULL, l);
+	loop_spin(l, 50000000);		/* 50 ms, longer than the period */
+	ASSERT_LT(0, loop_timer_add(l, 10, 10, on_tick, &ticks));
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	EXPECT_EQ(0, loop_run(l));
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	cpu_ns = (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000u + (uint64_t)c1.tv_nsec -
+		 (uint64_t)c0.tv_nsec;
+	EXPECT_EQ(EVENTS, ticks);
+	EXPECT_LT(cpu_ns, 50000000u);	/* of 200 ms: it slept between ticks */
+	loop_free(l);
 }
 
 TEST_HARNESS_MAIN
