@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -1159,6 +1160,46 @@ TEST(uncollected_responses_expire)
 	vgpu_client_close(c);
 	EXPECT_EQ(0, tm_stop(&t, SIGTERM));
 	tm_cleanup(&t);
+}
+
+/* Voluntary context switches of this thread in vgpu_client_next() over
+ * 20 jobs of vm b, one at a time, with a client of @spin_us. */
+static long client_sleeps(struct __test_metadata *_metadata, struct test_mediator *t,
+			  unsigned int spin_us)
+{
+	struct vgpu_client_opts o = { .spin_us = spin_us };
+	char dir[512], why[VGPU_MSG_LEN];
+	struct vgpu_client *c = NULL;
+	struct vgpu_result r;
+	struct rusage r0, r1;
+	long n = 0;
+
+	EXPECT_EQ(0, vgpu_client_open(tm_vmdir(t, "b", dir, sizeof(dir)), &o, &c, why))
+		TH_LOG("%s", why);
+	if (!c)
+		return -1;
+	for (int i = 0; i < 20; i++) {
+		EXPECT_NE(0u, submit_spin(c, 0));
+		getrusage(RUSAGE_THREAD, &r0);
+		EXPECT_EQ(1, vgpu_client_next(c, &r, 5000));
+		getrusage(RUSAGE_THREAD, &r1);
+		EXPECT_EQ(0, r.rsp.status);
+		n += r1.ru_nvcsw - r0.ru_nvcsw;
+	}
+	vgpu_client_close(c);
+	return n;
+}
+
+/* opts.spin_us: a client that polls for its answer takes it awake. */
+TEST_F(med, a_spinning_client_takes_its_answers_awake)
+{
+	long slept = client_sleeps(_metadata, &self->t, 0);
+	long spun = client_sleeps(_metadata, &self->t, 500000);
+
+	TH_LOG("slept %ld times in 20 jobs without spin, %ld with", slept, spun);
+	EXPECT_GE(slept, 10);
+	EXPECT_LT(spun, 10);
+	EXPECT_LE(0, spun);
 }
 
 /*
