@@ -207,6 +207,16 @@ else
 	echo "mediator: SKIP, $O/vgpu-mediator not built (no libinih: see INIH)" | tee -a "$LOG"
 fi
 fi	# SESSIONS_ONLY
+
+# Issue 13's timeslice again with the VMs' executors MPS clients
+# (isolation = mps), for timeslice_mps_p50_us beside the process-mode
+# value: its sess_* lines go to the log as sess_mps_*.
+if [ -x "$O/vgpu-mediator" ] && command -v nvidia-cuda-mps-control >/dev/null; then
+	echo "== mediator: sessions' timeslice under MPS"
+	O=$O SECS=$SECS PARTS=sess SESS_MODES=timeslice MED_KEYS="isolation = mps" \
+		bench/gpu/mediator-bench.sh "$WORK/mediator-mps" 2>&1 |
+		sed 's/^sess_/sess_mps_/' | tee -a "$LOG"
+fi
 tar -czf "$OUTDIR/logs.tar.gz" -C "$WORK" --exclude=inih . 2>/dev/null
 
 # ---- the RESULT line ------------------------------------------------------
@@ -276,5 +286,7 @@ echo "RESULT_SESSIONS launch_overhead_us=$(diff_ "$s_launch" "$launch" | sed 's/
      "cross_vm_read_blocked=$(sval sess_xvm blocked)" \
      "quota_enforced=$(val "sess_quota " enforced | sna)" \
      "timeslice_p50_us=$(sval sess_timeslice loaded_p50_us)" \
-     "copy_gbps=$(val "sess_copy " gbps | sna)" | tee -a "$LOG"
+     "copy_gbps=$(val "sess_copy " gbps | sna)" \
+     "timeslice_mps_p50_us=$(val "sess_mps_timeslice " loaded_p50_us 'kind=kernel' | sna)" |
+	tee -a "$LOG"
 [ "$SESSIONS_ONLY" = 1 ] || [ "${CUDART:-1}" = 0 ] || cudart
