@@ -262,11 +262,13 @@ static int take_kick(int sock)
 
 int vgpu_mbox_take_kicks(int sock)
 {
-	int err;
+	int err = 0;
 
-	while (!(err = take_kick(sock)))
-		;
-	return err == -EAGAIN ? 0 : err;
+	/* one late KICK per post at most: a flood is a broken peer, and must
+	 * not keep the caller here */
+	for (int i = 0; i <= VGPU_MBOX_LATE_KICKS_MAX && !err; i++)
+		err = take_kick(sock);
+	return err == -EAGAIN ? 0 : err ? err : -EPROTO;
 }
 
 int vgpu_mbox_wait(atomic_uint *seq, uint32_t old, atomic_uint *my_sleeps, int sock,

@@ -155,13 +155,15 @@ int vgpu_mbox_wait(atomic_uint *seq, uint32_t old, atomic_uint *my_sleeps, int s
 		   uint64_t spin_ns, uint64_t deadline_ns);
 
 /*
- * Take every KICK waiting on @sock: 0 when nothing else waits; 1 when
+ * Take the KICKs waiting on @sock: 0 when nothing else waits; 1 when
  * another message does (the caller receives it); -EPIPE when the other
- * side is gone; or -errno. A KICK can come after its waiter stopped
- * waiting: the poster read the sleep word set just before the waiter
- * saw the sequence move on. Such a late KICK says nothing; whoever looks
- * at the socket between runs takes it with this.
+ * side is gone; -EPROTO when more than VGPU_MBOX_LATE_KICKS_MAX wait (a
+ * broken or hostile peer); or -errno. A KICK can come after its waiter
+ * stopped waiting: the poster read the sleep word set just before the
+ * waiter saw the sequence move on. Such a late KICK says nothing; whoever
+ * looks at the socket between runs takes it with this.
  */
+#define VGPU_MBOX_LATE_KICKS_MAX	8
 int vgpu_mbox_take_kicks(int sock);
 
 /* socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC): 0 or -errno. */

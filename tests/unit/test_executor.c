@@ -865,7 +865,7 @@ TEST(late_kicks_are_taken_and_nothing_else)
 	int sv[2], n;
 
 	test_seed();
-	n = (int)test_rand_range(1, 5);
+	n = (int)test_rand_range(1, VGPU_MBOX_LATE_KICKS_MAX);
 	ASSERT_EQ(0, vgpu_emsg_socketpair(sv));
 	EXPECT_EQ(0, vgpu_mbox_take_kicks(sv[0]));	/* none: nothing waits */
 	for (int i = 0; i < n; i++)
@@ -879,6 +879,12 @@ TEST(late_kicks_are_taken_and_nothing_else)
 	EXPECT_EQ(1, vgpu_mbox_take_kicks(sv[0]));
 	ASSERT_EQ(0, vgpu_emsg_recv(sv[0], &m));
 	EXPECT_EQ((uint32_t)VGPU_EMSG_DONE, m.type);
+	/* a flood is no late KICK: refused, and the call returns */
+	for (int i = 0; i < VGPU_MBOX_LATE_KICKS_MAX + 1 + n; i++)
+		ASSERT_EQ(0, vgpu_emsg_send(sv[1], VGPU_EMSG_KICK, NULL, 0, NULL, 0));
+	EXPECT_EQ(-EPROTO, vgpu_mbox_take_kicks(sv[0]));
+	while (vgpu_mbox_take_kicks(sv[0]) == -EPROTO)
+		;
 	/* KICKs then end of file: gone */
 	ASSERT_EQ(0, vgpu_emsg_send(sv[1], VGPU_EMSG_KICK, NULL, 0, NULL, 0));
 	close(sv[1]);
