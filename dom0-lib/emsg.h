@@ -220,9 +220,10 @@ struct vgpu_exec_conf {
 
 /*
  * Fork and exec an executor for @c: its end of a new socketpair becomes its
- * fd 3, @c->mbox_fd (if @c->mbox) its fd 4; stdin is /dev/null, stdout and stderr are inherited. Returns 0 with
- * *@pid and *@sock (the parent's end, close-on-exec), or -errno. The
- * caller then waits for READY (or FATAL, or EOF) on *@sock.
+ * fd 3, @c->mbox_fd (if @c->mbox) its fd 4; stdin is /dev/null, stdout
+ * and stderr are inherited. Returns 0 with *@pid and *@sock (the parent's
+ * end, close-on-exec), or -errno. The caller then waits for READY (or
+ * FATAL, or EOF) on *@sock.
  */
 int vgpu_exec_spawn(const struct vgpu_exec_conf *c, pid_t *pid, int *sock);
 
