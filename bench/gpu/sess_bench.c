@@ -1390,7 +1390,18 @@ int main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "s:S:T:h")) != -1) {
 		switch (opt) {
 		case 's': spool = optarg; break;
-		case 'S': client_spin_us = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 'S': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (end == optarg || *end || v > 1000000) {
+				fprintf(stderr, "vgpu-sess-bench: -S %s: want 0..1000000 us\n",
+					optarg);
+				return 2;
+			}
+			client_spin_us = (unsigned int)v;
+			break;
+		}
 		case 'T': secs = atof(optarg); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
