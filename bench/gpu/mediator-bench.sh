@@ -30,7 +30,8 @@
 # ISO_T shape (d), see there; SESS_MODES the modes of sess (default all of
 # them), SESS_SPIN_US its clients' polling before they sleep (-S, default
 # 0); MED_KEYS adds lines to [mediator] of every mediator started (an
-# A/B of one key: MED_KEYS="worker_spin_us = 0").
+# A/B of one key: MED_KEYS="worker_spin_us = 0"); MAIN_SMS="A B" gives
+# the pools of (a)/(b) SM partitions (default "0 0": none, one context).
 set -u -o pipefail
 cd "$(dirname "$0")/../.." || exit 1
 O=${O:-build/gpu}
@@ -187,10 +188,11 @@ median_run() {
 val() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 # ---- 1. (a), (b), correctness: shared SMs, two VMs per pool ---------------
+read -r -a MAIN_SMS_V <<<"${MAIN_SMS:-0 0}"
 want main && echo "== mediator (a) NOOP, (b) small jobs, correctness"
 want pool && ! want main && echo "== mediator (b) small jobs alone ($B_NS ns)"
 if { want main || want pool; } &&
-   start_mediator main 0 0 a1:A:medium a2:A:medium b1:B:medium b2:B:medium d1:A:medium:1G; then
+   start_mediator main "${MAIN_SMS_V[0]}" "${MAIN_SMS_V[1]}" a1:A:medium a2:A:medium b1:B:medium b2:B:medium d1:A:medium:1G; then
 	if want main; then
 	# correctness through the whole path, CUDA backend vs the CPU reference
 	for job in "noop" "spin 20000" "vector_add 100003" "saxpy 65537 0.75" \
@@ -239,6 +241,8 @@ if { want main || want pool; } &&
 			for p in "${pids[@]}"; do wait "$p" || fail=1; done
 			t1=$(date +%s%N)
 			cpu_snap >"$WORK/cpu1"
+			# the last trace_jobs jobs run: the gaps between a pool's jobs
+			"$CTL" -c "$CONF" trace -o "$WORK/b-$ns-$vms-trace.json" 2>/dev/null
 			wall=$((t1 - t0))
 			worst50=0 worst99=0 pa=0 pb=0
 			for v in $list; do
