@@ -6,7 +6,8 @@
  * vm_put() stops the VM's executor; the main thread sets up the epochs.
  * Touches the job it is given (its file and outcome), its VM's struct
  * vm_exec (and the executor's mailbox, read as untrusted) and
- * vm_warnx(), the pool's I/O team and m->epochs; never m->lock.
+ * vm_warnx(), the pool's I/O team and list buffer, and m->epochs; never
+ * m->lock.
  *
  * A session job, as the worker sees it:
  *  1. read the list through the pool's I/O team, check its CRC and check
@@ -46,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,6 +63,7 @@
 #define EXEC_EPOCH_MAX		0x7fffffffu	/* 31 bits: session.h */
 #define EXEC_EPOCH_FILE		"executor-epoch"
 #define EXEC_NAME		"vgpu-executor"
+#define LIST_HUGE_BYTES		(2u << 20)	/* a list buffer this big asks for THP */
 
 void exec_init(struct vm_exec *x)
 {
@@ -396,8 +399,39 @@ static void answer_refused(struct job *j, const uint8_t *list, int err, uint32_t
 	j->out_crc = vgpu_crc32c(0, buf, sizeof(buf));
 }
 
+/*
+ * @p's list buffer, at least @len bytes, or NULL. It only grows (a fresh
+ * mapping, nothing copied) until the worker lets it go when idle
+ * (pool_drop_list_buf()): on a paravirtualised host the page faults of
+ * 256 MiB of fresh memory took longer than reading the list into it. It
+ * is mapped rather than malloc()ed so that letting it go gives it back
+ * to the system (malloc keeps a freed block of up to 32 MiB for later),
+ * in huge pages where the kernel has them for the asking.
+ */
+static uint8_t *list_buf(struct pool *p, uint64_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), cap;
+	void *buf;
+
+	if (len < p->list_cap)
+		return p->list_buf;
+	if (len > SIZE_MAX - 2 * page)
+		return NULL;
+	pool_drop_list_buf(p);
+	cap = ((size_t)len + page) & ~(page - 1);	/* > len: never empty */
+	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return NULL;
+	if (cap >= LIST_HUGE_BYTES)
+		madvise(buf, cap, MADV_HUGEPAGE);	/* a hint: EINVAL without THP */
+	p->list_buf = buf;
+	p->list_cap = cap;
+	return buf;
+}
+
 /* Step 1: read and check the list. 0 if the executor may have it, with
- * the list read in *@listp (the caller's to free). */
+ * the list read in *@listp (the pool's list buffer, valid until the
+ * pool's next job). */
 static int check_list(struct mediator *m, unsigned int pool, struct job *j, uint8_t **listp)
 {
 	uint64_t len = j->hdr.payload_len;
@@ -408,7 +442,7 @@ static int check_list(struct mediator *m, unsigned int pool, struct job *j, uint
 	uint8_t *list;
 	int err;
 
-	list = len <= SIZE_MAX ? malloc((size_t)len) : NULL;
+	list = list_buf(&m->pools[pool], len);
 	if (!list) {
 		snprintf(j->msg, sizeof(j->msg), "out of memory for a %" PRIu64 "-byte list", len);
 		return j->status = -ENOMEM;
@@ -421,7 +455,6 @@ static int check_list(struct mediator *m, unsigned int pool, struct job *j, uint
 	if (err) {
 		snprintf(j->msg, sizeof(j->msg), "%s", err == -EBADMSG ?
 			 "request CRC mismatch" : "cannot read the list");
-		free(list);
 		return j->status = err == -EBADMSG ? err : -EIO;
 	}
 	err = vgpu_sess_parse(list, len, &cmds, &ncmds, &failed, why);
@@ -429,7 +462,6 @@ static int check_list(struct mediator *m, unsigned int pool, struct job *j, uint
 	if (err) {
 		answer_refused(j, list, err, failed, why);
 		vm_warnx(j->vm, "session job %016" PRIx64 " refused: %s", j->hdr.id, j->msg);
-		free(list);
 		return err;
 	}
 	*listp = list;
@@ -644,7 +676,6 @@ void exec_run(struct mediator *m, unsigned int pool, struct job *j,
 		snprintf(j->msg, sizeof(j->msg), "executor died before the job");
 	}
 	pthread_mutex_unlock(&x->lock);
-	free(list);
 out:
 	j->finished_ns = vgpu_now_ns();
 	if (!j->status)

@@ -38,7 +38,20 @@ struct pool {
 	atomic_uint publish_kicks;	/* bumped with every signal of it [A] */
 	pthread_t publisher;		/* main thread: start and join */
 	bool publisher_started;		/* main thread */
+
+	/*
+	 * The worker's: the buffer session lists are read into (exec.c),
+	 * kept from one job to the next so that a large list costs no fresh
+	 * pages, and let go after POOL_LIST_IDLE_MS without a job.
+	 */
+	uint8_t *list_buf;
+	size_t list_cap;
 };
+
+#define POOL_LIST_IDLE_MS	2000
+
+/* @p's list buffer goes (unmapped); by its worker. */
+void pool_drop_list_buf(struct pool *p);
 
 /* Main thread, before sched_start(): empty queues, no threads. */
 void pool_init(struct pool *p);

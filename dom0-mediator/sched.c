@@ -14,12 +14,14 @@
  * (the shortest path for a lone request). Either way a pool's answers are
  * published once each, in the order its jobs ran.
  *
- * A worker touches its pool ([L]: queue, running job, ran list), the job
+ * A worker touches its pool ([L]: queue, running job, ran list; its own
+ * list buffer, which it lets go after POOL_LIST_IDLE_MS idle), the job
  * it popped (its own until handed over or freed), that job's VM (sp,
  * conf.name, [L] counters and flow, vm_warnx, vm_put) and the backend's
  * pool slot; a session job (op session, protocol version 2) it runs
- * through exec.c on the VM's executor instead of the backend. A publisher touches its pool's ran list and done count [L],
- * the jobs handed to it and their VMs likewise. The other functions here
+ * through exec.c on the VM's executor instead of the backend. A
+ * publisher touches its pool's ran list and done count [L], the jobs
+ * handed to it and their VMs likewise. The other functions here
  * run on the main thread: they queue what acceptance accepted, move a
  * VM's jobs and set the pools' policies on a reload, start and stop the
  * threads (workers first, then the publishers once they have answered
@@ -31,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "job.h"
@@ -392,6 +396,27 @@ static void account(struct mediator *m, const struct job *j)
 	trace_ring_add(&m->trace, &t);
 }
 
+/*
+ * Wait on @cv for at most @ms (it runs on CLOCK_MONOTONIC: pool_init()).
+ * True if the time ran out.
+ */
+static bool wait_ms(pthread_cond_t *cv, pthread_mutex_t *lock, unsigned int ms)
+{
+	uint64_t until = vgpu_now_ns() + (uint64_t)ms * 1000000;
+	struct timespec ts = { .tv_sec = (time_t)(until / 1000000000),
+			       .tv_nsec = (long)(until % 1000000000) };
+
+	return pthread_cond_timedwait(cv, lock, &ts) == ETIMEDOUT;
+}
+
+void pool_drop_list_buf(struct pool *p)
+{
+	if (p->list_buf)
+		munmap(p->list_buf, p->list_cap);
+	p->list_buf = NULL;
+	p->list_cap = 0;
+}
+
 static void *worker(void *arg)
 {
 	struct worker_arg *wa = arg;
@@ -408,8 +433,16 @@ static void *worker(void *arg)
 
 		if (spin_ns && !m->stopping && !jobq_len(&p->q))
 			poll_for_work(m, &p->kicks, spin_ns);
-		while (!m->stopping && !jobq_len(&p->q))
-			pthread_cond_wait(&p->wake, &m->lock);
+		while (!m->stopping && !jobq_len(&p->q)) {
+			if (!p->list_buf) {
+				pthread_cond_wait(&p->wake, &m->lock);
+			} else if (wait_ms(&p->wake, &m->lock, POOL_LIST_IDLE_MS)) {
+				/* idle: let it go, unmapped without the lock */
+				pthread_mutex_unlock(&m->lock);
+				pool_drop_list_buf(p);
+				pthread_mutex_lock(&m->lock);
+			}
+		}
 		if (m->stopping)	/* queued jobs stay on disk for next time */
 			break;
 		now = vgpu_now_ns();
@@ -463,14 +496,22 @@ static void *worker(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
+	pool_drop_list_buf(p);
 	return NULL;
 }
 
 void pool_init(struct pool *p)
 {
+	pthread_condattr_t ca;
+
 	jobq_init(&p->q);
 	TAILQ_INIT(&p->ran);
-	pthread_cond_init(&p->wake, NULL);
+	/* CLOCK_MONOTONIC for wait_ms(); the realtime clock's default is
+	 * the only other choice, and setting it cannot fail. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&p->publish_wake, NULL);
 }
 

@@ -4,7 +4,8 @@
  * executors: a session end to end against the CPU reference (fresh
  * printed seed); handles that persist between jobs and are refused by
  * another VM; quotas exact at their boundary; an executor crash with a
- * bystander VM running 1000 version-1 jobs; the time limit killing a hung
+ * bystander VM running 1000 version-1 jobs; a pool's list buffer kept
+ * between jobs and let go when idle; the time limit killing a hung
  * executor while the other pool keeps running; malformed lists; the test
  * commands off by default; a mediator restart losing the state; executors
  * ending with a kill, their VM's removal or the mediator.
@@ -225,6 +226,84 @@ TEST_F(sess, handles_persist_between_jobs_and_stay_the_vms)
 		EXPECT_LT(0ull, exec_ns) TH_LOG("%s", line);
 		EXPECT_LE(exec_ns, run_ns) TH_LOG("%s", line);
 	}
+}
+
+/* Anonymous memory of process @pid in KiB (RssAnon), or -1. */
+static long rss_anon_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* A list of one ALLOC of @len random bytes copied there, and @back of
+ * them read back from a random offset: checked against what was sent. */
+static void copy_there_and_back(struct __test_metadata *_metadata, struct sess_client *c,
+				struct vgpu_sess_buf *b, struct sess_reply *r, uint64_t len,
+				uint64_t back)
+{
+	uint8_t *data = malloc(len);
+	uint64_t off = test_rand_range(0, len - back), got;
+	const uint8_t *out;
+
+	ASSERT_NE(NULL, data);
+	test_rand_bytes(data, len);
+	vgpu_sess_add(b, CMD(.code = VGPU_SESS_ALLOC, .len = len));
+	vgpu_sess_add(b, CMD(.code = VGPU_SESS_COPY_H2D, .ref = { VGPU_SESS_SLOT(0) },
+			     .data = data, .data_len = len));
+	vgpu_sess_add(b, CMD(.code = VGPU_SESS_COPY_D2H, .ref = { VGPU_SESS_SLOT(0) },
+			     .off = { off }, .len = back));
+	vgpu_sess_add(b, CMD(.code = VGPU_SESS_FREE, .ref = { VGPU_SESS_SLOT(0) }));
+	run(_metadata, c, b, r, 0, VGPU_SESS_NONE);
+	out = out_of(r, 2, &got);
+	ASSERT_EQ(back, got);
+	EXPECT_EQ(0, memcmp(out, data + off, back)) TH_LOG("%" PRIu64 " bytes from %" PRIu64,
+							   back, off);
+	free(data);
+}
+
+/*
+ * A pool reads each list into a buffer it keeps (exec.c): lists bigger
+ * and smaller than the last, past the executor's mailbox and within it,
+ * each run as it was sent (a buffer's size taken for its list's would
+ * fail the smaller); and the buffer is let go when the pool has been idle
+ * for POOL_LIST_IDLE_MS (2 s): the mediator's anonymous memory falls by
+ * the list's size.
+ */
+TEST_F(sess, a_pools_list_buffer_is_kept_and_let_go)
+{
+	const uint64_t big = (20 << 20) + test_rand_range(0, 4096);
+	const long big_kib = (long)(big >> 10);
+	long before, kept, after = -1;
+
+	copy_there_and_back(_metadata, &self->s2, &self->b, &self->r, 4096, 4096);
+	before = rss_anon_kib(self->t.pid);
+	copy_there_and_back(_metadata, &self->s2, &self->b, &self->r, big, 4096);
+	kept = rss_anon_kib(self->t.pid);
+	copy_there_and_back(_metadata, &self->s2, &self->b, &self->r,
+			    test_rand_range(1, 65536), 1);
+	copy_there_and_back(_metadata, &self->s2, &self->b, &self->r, big - 1, 8);
+	copy_there_and_back(_metadata, &self->s1, &self->b, &self->r, 8, 8);
+	ASSERT_LT(0, before);
+	printf("# RssAnon %ld KiB, %ld KiB with a %" PRIu64 "-byte list\n", before, kept, big);
+	EXPECT_LE(before + big_kib - 1024, kept);	/* kept */
+	for (int i = 0; i < 50 && (after < 0 || after > kept - big_kib + 1024); i++) {
+		usleep(100000);
+		after = rss_anon_kib(self->t.pid);
+	}
+	printf("# RssAnon %ld KiB after the pool idled\n", after);
+	fflush(stdout);	/* the harness's test child ends with _exit() */
+	EXPECT_GE(kept - big_kib + 1024, after);	/* let go */
 }
 
 TEST_F(sess, quotas_are_exact_at_the_boundary)
