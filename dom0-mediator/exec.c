@@ -399,10 +399,18 @@ static void answer_refused(struct job *j, const uint8_t *list, int err, uint32_t
 	j->out_crc = vgpu_crc32c(0, buf, sizeof(buf));
 }
 
+void exec_drop_list_buf(struct pool *p)
+{
+	if (p->list_buf)
+		munmap(p->list_buf, p->list_cap);
+	p->list_buf = NULL;
+	p->list_cap = 0;
+}
+
 /*
  * @p's list buffer, at least @len bytes, or NULL. It only grows (a fresh
  * mapping, nothing copied) until the worker lets it go when idle
- * (pool_drop_list_buf()): on a paravirtualised host the page faults of
+ * (exec_drop_list_buf()): on a paravirtualised host the page faults of
  * 256 MiB of fresh memory took longer than reading the list into it. It
  * is mapped rather than malloc()ed so that letting it go gives it back
  * to the system (malloc keeps a freed block of up to 32 MiB for later),
@@ -417,7 +425,7 @@ static uint8_t *list_buf(struct pool *p, uint64_t len)
 		return p->list_buf;
 	if (len > SIZE_MAX - 2 * page)
 		return NULL;
-	pool_drop_list_buf(p);
+	exec_drop_list_buf(p);
 	cap = ((size_t)len + page) & ~(page - 1);	/* > len: never empty */
 	buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED)

@@ -33,6 +33,7 @@
 struct job;
 struct mediator;
 struct mps;
+struct pool;
 struct vm;
 
 /* One VM's executor. */
@@ -104,5 +105,8 @@ void exec_run(struct mediator *m, unsigned int pool, struct job *j,
 
 /* The VM's last reference is going: kill and reap its executor. */
 void exec_stop(struct vm_exec *x);
+
+/* Pool @p's list buffer (pool.h) goes, unmapped: by its worker, idle. */
+void exec_drop_list_buf(struct pool *p);
 
 #endif /* VGPU_MEDIATOR_EXEC_H */

@@ -48,10 +48,7 @@ struct pool {
 	size_t list_cap;
 };
 
-#define POOL_LIST_IDLE_MS	2000
-
-/* @p's list buffer goes (unmapped); by its worker. */
-void pool_drop_list_buf(struct pool *p);
+#define POOL_LIST_IDLE_MS	2000	/* then exec_drop_list_buf() */
 
 /* Main thread, before sched_start(): empty queues, no threads. */
 void pool_init(struct pool *p);

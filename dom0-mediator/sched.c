@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -409,14 +408,6 @@ static bool wait_ms(pthread_cond_t *cv, pthread_mutex_t *lock, unsigned int ms)
 	return pthread_cond_timedwait(cv, lock, &ts) == ETIMEDOUT;
 }
 
-void pool_drop_list_buf(struct pool *p)
-{
-	if (p->list_buf)
-		munmap(p->list_buf, p->list_cap);
-	p->list_buf = NULL;
-	p->list_cap = 0;
-}
-
 static void *worker(void *arg)
 {
 	struct worker_arg *wa = arg;
@@ -439,7 +430,7 @@ static void *worker(void *arg)
 			} else if (wait_ms(&p->wake, &m->lock, POOL_LIST_IDLE_MS)) {
 				/* idle: let it go, unmapped without the lock */
 				pthread_mutex_unlock(&m->lock);
-				pool_drop_list_buf(p);
+				exec_drop_list_buf(p);
 				pthread_mutex_lock(&m->lock);
 			}
 		}
@@ -496,7 +487,7 @@ static void *worker(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
-	pool_drop_list_buf(p);
+	exec_drop_list_buf(p);
 	return NULL;
 }
 
