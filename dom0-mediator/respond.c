@@ -120,17 +120,19 @@ int rsp_finish_job(struct job *j, bool do_fsync)
 	if (j->fd < 0)		/* never opened (open_job() said why) */
 		return -EBADF;
 	fill_rsp(&h, j->vm_id, j->pool, j->prio, j->hdr.id, j->hdr.op, j->status, j->msg);
-	if (j->hdr.op == VGPU_OP_SESSION) {
-		/* Its session response, whatever the status; nothing the
-		 * executor wrote past it stays (protocol.rst, "Sessions"). */
-		if (ftruncate(j->fd, (off_t)(req_size + out_len)) < 0)
-			err = -errno;
-	} else if (j->status) {		/* a failed job returns no output */
+	if (j->status && j->hdr.op != VGPU_OP_SESSION) {	/* no output */
 		out_len = 0;
 		out_crc = 0;
-		if (ftruncate(j->fd, (off_t)req_size) < 0)
-			err = -errno;
 	}
+	/*
+	 * The request and its output (a session job's response, whatever
+	 * its status), exactly: nothing an executor wrote past its response
+	 * (protocol.rst, "Sessions") nor a guest holding an NFS handle
+	 * appended stays, and a file it cut short is the length its trailer
+	 * says (open_job() in sched.c).
+	 */
+	if (ftruncate(j->fd, (off_t)(req_size + out_len)) < 0)
+		err = -errno;
 	h.payload_len = out_len;
 	h.queued_ns = j->queued_ns;
 	h.started_ns = j->started_ns;
