@@ -93,24 +93,6 @@ static int wait_dead(struct test_mediator *t, unsigned int ms)
 	return -1;
 }
 
-/* Is @pid traced yet? */
-static bool traced(pid_t pid)
-{
-	char path[64], line[256];
-	bool yes = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "TracerPid:", 10))
-			yes = atoi(line + 10) != 0;
-	fclose(f);
-	return yes;
-}
-
 /*
  * strace attached to the mediator (@threads: all its threads, else the
  * main thread only) with @args; its pid, or -1.
@@ -128,7 +110,7 @@ static pid_t strace_attach(const struct test_mediator *t, bool threads, const ch
 		execl("/bin/sh", "sh", "-c", cmd, NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 300 && p > 0 && !traced(t->pid); i++)
+	for (int i = 0; i < 300 && p > 0 && test_status_field(t->pid, "TracerPid") <= 0; i++)
 		test_sleep_ms(10);
 	test_sleep_ms(100);		/* every thread */
 	return p;

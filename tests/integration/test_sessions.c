@@ -228,24 +228,6 @@ TEST_F(sess, handles_persist_between_jobs_and_stay_the_vms)
 	}
 }
 
-/* Anonymous memory of process @pid in KiB (RssAnon), or -1. */
-static long rss_anon_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "RssAnon: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 /* A list of one ALLOC of @len random bytes copied there, and @back of
  * them read back from a random offset: checked against what was sent. */
 static void copy_there_and_back(struct __test_metadata *_metadata, struct sess_client *c,
@@ -287,9 +269,9 @@ TEST_F(sess, a_pools_list_buffer_is_kept_and_let_go)
 	long before, kept, after = -1;
 
 	copy_there_and_back(_metadata, &self->s2, &self->b, &self->r, 4096, 4096);
-	before = rss_anon_kib(self->t.pid);
+	before = test_status_field(self->t.pid, "RssAnon");
 	copy_there_and_back(_metadata, &self->s2, &self->b, &self->r, big, 4096);
-	kept = rss_anon_kib(self->t.pid);
+	kept = test_status_field(self->t.pid, "RssAnon");
 	copy_there_and_back(_metadata, &self->s2, &self->b, &self->r,
 			    test_rand_range(1, 65536), 1);
 	copy_there_and_back(_metadata, &self->s2, &self->b, &self->r, big - 1, 8);
@@ -299,7 +281,7 @@ TEST_F(sess, a_pools_list_buffer_is_kept_and_let_go)
 	EXPECT_LE(before + big_kib - 1024, kept);	/* kept */
 	for (int i = 0; i < 50 && (after < 0 || after > kept - big_kib + 1024); i++) {
 		usleep(100000);
-		after = rss_anon_kib(self->t.pid);
+		after = test_status_field(self->t.pid, "RssAnon");
 	}
 	printf("# RssAnon %ld KiB after the pool idled\n", after);
 	fflush(stdout);	/* the harness's test child ends with _exit() */

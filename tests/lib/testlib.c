@@ -395,15 +395,21 @@ ssize_t test_slurp(const char *path, char *buf, size_t len)
 	return (ssize_t)n;
 }
 
-long test_uid_of(pid_t pid)
+long test_status_field(pid_t pid, const char *key)
 {
-	char path[64], buf[4096], *p;
+	char path[64], buf[4096], want[64], *p;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	snprintf(want, sizeof(want), "\n%s:", key);
 	if (test_slurp(path, buf, sizeof(buf)) < 0)
 		return -1;
-	p = strstr(buf, "\nUid:");
-	return p ? strtol(p + 5, NULL, 10) : -1;
+	p = strstr(buf, want);
+	return p ? strtol(p + strlen(want), NULL, 10) : -1;
+}
+
+long test_uid_of(pid_t pid)
+{
+	return test_status_field(pid, "Uid");
 }
 
 /* Its children are some thread's: a worker starts a VM's executor. */

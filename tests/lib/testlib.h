@@ -64,6 +64,9 @@ const char *test_bin(const char *name);
 ssize_t test_slurp(const char *path, char *buf, size_t len);
 /* The real uid of process @pid, or -1. */
 long test_uid_of(pid_t pid);
+/* The number after "@key:" in /proc/@pid/status (its first, for a list:
+ * the real uid of "Uid", the KiB of "RssAnon"), or -1. */
+long test_status_field(pid_t pid, const char *key);
 /* The lowest and highest CPU this thread may run on; 0, or -1 on error. */
 int test_cpu_range(int *first, int *last);
 void test_sleep_ms(unsigned int ms);

@@ -76,6 +76,15 @@ static long sleeps_while(struct __test_metadata *_metadata, unsigned int spin_us
 	return r1.ru_nvcsw - r0.ru_nvcsw;
 }
 
+/* This thread's CPU time, ns. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 TEST(without_spin_the_loop_sleeps_for_each_event)
 {
 	long n = sleeps_while(_metadata, 0, 1000);
@@ -97,18 +106,15 @@ TEST(a_spinning_loop_takes_a_prompt_event_awake)
 
 TEST(a_spinning_loop_still_sleeps_when_idle)
 {
-	struct timespec c0, c1;
-	uint64_t t0, cpu_ns, wall_ns;
+	uint64_t t0, cpu0, cpu_ns, wall_ns;
 	long n;
 
 	/* 20 ms between bytes, 1 ms of spin after each: mostly asleep */
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	cpu0 = thread_cpu_ns();
 	t0 = vgpu_now_ns();
 	n = sleeps_while(_metadata, 1000, 20000);
 	wall_ns = vgpu_now_ns() - t0;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-	cpu_ns = (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000u + (uint64_t)c1.tv_nsec -
-		 (uint64_t)c0.tv_nsec;
+	cpu_ns = thread_cpu_ns() - cpu0;
 	EXPECT_GE(n, EVENTS / 2);
 	EXPECT_LT(cpu_ns, wall_ns / 4);
 	printf("# cpu %.1f ms of %.1f ms, %ld sleeps\n", (double)cpu_ns / 1e6,
@@ -128,18 +134,15 @@ static void on_tick(struct loop *l, int fd, uint32_t events, void *ctx)
 TEST(timers_alone_do_not_make_it_spin)
 {
 	struct loop *l = loop_new();
-	struct timespec c0, c1;
 	unsigned int ticks = 0;
 	uint64_t cpu_ns;
 
 	ASSERT_NE(NULL, l);
 	loop_spin(l, 50000000);		/* 50 ms, longer than the period */
 	ASSERT_LT(0, loop_timer_add(l, 10, 10, on_tick, &ticks));
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	cpu_ns = thread_cpu_ns();
 	EXPECT_EQ(0, loop_run(l));
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-	cpu_ns = (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000u + (uint64_t)c1.tv_nsec -
-		 (uint64_t)c0.tv_nsec;
+	cpu_ns = thread_cpu_ns() - cpu_ns;
 	EXPECT_EQ(EVENTS, ticks);
 	EXPECT_LT(cpu_ns, 50000000u);	/* of 200 ms: it slept between ticks */
 	loop_free(l);
