@@ -13,9 +13,9 @@
  *
  * SPOOL holds the VM directories (default /tmp/vgpu-bench-spool/sess);
  * SECONDS scales the timed modes (default 2); SPIN_US is how long the
- * clients poll for an answer before they sleep (default 0: at once). Each mode prints one line
- * (two for launch and direct) and exits 0, or prints "sess_error MODE:
- * why" and exits 1:
+ * clients poll for an answer before they sleep (default 0: at once).
+ * Each mode prints one line (two for launch and direct) and exits 0, or
+ * prints "sess_error MODE: why" and exits 1:
  *
  *   direct     one process, no mediator: the same PTX through the driver
  *              API (cuLaunchKernel + cuCtxSynchronize): an empty kernel's
